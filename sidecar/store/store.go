@@ -1,0 +1,124 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package store keeps what sidecars of one policy share: refresh token families,
+// revocations and login attempt counters, in memory (one replica) or in Redis (several).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors a Store returns. Callers map them to HTTP statuses; anything else is a store
+// failure (503).
+var (
+	// ErrNotFound: no such refresh token, or it expired, or its family was revoked.
+	ErrNotFound = errors.New("refresh token not found")
+	// ErrReused: the refresh token was already spent. The store has revoked its family.
+	ErrReused = errors.New("refresh token reused")
+	// ErrUnavailable wraps failures to reach the store.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// RefreshToken is what the store keeps of an issued refresh token. The token itself never
+// reaches the store: Hash is the hex SHA-256 of it.
+type RefreshToken struct {
+	Hash    string
+	Subject string
+	Role    string
+	// Family is the id shared by every token descended from one login.
+	Family string
+	// Parent is the hash of the token this one replaced ("" for the login's first token).
+	Parent    string
+	IssuedAt  time.Time
+	ExpiresAt time.Time // absolute: the family's end, the same for every token of a family
+}
+
+// RevocationKind says what a Revocation revokes.
+type RevocationKind string
+
+const (
+	// RevokedToken revokes one access token by its jti.
+	RevokedToken RevocationKind = "jti"
+	// RevokedSession revokes every access token of one refresh family (claim sid).
+	RevokedSession RevocationKind = "sid"
+	// RevokedSubject revokes every access token of a subject issued before IssuedBefore.
+	RevokedSubject RevocationKind = "sub"
+)
+
+// Revocation is one entry of the revocation list. It is dropped at Until, when no token it
+// could match is still valid.
+type Revocation struct {
+	Kind         RevocationKind
+	ID           string
+	IssuedBefore time.Time // RevokedSubject only
+	Until        time.Time
+}
+
+// Store is the shared state of one policy's sidecars. Every method is safe for concurrent
+// use and bounded in time by ctx and by the store's own timeouts.
+type Store interface {
+	// CreateRefresh stores the first token of a new family.
+	CreateRefresh(ctx context.Context, t RefreshToken) error
+
+	// RotateRefresh spends the token with hash oldHash and stores next in its place, in one
+	// atomic step: of concurrent calls with the same oldHash exactly one succeeds. next's
+	// Subject, Role, Family, Parent and ExpiresAt are taken from the old token; the old
+	// token is returned. A spent oldHash revokes the whole family (every token of it, and
+	// a RevokedSession revocation for the family until its ExpiresAt) and returns ErrReused.
+	// An unknown, expired or revoked one returns ErrNotFound.
+	RotateRefresh(ctx context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error)
+
+	// LookupRefresh returns the live token with this hash, or ErrNotFound.
+	LookupRefresh(ctx context.Context, hash string, now time.Time) (RefreshToken, error)
+
+	// RevokeFamily makes every token of the family unusable and publishes a RevokedSession
+	// revocation until `until`.
+	RevokeFamily(ctx context.Context, family string, until time.Time) error
+
+	// RevokeSubject revokes every family of the subject, and publishes a RevokedSubject
+	// revocation: access tokens issued before issuedBefore stop validating.
+	RevokeSubject(ctx context.Context, subject string, issuedBefore, until time.Time) error
+
+	// Revoke adds one revocation (a logged-out access token) and publishes it.
+	Revoke(ctx context.Context, r Revocation) error
+
+	// Revocations returns every revocation still in force at now.
+	Revocations(ctx context.Context, now time.Time) ([]Revocation, error)
+
+	// Watch calls onRevoke for each revocation published from now on by any replica
+	// (this one included), and onResync after (re)connecting, when the caller must reload
+	// Revocations because some may have been missed. It returns when ctx ends.
+	Watch(ctx context.Context, onRevoke func(Revocation), onResync func())
+
+	// Attempts returns the count under key and how long until it resets.
+	Attempts(ctx context.Context, key string) (int, time.Duration, error)
+
+	// AddAttempt adds one to the count under key, starting a window of the given length if
+	// none is open, and returns the new count and how long until it resets.
+	AddAttempt(ctx context.Context, key string, window time.Duration) (int, time.Duration, error)
+
+	// ClearAttempts resets the count under key.
+	ClearAttempts(ctx context.Context, key string) error
+
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+
+	// Close releases connections and stops watchers.
+	Close() error
+}
