@@ -1,0 +1,384 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sidecar
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/sidecar/store"
+)
+
+// MaxAuthBodySize caps the JSON bodies of login, refresh and logout.
+const MaxAuthBodySize = 8 << 10
+
+// refreshTokenBytes is the entropy of a refresh token: 256 bits.
+const refreshTokenBytes = 32
+
+// LoginRequest is the body of POST /auth/login. Username is accepted for Email.
+type LoginRequest struct {
+	Email    string `json:"email"`
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// RefreshRequest is the body of POST /auth/refresh.
+type RefreshRequest struct {
+	RefreshToken string `json:"refreshToken"`
+}
+
+// LogoutRequest is the optional body of POST /auth/logout.
+type LogoutRequest struct {
+	RefreshToken string `json:"refreshToken"`
+	All          bool   `json:"all"`
+}
+
+// TokenResponse is the answer to a successful login or refresh.
+type TokenResponse struct {
+	AccessToken  string `json:"accessToken"`
+	RefreshToken string `json:"refreshToken"`
+	TokenType    string `json:"tokenType"`
+	ExpiresIn    int    `json:"expiresIn"`
+}
+
+// ParseLoginRequest decodes and checks a login body.
+func ParseLoginRequest(body []byte) (LoginRequest, error) {
+	var req LoginRequest
+	if err := decodeBody(body, &req, false); err != nil {
+		return req, err
+	}
+	if req.Email == "" {
+		req.Email = req.Username
+	}
+	switch {
+	case req.Email == "":
+		return req, errors.New("email is required")
+	case req.Password == "":
+		return req, errors.New("password is required")
+	case len(req.Email) > 320:
+		return req, errors.New("email is too long")
+	case len(req.Password) > 72:
+		// bcrypt reads 72 bytes at most; longer passwords would be silently truncated.
+		return req, errors.New("password is longer than 72 bytes")
+	}
+	return req, nil
+}
+
+// ParseRefreshRequest decodes and checks a refresh body.
+func ParseRefreshRequest(body []byte) (RefreshRequest, error) {
+	var req RefreshRequest
+	if err := decodeBody(body, &req, false); err != nil {
+		return req, err
+	}
+	if req.RefreshToken == "" {
+		return req, errors.New("refreshToken is required")
+	}
+	return req, nil
+}
+
+// ParseLogoutRequest decodes a logout body, which may be empty.
+func ParseLogoutRequest(body []byte) (LogoutRequest, error) {
+	var req LogoutRequest
+	err := decodeBody(body, &req, true)
+	return req, err
+}
+
+func decodeBody(body []byte, v any, emptyOK bool) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		if emptyOK {
+			return nil
+		}
+		return errors.New("a JSON object is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return errors.New("not a JSON object of the expected shape")
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxAuthBodySize))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, errBodyTooLarge
+		}
+		return nil, errMalformed
+	}
+	return body, nil
+}
+
+func malformed(err error) error {
+	return &httpError{status: http.StatusBadRequest, msg: "malformed request: " + err.Error()}
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	req, err := ParseLoginRequest(body)
+	if err != nil {
+		return malformed(err)
+	}
+	if s.cfg.Authenticator == nil {
+		return errStatus(http.StatusNotImplemented, s.cfg.LoginDisabled)
+	}
+	ctx := r.Context()
+	rl := s.spec.Login.RateLimit
+	window := rl.Window.Duration
+
+	clientKey := "login:client:" + clientIP(r)
+	n, ttl, err := s.store.AddAttempt(ctx, clientKey, window)
+	if err != nil {
+		s.metrics.Logins.WithLabelValues("error").Inc()
+		return s.storeFailed("rate_limit", err)
+	}
+	if n > int(rl.MaxAttemptsPerClient) {
+		s.metrics.Logins.WithLabelValues("rate_limited").Inc()
+		return &httpError{status: http.StatusTooManyRequests, msg: "too many login attempts", retryAfter: ttl}
+	}
+	// Accounts are counted under a hash of the email: no addresses in the store's key names.
+	acctKey := "login:account:" + hashHex(strings.ToLower(strings.TrimSpace(req.Email)))
+	n, ttl, err = s.store.Attempts(ctx, acctKey)
+	if err != nil {
+		s.metrics.Logins.WithLabelValues("error").Inc()
+		return s.storeFailed("rate_limit", err)
+	}
+	if n >= int(rl.MaxAttempts) {
+		s.metrics.Logins.WithLabelValues("rate_limited").Inc()
+		return &httpError{status: http.StatusTooManyRequests, msg: "too many failed logins for this account", retryAfter: ttl}
+	}
+
+	id, err := s.cfg.Authenticator.Authenticate(ctx, req.Email, req.Password)
+	if errors.Is(err, ErrInvalidCredentials) {
+		s.metrics.Logins.WithLabelValues("invalid").Inc()
+		if _, _, err := s.store.AddAttempt(ctx, acctKey, window); err != nil {
+			return s.storeFailed("rate_limit", err)
+		}
+		return errInvalidCredentials
+	}
+	if err != nil {
+		s.metrics.Logins.WithLabelValues("error").Inc()
+		return unavailable("password check unavailable", err)
+	}
+	if err := s.store.ClearAttempts(ctx, acctKey); err != nil {
+		s.metrics.Logins.WithLabelValues("error").Inc()
+		return s.storeFailed("rate_limit", err)
+	}
+
+	now := s.now()
+	refresh, hash := newRefreshToken()
+	rec := store.RefreshToken{
+		Hash: hash, Subject: id.Subject, Role: id.Role, Family: randomID(),
+		IssuedAt: now, ExpiresAt: now.Add(s.spec.Tokens.RefreshTokenTTL.Duration),
+	}
+	if err := s.store.CreateRefresh(ctx, rec); err != nil {
+		s.metrics.Logins.WithLabelValues("error").Inc()
+		return s.storeFailed("create_refresh", err)
+	}
+	if err := s.issuePair(w, id.Subject, id.Role, rec.Family, refresh); err != nil {
+		s.metrics.Logins.WithLabelValues("error").Inc()
+		return err
+	}
+	s.metrics.Logins.WithLabelValues("success").Inc()
+	s.log.Info("login", "subject", id.Subject, "session", rec.Family)
+	return nil
+}
+
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	req, err := ParseRefreshRequest(body)
+	if err != nil {
+		return malformed(err)
+	}
+	if !wellFormedRefreshToken(req.RefreshToken) {
+		s.metrics.Refreshes.WithLabelValues("invalid").Inc()
+		return errInvalidRefresh
+	}
+	ctx := r.Context()
+	now := s.now()
+	next, nextHash := newRefreshToken()
+	old, err := s.store.RotateRefresh(ctx, hashHex(req.RefreshToken), store.RefreshToken{Hash: nextHash, IssuedAt: now}, now)
+	switch {
+	case errors.Is(err, store.ErrReused):
+		s.metrics.Refreshes.WithLabelValues("reused").Inc()
+		s.metrics.Reuse.Inc()
+		s.log.Warn("spent refresh token presented again: its whole session is revoked", "client", clientIP(r))
+		return errInvalidRefresh
+	case errors.Is(err, store.ErrNotFound):
+		s.metrics.Refreshes.WithLabelValues("invalid").Inc()
+		return errInvalidRefresh
+	case err != nil:
+		s.metrics.Refreshes.WithLabelValues("error").Inc()
+		return s.storeFailed("rotate_refresh", err)
+	}
+	role := old.Role
+	if s.cfg.Users != nil {
+		// With a users file, a deleted user's sessions end at their next refresh and a
+		// changed role applies from it.
+		u := s.cfg.Users.Users().ByID(old.Subject)
+		if u == nil {
+			s.metrics.Refreshes.WithLabelValues("invalid").Inc()
+			if err := s.store.RevokeFamily(ctx, old.Family, now.Add(s.accessLifetime())); err != nil {
+				return s.storeFailed("revoke_family", err)
+			}
+			return errInvalidRefresh
+		}
+		role = u.Role
+	}
+	if err := s.issuePair(w, old.Subject, role, old.Family, next); err != nil {
+		s.metrics.Refreshes.WithLabelValues("error").Inc()
+		return err
+	}
+	s.metrics.Refreshes.WithLabelValues("success").Inc()
+	return nil
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
+	raw, ok := bearerToken(r)
+	if !ok {
+		return errMissingToken
+	}
+	id, err := s.tokens.Verify(raw)
+	if err != nil {
+		return invalidToken(err.Error())
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	req, err := ParseLogoutRequest(body)
+	if err != nil {
+		return malformed(err)
+	}
+	ctx := r.Context()
+	now := s.now()
+	until := now.Add(s.accessLifetime())
+
+	tokenRev := store.Revocation{Kind: store.RevokedToken, ID: id.JTI, Until: id.ExpiresAt.Add(s.spec.Tokens.ClockSkew.Duration)}
+	if err := s.store.Revoke(ctx, tokenRev); err != nil {
+		return s.storeFailed("revoke", err)
+	}
+	s.revocations.Add(tokenRev) // enforced here at once, whatever the pub/sub delay
+	s.metrics.Revoked.WithLabelValues("token").Inc()
+
+	family := id.SessionID
+	if req.RefreshToken != "" && wellFormedRefreshToken(req.RefreshToken) {
+		rt, err := s.store.LookupRefresh(ctx, hashHex(req.RefreshToken), now)
+		switch {
+		case err == nil && rt.Subject == id.Subject:
+			family = rt.Family
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return s.storeFailed("lookup_refresh", err)
+		}
+	}
+	if family != "" {
+		if err := s.store.RevokeFamily(ctx, family, until); err != nil {
+			return s.storeFailed("revoke_family", err)
+		}
+		s.revocations.Add(store.Revocation{Kind: store.RevokedSession, ID: family, Until: until})
+		s.metrics.Revoked.WithLabelValues("session").Inc()
+	}
+	if req.All {
+		// Tokens carry iat in whole seconds: everything issued up to the end of this second
+		// goes, so that no token minted in the same second as the logout survives it.
+		before := now.Truncate(time.Second).Add(time.Second)
+		if err := s.store.RevokeSubject(ctx, id.Subject, before, until); err != nil {
+			return s.storeFailed("revoke_subject", err)
+		}
+		s.revocations.Add(store.Revocation{Kind: store.RevokedSubject, ID: id.Subject, IssuedBefore: before, Until: until})
+		s.metrics.Revoked.WithLabelValues("subject").Inc()
+	}
+	s.log.Info("logout", "subject", id.Subject, "session", family, "all", req.All)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// accessLifetime is how long after now an access token issued now may still validate.
+func (s *Server) accessLifetime() time.Duration {
+	return s.spec.Tokens.AccessTokenTTL.Duration + s.spec.Tokens.ClockSkew.Duration
+}
+
+func (s *Server) issuePair(w http.ResponseWriter, subject, role, family, refresh string) error {
+	access, ttl, err := s.tokens.Issue(subject, role, family)
+	if err != nil {
+		return unavailable("no signing key available", err)
+	}
+	writeJSON(w, http.StatusOK, TokenResponse{
+		AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
+	})
+	return nil
+}
+
+// newRefreshToken returns a fresh opaque refresh token and the hash the store keeps.
+func newRefreshToken() (token, hash string) {
+	b := make([]byte, refreshTokenBytes)
+	_, _ = rand.Read(b)
+	token = base64.RawURLEncoding.EncodeToString(b)
+	return token, hashHex(token)
+}
+
+func wellFormedRefreshToken(t string) bool {
+	if len(t) != base64.RawURLEncoding.EncodedLen(refreshTokenBytes) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.Strict().DecodeString(t)
+	return err == nil
+}
+
+func hashHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// bearerToken extracts the token of an `Authorization: Bearer` header.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", false
+	}
+	t := strings.TrimSpace(h[len(scheme):])
+	return t, t != ""
+}
+
+// clientIP is the peer's address. X-Forwarded-For is not trusted: any client can write it.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

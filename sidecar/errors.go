@@ -1,0 +1,124 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package sidecar is tollgate's per-pod HTTP server: login, refresh and logout, the JWKS and
+// discovery documents, and the reverse proxy that validates every request's access token.
+package sidecar
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// httpError is an error with the answer it deserves. Handlers return errors; writeError is
+// the one place that turns them into the `{"error": ...}` shape.
+type httpError struct {
+	status     int
+	msg        string
+	bearer     string        // WWW-Authenticate error code: "", "invalid_token", "insufficient_scope"
+	retryAfter time.Duration // 429 and 503
+	cause      error         // logged, never sent
+}
+
+func (e *httpError) Error() string { return e.msg }
+func (e *httpError) Unwrap() error { return e.cause }
+
+func errStatus(status int, msg string) *httpError { return &httpError{status: status, msg: msg} }
+
+// Errors with a fixed answer.
+var (
+	errMalformed          = errStatus(http.StatusBadRequest, "malformed request body")
+	errInvalidCredentials = errStatus(http.StatusUnauthorized, "invalid credentials")
+	errMissingToken       = errStatus(http.StatusUnauthorized, "missing bearer token")
+	errInvalidRefresh     = errStatus(http.StatusUnauthorized, "invalid refresh token")
+	errBodyTooLarge       = errStatus(http.StatusRequestEntityTooLarge, "request body too large")
+)
+
+func invalidToken(reason string) *httpError {
+	return &httpError{status: http.StatusUnauthorized, msg: "invalid token: " + reason, bearer: "invalid_token"}
+}
+
+func forbidden(msg string) *httpError {
+	return &httpError{status: http.StatusForbidden, msg: msg, bearer: "insufficient_scope"}
+}
+
+func unavailable(msg string, cause error) *httpError {
+	return &httpError{status: http.StatusServiceUnavailable, msg: msg, retryAfter: time.Second, cause: cause}
+}
+
+// handlerFunc is an http handler that returns its failure instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// errorWriter wraps handlers and writes the errors they return.
+type errorWriter struct {
+	log *slog.Logger
+}
+
+func (ew errorWriter) wrap(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			ew.write(w, r, err)
+		}
+	})
+}
+
+func (ew errorWriter) write(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	if !errors.As(err, &he) {
+		he = &httpError{status: http.StatusInternalServerError, msg: "internal error", cause: err}
+	}
+	if he.cause != nil || he.status >= 500 {
+		ew.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", he.status, "error", he.msg, "cause", errString(he.cause))
+	}
+	h := w.Header()
+	switch {
+	case he.status == http.StatusUnauthorized && he.bearer != "":
+		h.Set("WWW-Authenticate", `Bearer realm="tollgate", error="`+he.bearer+`", error_description="`+he.msg+`"`)
+	case he.status == http.StatusUnauthorized:
+		h.Set("WWW-Authenticate", `Bearer realm="tollgate"`)
+	case he.status == http.StatusForbidden && he.bearer != "":
+		h.Set("WWW-Authenticate", `Bearer realm="tollgate", error="`+he.bearer+`"`)
+	}
+	if he.retryAfter > 0 {
+		secs := int((he.retryAfter + time.Second - 1) / time.Second)
+		h.Set("Retry-After", strconv.Itoa(secs))
+	}
+	writeJSON(w, he.status, map[string]string{"error": he.msg})
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}

@@ -1,0 +1,59 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sidecar
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// OpsHandler serves the metrics port: /metrics, /healthz and /readyz.
+//
+// /readyz answers 503 only when the sidecar cannot validate tokens at all (no key in force).
+// A store outage is reported in the body and in tollgate_store_up but keeps the pod ready:
+// validation goes on from memory, and taking every replica out of its Service because their
+// shared Redis is down would turn a degraded login into a full outage.
+func (s *Server) OpsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		checks := map[string]string{"keys": "ok", "store": "ok", "revocations": "ok"}
+		status, code := "ok", http.StatusOK
+		if s.cfg.Keys.Keyset().Active(s.now()) == nil {
+			checks["keys"] = "no active signing key"
+			status, code = "unavailable", http.StatusServiceUnavailable
+		}
+		if !s.storeUp.Load() {
+			checks["store"] = "unreachable: login, refresh and logout answer 503"
+			if code == http.StatusOK {
+				status = "degraded"
+			}
+		}
+		if !s.revocations.Synced() {
+			checks["revocations"] = "not loaded yet"
+			if code == http.StatusOK {
+				status = "degraded"
+			}
+		}
+		writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+	})
+	return mux
+}

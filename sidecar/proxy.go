@@ -1,0 +1,118 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sidecar
+
+import (
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Identity headers the app receives. Whatever a client sends under the X-Auth- prefix is
+// removed first, so the app can trust them.
+const (
+	HeaderSubject = "X-Auth-Subject"
+	HeaderRole    = "X-Auth-Role"
+	authHeaderPfx = "X-Auth-"
+)
+
+// serveProxy validates the request against the policy's routes and forwards it.
+func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string) {
+	stripAuthHeaders(r.Header)
+	access := s.routes.Match(r.Method, clean)
+	if !access.Public {
+		raw, ok := bearerToken(r)
+		if !ok {
+			s.metrics.Requests.WithLabelValues("unauthorized").Inc()
+			s.errs.write(w, r, errMissingToken)
+			return
+		}
+		start := time.Now()
+		id, err := s.tokens.Verify(raw)
+		s.metrics.Validation.Observe(time.Since(start).Seconds())
+		if err != nil {
+			s.metrics.Requests.WithLabelValues("unauthorized").Inc()
+			s.errs.write(w, r, invalidToken(err.Error()))
+			return
+		}
+		if !access.Allows(id.Role) {
+			s.metrics.Requests.WithLabelValues("forbidden").Inc()
+			s.errs.write(w, r, forbidden("role not allowed"))
+			return
+		}
+		r.Header[HeaderSubject] = []string{id.Subject}
+		r.Header[HeaderRole] = []string{id.Role}
+		s.metrics.Requests.WithLabelValues("allowed").Inc()
+	} else {
+		s.metrics.Requests.WithLabelValues("public").Inc()
+	}
+	// What is forwarded is what was matched: the clean path, re-encoded canonically.
+	r.URL.Path, r.URL.RawPath = clean, ""
+	s.proxy.ServeHTTP(w, r)
+}
+
+func stripAuthHeaders(h http.Header) {
+	for k := range h {
+		if len(k) >= len(authHeaderPfx) && strings.EqualFold(k[:len(authHeaderPfx)], authHeaderPfx) {
+			delete(h, k)
+		}
+	}
+}
+
+// newProxy forwards to the upstream over kept-alive connections, streaming bodies both ways,
+// and answers 502 in the JSON error shape when the upstream cannot be reached.
+func newProxy(upstream *url.URL, errs errorWriter, m *Metrics) *httputil.ReverseProxy {
+	transport := &http.Transport{
+		Proxy: nil, // the app is local: never route it through HTTP(S)_PROXY
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     false,
+	}
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			in := pr.In.URL
+			pr.SetURL(upstream)
+			pr.Out.URL.Path = joinPath(upstream.Path, in.Path)
+			pr.Out.URL.RawPath = ""
+			pr.Out.URL.RawQuery = in.RawQuery
+			pr.Out.Host = pr.In.Host // the app sees the Host the client asked for
+			pr.SetXForwarded()
+		},
+		Transport:     transport,
+		FlushInterval: -1, // stream: every write reaches the client at once
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			m.Requests.WithLabelValues("upstream_error").Inc()
+			errs.write(w, r, &httpError{status: http.StatusBadGateway, msg: "upstream unavailable", cause: err})
+		},
+	}
+}
+
+func joinPath(base, p string) string {
+	if base == "" || base == "/" {
+		return p
+	}
+	return strings.TrimSuffix(base, "/") + p
+}

@@ -1,0 +1,191 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sidecar
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/sidecar/store"
+)
+
+// Revocations is this sidecar's in-memory copy of the policy's revocation list, so that
+// validating a request costs no store round trip. It is loaded at start and kept current
+// from the store's notifications, and reloaded whole after every (re)connection.
+type Revocations struct {
+	mu       sync.RWMutex
+	tokens   map[string]time.Time // jti -> until
+	sessions map[string]time.Time // sid -> until
+	subjects map[string]subjectRevocation
+	synced   bool
+}
+
+type subjectRevocation struct {
+	issuedBefore time.Time
+	until        time.Time
+}
+
+// NewRevocations returns an empty list.
+func NewRevocations() *Revocations {
+	return &Revocations{
+		tokens:   map[string]time.Time{},
+		sessions: map[string]time.Time{},
+		subjects: map[string]subjectRevocation{},
+	}
+}
+
+// Revoked reports whether a token with these claims is revoked.
+func (rv *Revocations) Revoked(jti, sid, sub string, issuedAt time.Time) bool {
+	rv.mu.RLock()
+	defer rv.mu.RUnlock()
+	if _, ok := rv.tokens[jti]; ok {
+		return true
+	}
+	if sid != "" {
+		if _, ok := rv.sessions[sid]; ok {
+			return true
+		}
+	}
+	if s, ok := rv.subjects[sub]; ok && issuedAt.Before(s.issuedBefore) {
+		return true
+	}
+	return false
+}
+
+// Add records one revocation.
+func (rv *Revocations) Add(r store.Revocation) {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	rv.add(r)
+}
+
+func (rv *Revocations) add(r store.Revocation) {
+	switch r.Kind {
+	case store.RevokedToken:
+		if r.Until.After(rv.tokens[r.ID]) {
+			rv.tokens[r.ID] = r.Until
+		}
+	case store.RevokedSession:
+		if r.Until.After(rv.sessions[r.ID]) {
+			rv.sessions[r.ID] = r.Until
+		}
+	case store.RevokedSubject:
+		cur := rv.subjects[r.ID]
+		if r.IssuedBefore.After(cur.issuedBefore) {
+			cur.issuedBefore = r.IssuedBefore
+		}
+		if r.Until.After(cur.until) {
+			cur.until = r.Until
+		}
+		rv.subjects[r.ID] = cur
+	}
+}
+
+// Load merges a full list read from the store. It merges rather than replaces: a
+// revocation never ends before its Until (Sweep drops it then), and one that arrived while
+// the list was being read must not be lost.
+func (rv *Revocations) Load(list []store.Revocation) {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	for _, r := range list {
+		rv.add(r)
+	}
+	rv.synced = true
+}
+
+// Synced reports whether a full list has been loaded at least once.
+func (rv *Revocations) Synced() bool {
+	rv.mu.RLock()
+	defer rv.mu.RUnlock()
+	return rv.synced
+}
+
+// Len is the number of entries, for metrics.
+func (rv *Revocations) Len() int {
+	rv.mu.RLock()
+	defer rv.mu.RUnlock()
+	return len(rv.tokens) + len(rv.sessions) + len(rv.subjects)
+}
+
+// Sweep drops entries no token they could match outlives.
+func (rv *Revocations) Sweep(now time.Time) {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	for k, until := range rv.tokens {
+		if !now.Before(until) {
+			delete(rv.tokens, k)
+		}
+	}
+	for k, until := range rv.sessions {
+		if !now.Before(until) {
+			delete(rv.sessions, k)
+		}
+	}
+	for k, s := range rv.subjects {
+		if !now.Before(s.until) {
+			delete(rv.subjects, k)
+		}
+	}
+}
+
+// Follow keeps rv current from st until ctx ends: every published revocation is added as it
+// arrives, and after each (re)connection the whole list is reloaded, retrying until the
+// store answers.
+func (rv *Revocations) Follow(ctx context.Context, st store.Store, now func() time.Time, log *slog.Logger) {
+	resync := make(chan struct{}, 1)
+	go st.Watch(ctx, rv.Add, func() {
+		select {
+		case resync <- struct{}{}:
+		default:
+		}
+	})
+	sweep := time.NewTicker(time.Minute)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sweep.C:
+			rv.Sweep(now())
+		case <-resync:
+			rv.reload(ctx, st, now, log)
+		}
+	}
+}
+
+func (rv *Revocations) reload(ctx context.Context, st store.Store, now func() time.Time, log *slog.Logger) {
+	backoff := 100 * time.Millisecond
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		list, err := st.Revocations(rctx, now())
+		cancel()
+		if err == nil {
+			rv.Load(list)
+			log.Info("revocations loaded", "entries", len(list))
+			return
+		}
+		log.Warn("loading revocations failed; retrying", "error", err, "retryIn", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}

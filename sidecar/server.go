@@ -1,0 +1,235 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/sidecar/store"
+)
+
+// Config is everything a Server needs. Policy must be defaulted and valid.
+type Config struct {
+	Policy   *v1alpha1.AuthPolicy
+	Keys     *Keys
+	Store    store.Store
+	Upstream *url.URL
+	// Authenticator checks passwords; nil disables login (LoginDisabled says why).
+	Authenticator Authenticator
+	LoginDisabled string
+	// Users, when login uses a users file, lets refresh follow role changes and deletions.
+	Users *UserDB
+	// TokenCacheSize bounds the verified-token cache; 0 disables it.
+	TokenCacheSize int
+	Log            *slog.Logger
+	Now            func() time.Time
+}
+
+// DefaultTokenCacheSize is the default bound of the verified-token cache.
+const DefaultTokenCacheSize = 10000
+
+// Server is one sidecar.
+type Server struct {
+	cfg         Config
+	spec        *v1alpha1.AuthPolicySpec
+	tokens      *Tokens
+	routes      *Routes
+	store       store.Store
+	revocations *Revocations
+	metrics     *Metrics
+	proxy       *httputil.ReverseProxy
+	errs        errorWriter
+	log         *slog.Logger
+	now         func() time.Time
+
+	authPrefix string
+	storeUp    atomic.Bool
+}
+
+// NewServer wires a sidecar from its configuration.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Policy == nil || cfg.Keys == nil || cfg.Store == nil || cfg.Upstream == nil {
+		return nil, errors.New("sidecar: policy, keys, store and upstream are required")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	spec := &cfg.Policy.Spec
+	s := &Server{
+		cfg: cfg, spec: spec, store: cfg.Store, log: cfg.Log, now: cfg.Now,
+		routes:      NewRoutes(spec.Routes),
+		revocations: NewRevocations(),
+		errs:        errorWriter{log: cfg.Log},
+		authPrefix:  spec.Sidecar.AuthPathPrefix,
+	}
+	s.tokens = NewTokens(TokensConfig{
+		Keys:        cfg.Keys,
+		Issuer:      spec.Issuer,
+		Audiences:   spec.Audiences,
+		TTL:         spec.Tokens.AccessTokenTTL.Duration,
+		ClockSkew:   spec.Tokens.ClockSkew.Duration,
+		Revocations: s.revocations,
+		CacheSize:   cfg.TokenCacheSize,
+		Now:         cfg.Now,
+	})
+	s.metrics = NewMetrics(
+		func() float64 { return float64(s.revocations.Len()) },
+		func() float64 {
+			if s.tokens.cache == nil {
+				return 0
+			}
+			return float64(s.tokens.cache.Len())
+		},
+	)
+	s.proxy = newProxy(cfg.Upstream, s.errs, s.metrics)
+	s.storeUp.Store(true)
+	s.metrics.StoreUp.Set(1)
+	return s, nil
+}
+
+// Metrics exposes the server's metrics (tests and the binary's reload hooks use them).
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Revocations is the server's in-memory revocation list.
+func (s *Server) Revocations() *Revocations { return s.revocations }
+
+// Tokens is the server's token issuer and verifier.
+func (s *Server) Tokens() *Tokens { return s.tokens }
+
+// Start runs the background work until ctx ends: following revocations from the store and
+// checking its health.
+func (s *Server) Start(ctx context.Context) {
+	go s.revocations.Follow(ctx, s.store, s.now, s.log)
+	go s.watchStore(ctx)
+}
+
+func (s *Server) watchStore(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := s.store.Ping(pctx)
+		cancel()
+		s.setStoreUp(err == nil)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) setStoreUp(up bool) {
+	if s.storeUp.Swap(up) != up {
+		if up {
+			s.log.Info("store reachable again")
+		} else {
+			s.log.Warn("store unreachable: login, refresh and logout answer 503; validation goes on with the revocations in memory")
+		}
+	}
+	if up {
+		s.metrics.StoreUp.Set(1)
+	} else {
+		s.metrics.StoreUp.Set(0)
+	}
+}
+
+// storeFailed records a failed store operation and returns the 503 it deserves.
+func (s *Server) storeFailed(op string, err error) error {
+	s.metrics.StoreErrs.WithLabelValues(op).Inc()
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		s.setStoreUp(false)
+	}
+	return unavailable("session store unavailable", fmt.Errorf("%s: %w", op, err))
+}
+
+// Handler serves the client-facing port: the auth endpoints, the discovery documents, and
+// the validating proxy for everything else.
+func (s *Server) Handler() http.Handler {
+	login := s.errs.wrap(post(s.login))
+	refresh := s.errs.wrap(post(s.refresh))
+	logout := s.errs.wrap(post(s.logout))
+	jwks := s.errs.wrap(get(s.jwks))
+	discovery := s.errs.wrap(get(s.discovery))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		clean, err := CleanPath(r.URL.EscapedPath())
+		if err != nil {
+			s.metrics.Requests.WithLabelValues("bad_request").Inc()
+			s.errs.write(w, r, errStatus(http.StatusBadRequest, "bad path: "+err.Error()))
+			return
+		}
+		switch clean {
+		case s.authPrefix + "/login":
+			login.ServeHTTP(w, r)
+		case s.authPrefix + "/refresh":
+			refresh.ServeHTTP(w, r)
+		case s.authPrefix + "/logout":
+			logout.ServeHTTP(w, r)
+		case jwksPath:
+			jwks.ServeHTTP(w, r)
+		case discoveryPath:
+			discovery.ServeHTTP(w, r)
+		default:
+			s.serveProxy(w, r, clean)
+		}
+	})
+}
+
+func post(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			return errStatus(http.StatusMethodNotAllowed, "method not allowed: use POST")
+		}
+		return h(w, r)
+	}
+}
+
+func get(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			return errStatus(http.StatusMethodNotAllowed, "method not allowed: use GET")
+		}
+		return h(w, r)
+	}
+}
+
+// NewHTTPServer returns an http.Server with the timeouts a sidecar in front of an app
+// wants: bounded header reads and idle connections, but no write timeout, so streaming
+// responses and long polls pass.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}

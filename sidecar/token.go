@@ -1,0 +1,303 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sidecar
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tollgate-dev/tollgate/keyset"
+)
+
+// MaxTokenSize caps a bearer token before any parsing: an ES256/EdDSA access token is
+// about 400 bytes and an RS256 one about 700.
+const MaxTokenSize = 4096
+
+// TokenType is the JOSE `typ` of access tokens (RFC 9068).
+const TokenType = "at+jwt"
+
+// AccessClaims are the claims of an access token. SessionID (`sid`) is the refresh family
+// the token was issued from, so revoking a session revokes its access tokens too.
+type AccessClaims struct {
+	Role      string `json:"role,omitempty"`
+	SessionID string `json:"sid,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// Identity is what a valid access token says about its bearer.
+type Identity struct {
+	Subject   string
+	Role      string
+	SessionID string
+	JTI       string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// Tokens issues and verifies access tokens for one policy.
+type Tokens struct {
+	keys        *Keys
+	issuer      string
+	audiences   []string
+	ttl         time.Duration
+	skew        time.Duration
+	revocations *Revocations
+	cache       *tokenCache // nil: every request verifies a signature
+	now         func() time.Time
+
+	parser atomic.Pointer[parserFor]
+}
+
+// parserFor is a jwt parser that accepts the algorithms of one keyset.
+type parserFor struct {
+	ks     *keyset.Keyset
+	parser *jwt.Parser
+}
+
+// TokensConfig configures Tokens.
+type TokensConfig struct {
+	Keys        *Keys
+	Issuer      string
+	Audiences   []string
+	TTL         time.Duration
+	ClockSkew   time.Duration
+	Revocations *Revocations
+	CacheSize   int // 0 disables the verified-token cache
+	Now         func() time.Time
+}
+
+// NewTokens returns an issuer and verifier of access tokens.
+func NewTokens(c TokensConfig) *Tokens {
+	t := &Tokens{
+		keys: c.Keys, issuer: c.Issuer, audiences: c.Audiences, ttl: c.TTL, skew: c.ClockSkew,
+		revocations: c.Revocations, now: c.Now,
+	}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	if c.CacheSize > 0 {
+		t.cache = newTokenCache(c.CacheSize)
+	}
+	return t
+}
+
+// Issue signs a new access token with the key active now.
+func (t *Tokens) Issue(subject, role, sessionID string) (string, time.Duration, error) {
+	now := t.now()
+	key := t.keys.Keyset().Active(now)
+	if key == nil {
+		return "", 0, errors.New("no active signing key")
+	}
+	claims := AccessClaims{
+		Role:      role,
+		SessionID: sessionID,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    t.issuer,
+			Subject:   subject,
+			Audience:  jwt.ClaimStrings(t.audiences),
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
+			ID:        randomID(),
+		},
+	}
+	tok := jwt.NewWithClaims(key.Algorithm.SigningMethod(), claims)
+	tok.Header["kid"] = key.KID
+	tok.Header["typ"] = TokenType
+	s, err := tok.SignedString(key.SigningKey())
+	if err != nil {
+		return "", 0, fmt.Errorf("signing an access token with key %s: %w", key.KID, err)
+	}
+	return s, t.ttl, nil
+}
+
+// Verify checks an access token and returns its identity. The error says why a token was
+// refused in words fit for a client (never the token itself).
+func (t *Tokens) Verify(raw string) (*Identity, error) {
+	if len(raw) > MaxTokenSize {
+		return nil, errors.New("too large")
+	}
+	now := t.now()
+	ks := t.keys.Keyset()
+	var sum [32]byte
+	if t.cache != nil {
+		sum = sha256.Sum256([]byte(raw))
+		if id, ok := t.cache.get(sum, ks, now); ok {
+			if t.revocations.Revoked(id.JTI, id.SessionID, id.Subject, id.IssuedAt) {
+				return nil, errors.New("revoked")
+			}
+			return id, nil
+		}
+	}
+	id, err := t.verify(raw, ks, now)
+	if err != nil {
+		return nil, err
+	}
+	if t.revocations.Revoked(id.JTI, id.SessionID, id.Subject, id.IssuedAt) {
+		return nil, errors.New("revoked")
+	}
+	if t.cache != nil {
+		t.cache.put(sum, id, ks, id.ExpiresAt.Add(t.skew))
+	}
+	return id, nil
+}
+
+// allowedHeaders are the only JOSE header parameters an access token may carry: anything
+// else (jwk, jku, x5u, x5c, crit, ...) would ask the verifier to trust something the token
+// brings along, and is refused.
+var allowedHeaders = map[string]bool{"alg": true, "kid": true, "typ": true}
+
+func (t *Tokens) verify(raw string, ks *keyset.Keyset, now time.Time) (*Identity, error) {
+	var claims AccessClaims
+	_, err := t.parserFor(ks).ParseWithClaims(raw, &claims, func(tok *jwt.Token) (any, error) {
+		for h := range tok.Header {
+			if !allowedHeaders[h] {
+				return nil, fmt.Errorf("header %q is not accepted", truncate(h, 32))
+			}
+		}
+		typ, _ := tok.Header["typ"].(string)
+		if !strings.EqualFold(typ, TokenType) && !strings.EqualFold(typ, "application/"+TokenType) {
+			return nil, errors.New("typ is not at+jwt")
+		}
+		kid, _ := tok.Header["kid"].(string)
+		key := ks.Lookup(kid)
+		if key == nil || key.State(now) == keyset.StateExpired {
+			return nil, errors.New("unknown signing key")
+		}
+		// The key decides the algorithm, never the token: this is what defeats key confusion
+		// (an HS256 token "signed" with a public key) and alg=none.
+		if tok.Method.Alg() != string(key.Algorithm) {
+			return nil, errors.New("algorithm does not match the key")
+		}
+		return key.VerificationKey(), nil
+	})
+	if err != nil {
+		return nil, errors.New(describeJWTError(err))
+	}
+	if claims.Subject == "" {
+		return nil, errors.New("sub is missing")
+	}
+	if claims.ID == "" {
+		return nil, errors.New("jti is missing")
+	}
+	if claims.IssuedAt == nil {
+		return nil, errors.New("iat is missing")
+	}
+	return &Identity{
+		Subject: claims.Subject, Role: claims.Role, SessionID: claims.SessionID, JTI: claims.ID,
+		IssuedAt: claims.IssuedAt.Time, ExpiresAt: claims.ExpiresAt.Time,
+	}, nil
+}
+
+// parserFor returns a parser that accepts only the algorithms of ks's keys (normally just
+// the policy's; two while an algorithm change rolls out).
+func (t *Tokens) parserFor(ks *keyset.Keyset) *jwt.Parser {
+	if p := t.parser.Load(); p != nil && p.ks == ks {
+		return p.parser
+	}
+	var algs []string
+	seen := map[keyset.Algorithm]bool{}
+	for _, k := range ks.Keys {
+		if !seen[k.Algorithm] {
+			seen[k.Algorithm] = true
+			algs = append(algs, string(k.Algorithm))
+		}
+	}
+	p := jwt.NewParser(
+		jwt.WithValidMethods(algs),
+		jwt.WithIssuer(t.issuer),
+		jwt.WithAudience(t.audiences...),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(t.skew),
+		jwt.WithTimeFunc(t.now),
+		jwt.WithStrictDecoding(),
+	)
+	t.parser.Store(&parserFor{ks: ks, parser: p})
+	return p
+}
+
+// describeJWTError names the failed check without echoing token content.
+func describeJWTError(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return lastCause(err)
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		if strings.Contains(err.Error(), "signing method") {
+			return "algorithm not allowed"
+		}
+		return "bad signature"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "exp is missing"
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "not valid yet"
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return "issued in the future"
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return "wrong issuer"
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return "wrong audience"
+	case errors.Is(err, jwt.ErrTokenInvalidClaims):
+		return "invalid claims"
+	}
+	return "invalid"
+}
+
+// lastCause is the message of the innermost error of the keyfunc, which is ours and safe.
+func lastCause(err error) string {
+	for {
+		var next error
+		if m, ok := err.(interface{ Unwrap() []error }); ok {
+			errs := m.Unwrap()
+			if len(errs) == 0 {
+				break
+			}
+			next = errs[len(errs)-1]
+		} else if u := errors.Unwrap(err); u != nil {
+			next = u
+		} else {
+			break
+		}
+		err = next
+	}
+	return err.Error()
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}

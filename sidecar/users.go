@@ -1,0 +1,234 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sidecar
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"sigs.k8s.io/yaml"
+)
+
+// MaxUsersFileSize caps the users file.
+const MaxUsersFileSize = 4 << 20
+
+// ErrInvalidCredentials is the one answer to an unknown user and a wrong password alike.
+var ErrInvalidCredentials = errors.New("invalid credentials")
+
+// Authenticator checks an email and password. It returns ErrInvalidCredentials for a wrong
+// pair and any other error when it could not decide (503).
+type Authenticator interface {
+	Authenticate(ctx context.Context, email, password string) (Identity, error)
+}
+
+// User is one entry of the users file.
+type User struct {
+	Email        string `json:"email"`
+	ID           string `json:"id"`
+	Role         string `json:"role"`
+	PasswordHash string `json:"passwordHash"`
+}
+
+// Users is a parsed users file.
+type Users struct {
+	byEmail map[string]*User
+	byID    map[string]*User
+	// dummy is a hash of the same cost as the users' hashes, compared against when the email
+	// is unknown so that both failures take the same time.
+	dummy []byte
+}
+
+// ParseUsers reads a users file (YAML or JSON list). Errors name the entry and the field,
+// never a hash.
+func ParseUsers(data []byte) (*Users, error) {
+	if len(data) > MaxUsersFileSize {
+		return nil, fmt.Errorf("users file is %d bytes, more than the %d allowed", len(data), MaxUsersFileSize)
+	}
+	var list []User
+	if err := yaml.UnmarshalStrict(data, &list); err != nil {
+		return nil, fmt.Errorf("users file: not a YAML list of {email, id, role, passwordHash}: %s", redactYAMLError(err))
+	}
+	u := &Users{byEmail: map[string]*User{}, byID: map[string]*User{}}
+	maxCost := bcrypt.MinCost
+	for i := range list {
+		e := &list[i]
+		where := fmt.Sprintf("users[%d]", i)
+		e.Email = strings.TrimSpace(e.Email)
+		switch {
+		case e.Email == "":
+			return nil, fmt.Errorf("%s: email: required", where)
+		case len(e.Email) > 320:
+			return nil, fmt.Errorf("%s: email: longer than 320 characters", where)
+		case e.ID == "":
+			return nil, fmt.Errorf("%s (%s): id: required", where, e.Email)
+		}
+		cost, err := bcrypt.Cost([]byte(e.PasswordHash))
+		if err != nil {
+			return nil, fmt.Errorf("%s (%s): passwordHash: not a bcrypt hash (make one with `tollgate hash-password`)", where, e.Email)
+		}
+		maxCost = max(maxCost, cost)
+		key := strings.ToLower(e.Email)
+		if u.byEmail[key] != nil {
+			return nil, fmt.Errorf("%s (%s): email: duplicate", where, e.Email)
+		}
+		if u.byID[e.ID] != nil {
+			return nil, fmt.Errorf("%s (%s): id: duplicate %q", where, e.Email, e.ID)
+		}
+		u.byEmail[key], u.byID[e.ID] = e, e
+	}
+	if len(list) == 0 {
+		maxCost = bcrypt.DefaultCost
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("tollgate timing equaliser"), maxCost)
+	if err != nil {
+		return nil, err
+	}
+	u.dummy = dummy
+	return u, nil
+}
+
+// Len is the number of users.
+func (u *Users) Len() int { return len(u.byEmail) }
+
+// ByID returns the user with this id, or nil.
+func (u *Users) ByID(id string) *User { return u.byID[id] }
+
+func redactYAMLError(err error) string {
+	msg := err.Error()
+	// yaml errors quote offending values, which could be hashes: keep only the kind.
+	if i := strings.Index(msg, ":"); i > 0 && strings.Contains(msg, "line") {
+		msg = msg[:i]
+	}
+	if len(msg) > 120 {
+		msg = msg[:120]
+	}
+	return msg
+}
+
+// UserDB authenticates against a users file and can swap it on reload.
+type UserDB struct {
+	users atomic.Pointer[Users]
+}
+
+// NewUserDB serves these users.
+func NewUserDB(u *Users) *UserDB {
+	db := &UserDB{}
+	db.users.Store(u)
+	return db
+}
+
+// Set swaps in a new users file.
+func (db *UserDB) Set(u *Users) { db.users.Store(u) }
+
+// Users is the users file in force.
+func (db *UserDB) Users() *Users { return db.users.Load() }
+
+// Authenticate compares the password with the user's bcrypt hash, or with a dummy hash of
+// the same cost when the email is unknown, so both failures cost the same time.
+func (db *UserDB) Authenticate(_ context.Context, email, password string) (Identity, error) {
+	u := db.users.Load()
+	user := u.byEmail[strings.ToLower(strings.TrimSpace(email))]
+	hash := u.dummy
+	if user != nil {
+		hash = []byte(user.PasswordHash)
+	}
+	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	if user == nil || err != nil {
+		return Identity{}, ErrInvalidCredentials
+	}
+	return Identity{Subject: user.ID, Role: user.Role}, nil
+}
+
+// VerifyURL delegates password checks to the app: it POSTs {"email","password"} and takes
+// 200 {"id","role"} as success and 401 or 403 as a wrong pair.
+type VerifyURL struct {
+	URL    string
+	Client *http.Client
+}
+
+// Authenticate asks the app.
+func (v *VerifyURL) Authenticate(ctx context.Context, email, password string) (Identity, error) {
+	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.URL, bytes.NewReader(body))
+	if err != nil {
+		return Identity{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := v.Client.Do(req)
+	if err != nil {
+		return Identity{}, fmt.Errorf("verifyURL: %w", err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		return Identity{}, ErrInvalidCredentials
+	default:
+		return Identity{}, fmt.Errorf("verifyURL answered %d", resp.StatusCode)
+	}
+	var out struct {
+		ID   json.RawMessage `json:"id"`
+		Role string          `json:"role"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out); err != nil {
+		return Identity{}, errors.New("verifyURL answered 200 with a body that is not {\"id\",\"role\"}")
+	}
+	id := strings.Trim(string(out.ID), `"`)
+	if id == "" || id == "null" {
+		return Identity{}, errors.New("verifyURL answered 200 without an id")
+	}
+	return Identity{Subject: id, Role: out.Role}, nil
+}
+
+// LoadUsers reads a users file.
+func LoadUsers(path string) (*Users, error) {
+	data, err := readCapped(path, MaxUsersFileSize)
+	if err != nil {
+		return nil, err
+	}
+	u, err := ParseUsers(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return u, nil
+}
+
+// WatchUsers reloads the users file into db when it changes, until ctx ends; a malformed
+// file is refused and the last good one stays in force.
+func WatchUsers(ctx context.Context, path string, db *UserDB, every time.Duration, log *slog.Logger, m *Metrics) {
+	watchFile(ctx, path, MaxUsersFileSize, every, log, func(data []byte) error {
+		u, err := ParseUsers(data)
+		if err != nil {
+			m.Reloads.WithLabelValues("users", "rejected").Inc()
+			return err
+		}
+		db.Set(u)
+		m.Reloads.WithLabelValues("users", "ok").Inc()
+		log.Info("users file reloaded", "users", u.Len())
+		return nil
+	})
+}
