@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/testredis"
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar/store"
 )
@@ -124,8 +125,7 @@ type harness struct {
 	policy  string
 	cache   int
 	alg     keyset.Algorithm
-	noStart bool
-	noLogin bool
+	redis   *testredis.Server
 }
 
 type harnessOption func(*harness)
@@ -136,6 +136,15 @@ func withKeys(k *Keys) harnessOption                 { return func(h *harness) {
 func withCache(n int) harnessOption                  { return func(h *harness) { h.cache = n } }
 func withAlgorithm(a keyset.Algorithm) harnessOption { return func(h *harness) { h.alg = a } }
 func withClock(c *clock) harnessOption               { return func(h *harness) { h.clock = c } }
+
+// eachStore runs f with the memory store, then with a Redis store on a real redis-server.
+func eachStore(t *testing.T, f func(t *testing.T, st harnessOption)) {
+	t.Run("memory", func(t *testing.T) { f(t, func(*harness) {}) })
+	t.Run("redis", func(t *testing.T) { f(t, withRedis(testredis.Start(t))) })
+}
+
+// withRedis gives the harness a Redis store on srv, emptied first.
+func withRedis(srv *testredis.Server) harnessOption { return func(h *harness) { h.redis = srv } }
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
@@ -149,6 +158,17 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	policy, err := ParsePolicy([]byte(h.policy))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if h.store == nil && h.redis != nil {
+		if err := h.redis.Client().FlushAll(t.Context()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := store.OpenRedis(store.RedisOptions{Addresses: []string{h.redis.Addr()}}, policy.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		h.store = r
 	}
 	if h.store == nil {
 		m := store.NewMemory()
@@ -258,4 +278,10 @@ func errorOf(t *testing.T, body []byte) string {
 		t.Fatalf("body is not the {\"error\": ...} shape: %s", body)
 	}
 	return e.Error
+}
+
+func newTestServer(t *testing.T, h http.Handler) string {
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL
 }

@@ -37,7 +37,6 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/version"
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar"
-	"github.com/tollgate-dev/tollgate/sidecar/store"
 )
 
 type options struct {

@@ -1,0 +1,256 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const testPolicy = `apiVersion: auth.tollgate.dev/v1alpha1
+kind: AuthPolicy
+metadata: {name: shop-api, namespace: shop}
+spec:
+  routes:
+  - {pathPrefix: /public, public: true}
+`
+
+const testUsers = `- email: alice@example.com
+  id: "42"
+  role: admin
+  passwordHash: $2a$04$ZYe5j153F9qXAd9VPTHyIeNa/ERn07J8H4EwWxHqypHt7aUjL39lG
+`
+
+var sidecarBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tollgate-sidecar-test")
+	if err != nil {
+		panic(err)
+	}
+	sidecarBin = filepath.Join(dir, "tollgate-sidecar")
+	if out, err := exec.Command("go", "build", "-o", sidecarBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildSidecar returns the binary TestMain built.
+func buildSidecar(*testing.T) string { return sidecarBin }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type sidecarProcess struct {
+	cmd     *exec.Cmd
+	addr    string
+	ops     string
+	logs    *strings.Builder
+	stopped chan error
+}
+
+func startSidecar(t *testing.T, bin string, args ...string) *sidecarProcess {
+	t.Helper()
+	p := &sidecarProcess{addr: freeAddr(t), ops: freeAddr(t), logs: &strings.Builder{}, stopped: make(chan error, 1)}
+	args = append(args, "--listen", p.addr, "--metrics-listen", p.ops, "--log-format", "text")
+	p.cmd = exec.Command(bin, args...)
+	stderr, _ := p.cmd.StderrPipe()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	go func() { p.stopped <- p.cmd.Wait() }()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("sidecar exited at start:\n%s", p.logs.String())
+			}
+			p.logs.WriteString(l + "\n")
+			if strings.Contains(l, "tollgate-sidecar serving") {
+				go func() {
+					for l := range lines {
+						p.logs.WriteString(l + "\n")
+					}
+				}()
+				return p
+			}
+		case <-deadline:
+			t.Fatalf("sidecar did not start:\n%s", p.logs.String())
+		}
+	}
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSidecarBinary(t *testing.T) {
+	bin := buildSidecar(t)
+	dir := t.TempDir()
+	policy := writeFile(t, dir, "policy.yaml", testPolicy)
+	users := writeFile(t, dir, "users.yaml", testUsers)
+
+	release := make(chan struct{})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		fmt.Fprintf(w, "hello %s", r.Header.Get("X-Auth-Subject"))
+	}))
+	defer app.Close()
+
+	p := startSidecar(t, bin, "--policy", policy, "--users-file", users, "--upstream", app.URL)
+	if !strings.Contains(p.logs.String(), "ephemeral key") {
+		t.Errorf("no warning about the ephemeral key:\n%s", p.logs.String())
+	}
+
+	resp, err := http.Post("http://"+p.addr+"/auth/login", "application/json",
+		strings.NewReader(`{"email":"alice@example.com","password":"wonderland"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr struct{ AccessToken string }
+	_ = json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || tr.AccessToken == "" {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	get := func(path string) (*http.Response, error) {
+		req, _ := http.NewRequest("GET", "http://"+p.addr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
+		return http.DefaultClient.Do(req)
+	}
+	resp, err = get("/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "hello 42" {
+		t.Fatalf("proxied answer %q", body)
+	}
+	if strings.Contains(p.logs.String(), tr.AccessToken) || strings.Contains(p.logs.String(), "wonderland") {
+		t.Fatal("the logs hold a token or a password")
+	}
+
+	t.Run("SIGTERM drains in-flight requests, then exits 0", func(t *testing.T) {
+		inflight := make(chan string, 1)
+		go func() {
+			resp, err := get("/slow")
+			if err != nil {
+				inflight <- "error: " + err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			inflight <- string(b)
+		}()
+		time.Sleep(200 * time.Millisecond) // the request is at the app
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		// New connections are refused while the old request drains.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c, err := net.DialTimeout("tcp", p.addr, 100*time.Millisecond)
+			if err != nil {
+				break
+			}
+			c.Close()
+			if time.Now().After(deadline) {
+				t.Fatal("the sidecar still accepts connections after SIGTERM")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		close(release)
+		if got := <-inflight; got != "hello 42" {
+			t.Fatalf("the in-flight request got %q", got)
+		}
+		select {
+		case err := <-p.stopped:
+			if err != nil {
+				t.Fatalf("exit: %v\n%s", err, p.logs.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the sidecar did not exit after draining")
+		}
+	})
+}
+
+func TestSidecarRefusesBadInputAtStart(t *testing.T) {
+	bin := buildSidecar(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no policy", nil, "--policy is required"},
+		{"an invalid policy", []string{"--policy", writeFile(t, dir, "bad.yaml", strings.Replace(testPolicy, "routes:", "signing: {algorithm: HS512}\n  routes:", 1))}, "spec.signing.algorithm"},
+		{"an unknown field", []string{"--policy", writeFile(t, dir, "typo.yaml", strings.Replace(testPolicy, "routes:", "rotes: []\n  routes:", 1))}, "rotes"},
+		{"a bad users file", []string{"--policy", writeFile(t, dir, "p.yaml", testPolicy), "--users-file", writeFile(t, dir, "u.yaml", "- email: a@b\n  id: \"1\"\n  passwordHash: plaintext\n")}, "passwordHash: not a bcrypt hash"},
+		{"a bad keyset", []string{"--policy", writeFile(t, dir, "p2.yaml", testPolicy), "--keys-dir", filepath.Dir(writeFile(t, t.TempDir(), "keyset.json", `{"keys":[{"kid":"k1","algorithm":"ES256"}]}`))}, `(keys[0]): createdAt: required`},
+		{"a bad redis URL", []string{"--policy", writeFile(t, dir, "p3.yaml", testPolicy), "--redis-url", "http://x"}, "--redis-url"},
+	} {
+		t.Run("refuses "+tc.name, func(t *testing.T) {
+			out, err := exec.Command(bin, tc.args...).CombinedOutput()
+			if err == nil {
+				t.Fatalf("started; output:\n%s", out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Fatalf("output does not name %q:\n%s", tc.want, out)
+			}
+		})
+	}
+}

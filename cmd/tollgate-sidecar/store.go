@@ -1,0 +1,64 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/sidecar/store"
+)
+
+// openStore opens the store --redis-url or spec.store names; with neither, the memory store.
+func openStore(o options, policy *v1alpha1.AuthPolicy, log *slog.Logger) (store.Store, error) {
+	var ro store.RedisOptions
+	switch r := policy.Spec.Store.Redis; {
+	case o.redisURL != "":
+		var err error
+		if ro, err = store.ParseRedisURL(o.redisURL); err != nil {
+			return nil, fmt.Errorf("--redis-url: %w", err)
+		}
+	case r != nil:
+		ro = store.RedisOptions{Addresses: r.Addresses, MasterName: r.MasterName, DB: int(r.DB), TLS: r.TLS}
+	default:
+		log.Info("in-memory store: refresh tokens, revocations and login counters are per-process; use spec.store.redis for several replicas")
+		return store.NewMemory(), nil
+	}
+	redis.SetLogger(redisLogger{log: log})
+	if ro.Password == "" {
+		ro.Password = os.Getenv("TOLLGATE_REDIS_PASSWORD")
+	}
+	st, err := store.OpenRedis(ro, policy.Key(), store.WithLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	log.Info("redis store", "addresses", ro.Addresses, "sentinel", ro.MasterName != "", "tls", ro.TLS)
+	return st, nil
+}
+
+// redisLogger sends go-redis's own messages (a failed dial per retry during an outage) to
+// debug: the sidecar already reports store trouble once, in its log, /readyz and metrics.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}

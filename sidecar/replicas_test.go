@@ -1,0 +1,217 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sidecar
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/testredis"
+)
+
+// eventually polls cond every 20ms until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestConcurrentRefreshesOfOneTokenGiveExactlyOneSuccess(t *testing.T) {
+	eachStore(t, func(t *testing.T, st harnessOption) {
+		h := newHarness(t, st)
+		tr := h.login("bob@example.com", bobPassword)
+		body := `{"refreshToken":"` + tr.RefreshToken + `"}`
+		const n = 100
+		var ok, unauthorized, other atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				resp, err := http.Post(h.http.URL+"/auth/refresh", "application/json", strings.NewReader(body))
+				if err != nil {
+					other.Add(1)
+					return
+				}
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case 200:
+					ok.Add(1)
+				case 401:
+					unauthorized.Add(1)
+				default:
+					other.Add(1)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if ok.Load() != 1 || unauthorized.Load() != n-1 || other.Load() != 0 {
+			t.Fatalf("%d concurrent refreshes: %d succeeded, %d refused, %d other; want exactly 1 success", n, ok.Load(), unauthorized.Load(), other.Load())
+		}
+	})
+}
+
+func TestLogoutOnOneReplicaIsEnforcedByAnother(t *testing.T) {
+	srv := testredis.Start(t)
+	a := newHarness(t, withRedis(srv))
+	b := newHarness(t, withRedis(srv), withKeys(a.keys), withClock(a.clock))
+	eventually(t, 5*time.Second, "replica B loads its revocations", b.server.Revocations().Synced)
+
+	tr := a.login("bob@example.com", bobPassword)
+	if resp, _ := b.do("GET", "/orders", tr.AccessToken, nil); resp.StatusCode != 200 {
+		t.Fatalf("replica B refuses a token from replica A: %d", resp.StatusCode)
+	}
+	// Refresh on B works with A's refresh token: the sessions are shared.
+	resp, body := b.do("POST", "/auth/refresh", "", map[string]string{"refreshToken": tr.RefreshToken})
+	if resp.StatusCode != 200 {
+		t.Fatalf("refresh on B of A's session: %d %s", resp.StatusCode, body)
+	}
+	var refreshed TokenResponse
+	_ = json.Unmarshal(body, &refreshed)
+
+	if resp, _ := a.do("POST", "/auth/logout", refreshed.AccessToken, nil); resp.StatusCode != 204 {
+		t.Fatalf("logout on A: %d", resp.StatusCode)
+	}
+	eventually(t, time.Second, "replica B refuses the token logged out on A", func() bool {
+		resp, _ := b.do("GET", "/orders", refreshed.AccessToken, nil)
+		return resp.StatusCode == 401
+	})
+	// The session's older access token (same sid) is revoked too.
+	eventually(t, time.Second, "replica B refuses an older access token of the logged-out session", func() bool {
+		resp, _ := b.do("GET", "/orders", tr.AccessToken, nil)
+		return resp.StatusCode == 401
+	})
+
+	t.Run("a replica started later loads the revocations made before", func(t *testing.T) {
+		c := newHarness(t, withRedis(srv), withKeys(a.keys), withClock(a.clock))
+		// withRedis empties the database for a fresh harness, so revoke again after start.
+		tr := a.login("alice@example.com", alicePassword)
+		if resp, _ := a.do("POST", "/auth/logout", tr.AccessToken, nil); resp.StatusCode != 204 {
+			t.Fatalf("logout: %d", resp.StatusCode)
+		}
+		d := newHarness(t, withStoreOf(c), withKeys(a.keys), withClock(a.clock))
+		eventually(t, 5*time.Second, "a new replica loads the revocation list", d.server.Revocations().Synced)
+		if resp, _ := d.do("GET", "/orders", tr.AccessToken, nil); resp.StatusCode != 401 {
+			t.Fatalf("a replica started after the logout accepts the token: %d", resp.StatusCode)
+		}
+	})
+}
+
+// withStoreOf shares another harness's store.
+func withStoreOf(o *harness) harnessOption { return func(h *harness) { h.store = o.store } }
+
+func TestRedisOutage(t *testing.T) {
+	srv := testredis.Start(t)
+	h := newHarness(t, withRedis(srv))
+	eventually(t, 5*time.Second, "revocations loaded", h.server.Revocations().Synced)
+	tr := h.login("bob@example.com", bobPassword)
+	revoked := h.login("alice@example.com", alicePassword)
+	if resp, _ := h.do("POST", "/auth/logout", revoked.AccessToken, nil); resp.StatusCode != 204 {
+		t.Fatal("logout failed")
+	}
+
+	srv.Kill()
+
+	t.Run("login, refresh and logout answer 503", func(t *testing.T) {
+		resp, body := h.do("POST", "/auth/login", "", map[string]string{"email": "bob@example.com", "password": bobPassword})
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("login with Redis down: %d %s", resp.StatusCode, body)
+		}
+		errorOf(t, body)
+		if resp, _ := h.do("POST", "/auth/refresh", "", map[string]string{"refreshToken": tr.RefreshToken}); resp.StatusCode != 503 {
+			t.Fatalf("refresh with Redis down: %d", resp.StatusCode)
+		}
+		if resp, _ := h.do("POST", "/auth/logout", tr.AccessToken, nil); resp.StatusCode != 503 {
+			t.Fatalf("logout with Redis down: %d", resp.StatusCode)
+		}
+	})
+	t.Run("validation goes on, revocations still enforced", func(t *testing.T) {
+		for i := 0; i < 20; i++ {
+			if resp, _ := h.do("GET", "/orders", tr.AccessToken, nil); resp.StatusCode != 200 {
+				t.Fatalf("a valid token was refused while Redis is down: %d", resp.StatusCode)
+			}
+		}
+		if resp, _ := h.do("GET", "/orders", revoked.AccessToken, nil); resp.StatusCode != 401 {
+			t.Fatalf("a revoked token was accepted while Redis is down: %d", resp.StatusCode)
+		}
+	})
+	t.Run("readyz reports the degradation", func(t *testing.T) {
+		ops := newOpsClient(t, h)
+		eventually(t, 5*time.Second, "readyz says degraded", func() bool {
+			code, body := ops.get("/readyz")
+			return code == 200 && strings.Contains(body, `"degraded"`)
+		})
+		if _, body := ops.get("/metrics"); !strings.Contains(body, "tollgate_store_up 0") {
+			t.Fatal("tollgate_store_up is not 0 with Redis down")
+		}
+	})
+
+	srv.Restart()
+
+	t.Run("everything recovers by itself", func(t *testing.T) {
+		eventually(t, 10*time.Second, "login works again", func() bool {
+			resp, _ := h.do("POST", "/auth/login", "", map[string]string{"email": "bob@example.com", "password": bobPassword})
+			return resp.StatusCode == 200
+		})
+		ops := newOpsClient(t, h)
+		eventually(t, 5*time.Second, "readyz says ok", func() bool {
+			_, body := ops.get("/readyz")
+			return strings.Contains(body, `"status":"ok"`)
+		})
+	})
+}
+
+type opsClient struct {
+	t   *testing.T
+	url string
+}
+
+func newOpsClient(t *testing.T, h *harness) *opsClient {
+	ts := newTestServer(t, h.server.OpsHandler())
+	return &opsClient{t: t, url: ts}
+}
+
+func (o *opsClient) get(path string) (int, string) {
+	resp, err := http.Get(o.url + path)
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp.StatusCode, sb.String()
+}

@@ -1,0 +1,55 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/testredis"
+	"github.com/tollgate-dev/tollgate/sidecar/store"
+)
+
+// BenchmarkRotateRefresh measures one refresh: spending a token and storing its successor.
+func BenchmarkRotateRefresh(b *testing.B) {
+	stores := []struct {
+		name string
+		open func(b *testing.B) store.Store
+	}{
+		{"memory", func(b *testing.B) store.Store { return newMemory(b) }},
+		{"redis", func(b *testing.B) store.Store { return newRedis(b, testredis.Start(b), "shop/shop-api") }},
+	}
+	for _, st := range stores {
+		b.Run(st.name, func(b *testing.B) {
+			s := st.open(b)
+			ctx := context.Background()
+			now := time.Now()
+			cur := login(b, s, "alice", now.Add(7*24*time.Hour)).Hash
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				next := fmt.Sprintf("%064x", i) // any 64 hex digits will do
+				if _, err := s.RotateRefresh(ctx, cur, store.RefreshToken{Hash: next}, now); err != nil {
+					b.Fatal(err)
+				}
+				cur = next
+			}
+		})
+	}
+}

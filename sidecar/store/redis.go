@@ -1,0 +1,485 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a Store shared by every replica of one policy through Redis: a single server,
+// a Sentinel group or a Redis Cluster.
+//
+// Keys, all in one hash slot (P is "tollgate:{<namespace>/<policy>}"):
+//
+//	P:rt:<hash>           hash   one refresh token (fields subject role family parent iat exp,
+//	                             and next once spent), expiring with its family
+//	P:family:<family>     set    hashes of the family's tokens, spent ones included
+//	P:subject:<subject>   zset   the subject's families, scored by their end (ms)
+//	P:revoked             zset   revocations (JSON, see wireRevocation), scored by Until (ms)
+//	P:attempts:<sha256>   string attempt counter, expiring with its window; the name holds
+//	                             the hex SHA-256 of the caller's key
+//
+// Revocations are published on the channel P:revocations.
+type Redis struct {
+	client  redis.UniversalClient
+	prefix  string
+	channel string
+	log     *slog.Logger
+
+	// healthEvery is how long Watch waits in silence before it pings its connection.
+	healthEvery time.Duration
+	// retryMin and retryMax bound Watch's wait between reconnection attempts.
+	retryMin, retryMax time.Duration
+
+	mu       sync.Mutex
+	closed   bool
+	closeCtx context.Context // ended by Close, which ends every Watch
+	closeAll context.CancelFunc
+	watchers sync.WaitGroup
+}
+
+// RedisOption changes a Redis store.
+type RedisOption func(*Redis)
+
+// WithLogger sets where Watch reports losing and finding Redis again, and payloads it
+// refused. The default (and nil) is slog.Default().
+func WithLogger(l *slog.Logger) RedisOption {
+	return func(s *Redis) {
+		if l != nil {
+			s.log = l
+		}
+	}
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis returns the store of the policy policyKey ("<namespace>/<policy>") in the Redis
+// reached by client. The store owns the client: Close closes it.
+func NewRedis(client redis.UniversalClient, policyKey string, opts ...RedisOption) (*Redis, error) {
+	if client == nil {
+		return nil, errors.New("store: NewRedis needs a client")
+	}
+	if err := checkPolicyKey(policyKey); err != nil {
+		return nil, err
+	}
+	prefix := "tollgate:{" + policyKey + "}"
+	s := &Redis{
+		client:      client,
+		prefix:      prefix,
+		channel:     prefix + ":revocations",
+		log:         slog.Default(),
+		healthEvery: 15 * time.Second,
+		retryMin:    100 * time.Millisecond,
+		retryMax:    5 * time.Second,
+	}
+	s.closeCtx, s.closeAll = context.WithCancel(context.Background())
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// OpenRedis connects to the Redis that o describes (see NewRedisClient) and returns the
+// store of the policy policyKey in it. It does not wait for Redis: use Ping for that.
+func OpenRedis(o RedisOptions, policyKey string, opts ...RedisOption) (*Redis, error) {
+	if err := checkPolicyKey(policyKey); err != nil {
+		return nil, err
+	}
+	client, err := NewRedisClient(o)
+	if err != nil {
+		return nil, err
+	}
+	return NewRedis(client, policyKey, opts...)
+}
+
+// checkPolicyKey accepts "<namespace>/<policy>". Braces would break the hash tag.
+func checkPolicyKey(k string) error {
+	ns, name, ok := strings.Cut(k, "/")
+	if !ok || ns == "" || name == "" || strings.ContainsAny(k, "{}") || strings.Contains(name, "/") {
+		return fmt.Errorf("store: policy key %q must be <namespace>/<policy>", k)
+	}
+	return nil
+}
+
+func (s *Redis) tokenKey(hash string) string      { return s.prefix + ":rt:" + hash }
+func (s *Redis) familyKey(family string) string   { return s.prefix + ":family:" + family }
+func (s *Redis) subjectKey(subject string) string { return s.prefix + ":subject:" + subject }
+func (s *Redis) revokedKey() string               { return s.prefix + ":revoked" }
+func (s *Redis) attemptsKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return s.prefix + ":attempts:" + hex.EncodeToString(sum[:])
+}
+
+// unavailable wraps a failure to get an answer from Redis. The operation names what was
+// being done, never which token.
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+}
+
+func msArg(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// CreateRefresh implements Store. Creating the same token twice (same hash and family) is
+// harmless, so the client's retries are safe.
+func (s *Redis) CreateRefresh(ctx context.Context, t RefreshToken) error {
+	if err := checkNewToken(t); err != nil {
+		return err
+	}
+	now := time.Now()
+	if t.IssuedAt.IsZero() {
+		t.IssuedAt = now
+	}
+	res, err := createScript.Run(ctx, s.client,
+		[]string{s.tokenKey(t.Hash), s.familyKey(t.Family), s.subjectKey(t.Subject)},
+		t.Hash, t.Subject, t.Role, t.Family, t.Parent, msArg(t.IssuedAt), msArg(t.ExpiresAt), msArg(now),
+	).Int()
+	if err != nil {
+		return unavailable("create refresh token", err)
+	}
+	if res == 0 {
+		return errors.New("store: a refresh token with this hash already exists")
+	}
+	return nil
+}
+
+// RotateRefresh implements Store. Rotating again with the same next hash returns the first
+// call's result instead of counting as reuse, so the client's retries are safe.
+func (s *Redis) RotateRefresh(ctx context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error) {
+	if err := checkRotation(oldHash, next); err != nil {
+		return RefreshToken{}, err
+	}
+	if next.IssuedAt.IsZero() {
+		next.IssuedAt = now
+	}
+	res, err := rotateScript.Run(ctx, s.client,
+		[]string{s.tokenKey(oldHash), s.tokenKey(next.Hash), s.revokedKey()},
+		s.prefix, s.channel, oldHash, next.Hash, msArg(next.IssuedAt), msArg(now),
+	).StringSlice()
+	if err != nil {
+		return RefreshToken{}, unavailable("rotate refresh token", err)
+	}
+	switch {
+	case len(res) == 1 && res[0] == "notfound":
+		return RefreshToken{}, ErrNotFound
+	case len(res) == 1 && res[0] == "taken":
+		return RefreshToken{}, errors.New("store: a refresh token with the next hash already exists")
+	case len(res) != 7 || (res[0] != "ok" && res[0] != "reused"):
+		return RefreshToken{}, unavailable("rotate refresh token", errors.New("unexpected reply"))
+	}
+	old, err := tokenFromFields(oldHash, res[1:])
+	if err != nil {
+		return RefreshToken{}, unavailable("rotate refresh token", err)
+	}
+	if res[0] == "reused" {
+		return old, ErrReused
+	}
+	return old, nil
+}
+
+// tokenFromFields reads subject, role, family, parent, iat, exp.
+func tokenFromFields(hash string, f []string) (RefreshToken, error) {
+	iat, err1 := strconv.ParseInt(f[4], 10, 64)
+	exp, err2 := strconv.ParseInt(f[5], 10, 64)
+	if err1 != nil || err2 != nil {
+		return RefreshToken{}, errors.New("malformed refresh token record")
+	}
+	return RefreshToken{
+		Hash:      hash,
+		Subject:   f[0],
+		Role:      f[1],
+		Family:    f[2],
+		Parent:    f[3],
+		IssuedAt:  time.UnixMilli(iat),
+		ExpiresAt: time.UnixMilli(exp),
+	}, nil
+}
+
+// LookupRefresh implements Store.
+func (s *Redis) LookupRefresh(ctx context.Context, hash string, now time.Time) (RefreshToken, error) {
+	if !validHash(hash) {
+		return RefreshToken{}, ErrNotFound
+	}
+	vals, err := s.client.HMGet(ctx, s.tokenKey(hash), "subject", "role", "family", "parent", "iat", "exp", "next").Result()
+	if err != nil {
+		if errors.Is(err, redis.Nil) {
+			return RefreshToken{}, ErrNotFound
+		}
+		return RefreshToken{}, unavailable("look up refresh token", err)
+	}
+	if len(vals) != 7 || vals[2] == nil || vals[6] != nil {
+		return RefreshToken{}, ErrNotFound // missing, or spent
+	}
+	f := make([]string, 6)
+	for i := range f {
+		f[i], _ = vals[i].(string)
+	}
+	t, err := tokenFromFields(hash, f)
+	if err != nil {
+		return RefreshToken{}, unavailable("look up refresh token", err)
+	}
+	if !t.ExpiresAt.After(now) {
+		return RefreshToken{}, ErrNotFound
+	}
+	return t, nil
+}
+
+// RevokeFamily implements Store.
+func (s *Redis) RevokeFamily(ctx context.Context, family string, until time.Time) error {
+	if !validID(family) {
+		return fmt.Errorf("store: family must be 1 to %d bytes of UTF-8", maxIDLen)
+	}
+	err := revokeFamilyScript.Run(ctx, s.client,
+		[]string{s.familyKey(family), s.revokedKey()},
+		s.prefix, s.channel, family, msArg(until), msArg(time.Now()),
+	).Err()
+	if err != nil {
+		return unavailable("revoke refresh family", err)
+	}
+	return nil
+}
+
+// RevokeSubject implements Store.
+func (s *Redis) RevokeSubject(ctx context.Context, subject string, issuedBefore, until time.Time) error {
+	if err := checkRevocation(Revocation{Kind: RevokedSubject, ID: subject, IssuedBefore: issuedBefore, Until: until}); err != nil {
+		return err
+	}
+	err := revokeSubjectScript.Run(ctx, s.client,
+		[]string{s.subjectKey(subject), s.revokedKey()},
+		s.prefix, s.channel, subject, msArg(issuedBefore), msArg(until), msArg(time.Now()),
+	).Err()
+	if err != nil {
+		return unavailable("revoke subject", err)
+	}
+	return nil
+}
+
+// Revoke implements Store.
+func (s *Redis) Revoke(ctx context.Context, r Revocation) error {
+	if err := checkRevocation(r); err != nil {
+		return err
+	}
+	issuedBefore := "0"
+	if r.Kind == RevokedSubject {
+		issuedBefore = msArg(r.IssuedBefore)
+	}
+	err := revokeScript.Run(ctx, s.client,
+		[]string{s.revokedKey()},
+		s.channel, string(r.Kind), r.ID, issuedBefore, msArg(r.Until), msArg(time.Now()),
+	).Err()
+	if err != nil {
+		return unavailable("revoke", err)
+	}
+	return nil
+}
+
+// Revocations implements Store, ordered by Until. An entry that does not decode is skipped
+// and logged: one bad entry must not hide the others.
+func (s *Redis) Revocations(ctx context.Context, now time.Time) ([]Revocation, error) {
+	payloads, err := s.client.ZRangeByScore(ctx, s.revokedKey(), &redis.ZRangeBy{
+		Min: "(" + msArg(now),
+		Max: "+inf",
+	}).Result()
+	if err != nil {
+		return nil, unavailable("list revocations", err)
+	}
+	out := make([]Revocation, 0, len(payloads))
+	for _, p := range payloads {
+		r, err := decodeRevocation(p)
+		if err != nil {
+			s.log.Warn("store: skipping a stored revocation", "error", err)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Attempts implements Store.
+func (s *Redis) Attempts(ctx context.Context, key string) (int, time.Duration, error) {
+	res, err := attemptsScript.Run(ctx, s.client, []string{s.attemptsKey(key)}).Int64Slice()
+	if err != nil {
+		return 0, 0, unavailable("read attempts", err)
+	}
+	return countAndWindow(res)
+}
+
+// AddAttempt implements Store.
+func (s *Redis) AddAttempt(ctx context.Context, key string, window time.Duration) (int, time.Duration, error) {
+	if err := checkWindow(window); err != nil {
+		return 0, 0, err
+	}
+	res, err := addAttemptScript.Run(ctx, s.client, []string{s.attemptsKey(key)}, window.Milliseconds()).Int64Slice()
+	if err != nil {
+		return 0, 0, unavailable("add attempt", err)
+	}
+	return countAndWindow(res)
+}
+
+func countAndWindow(res []int64) (int, time.Duration, error) {
+	if len(res) != 2 {
+		return 0, 0, unavailable("attempts", errors.New("unexpected reply"))
+	}
+	return int(res[0]), time.Duration(res[1]) * time.Millisecond, nil
+}
+
+// ClearAttempts implements Store.
+func (s *Redis) ClearAttempts(ctx context.Context, key string) error {
+	if err := s.client.Del(ctx, s.attemptsKey(key)).Err(); err != nil {
+		return unavailable("clear attempts", err)
+	}
+	return nil
+}
+
+// Ping implements Store.
+func (s *Redis) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+// Close stops every Watch, waits for them to return, and closes the client.
+func (s *Redis) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.closeAll()
+	s.mu.Unlock()
+	s.watchers.Wait()
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("store: close redis client: %w", err)
+	}
+	return nil
+}
+
+// Watch implements Store. It subscribes to the policy's channel and calls onResync on every
+// (re)subscription, the first one included: go-redis reconnects and resubscribes by itself
+// after a failure, and whatever was published meanwhile is lost, so the caller reloads.
+// A connection that stays silent is pinged, and replaced when the ping goes unanswered, so
+// a peer that vanished without closing the connection is noticed too.
+func (s *Redis) Watch(ctx context.Context, onRevoke func(Revocation), onResync func()) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.watchers.Add(1)
+	s.mu.Unlock()
+	defer s.watchers.Done()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.closeCtx, cancel)()
+
+	// ps is replaced when a connection is given up; closing it unblocks Receive.
+	var psMu sync.Mutex
+	ps := s.client.Subscribe(ctx, s.channel)
+	closePubSub := func() {
+		psMu.Lock()
+		_ = ps.Close()
+		psMu.Unlock()
+	}
+	defer closePubSub()
+	defer context.AfterFunc(ctx, closePubSub)()
+
+	var (
+		pinged  bool // a ping is out and nothing has come back since
+		down    bool // receiving fails; logged once per outage
+		backoff = s.retryMin
+	)
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, s.healthEvery)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && !down && isTimeout(err) {
+			if pinged {
+				// The ping went unanswered: start over on a new connection.
+				psMu.Lock()
+				_ = ps.Close()
+				ps = s.client.Subscribe(ctx, s.channel)
+				psMu.Unlock()
+				pinged = false
+				continue
+			}
+			if err = ps.Ping(ctx); err == nil {
+				pinged = true
+				continue
+			}
+		}
+		if err != nil {
+			if !down {
+				s.log.Warn("store: revocation watch lost redis, retrying", "error", err)
+				down = true
+			}
+			if !sleepCtx(ctx, backoff) {
+				return
+			}
+			backoff = min(backoff*2, s.retryMax)
+			continue
+		}
+		if down {
+			s.log.Info("store: revocation watch reached redis again")
+			down = false
+		}
+		pinged, backoff = false, s.retryMin
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				onResync()
+			}
+		case *redis.Message:
+			r, err := decodeRevocation(m.Payload)
+			if err != nil {
+				s.log.Warn("store: dropping a malformed revocation message", "error", err)
+				continue
+			}
+			onRevoke(r)
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// sleepCtx waits d or until ctx ends, and reports whether it waited the whole d.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
