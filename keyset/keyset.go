@@ -261,7 +261,7 @@ func parseKey(fk fileKey) (*SigningKey, error) {
 		return nil, fmt.Errorf("kid: must be 1 to %d characters of A-Z a-z 0-9 _ -", maxKIDLength)
 	}
 	if fk.Algorithm.SigningMethod() == nil {
-		return nil, fmt.Errorf("algorithm: %q is not one of ES256, EdDSA, RS256, HS256", truncate(string(fk.Algorithm), 16))
+		return nil, errors.New("algorithm: must be one of ES256, EdDSA, RS256, HS256")
 	}
 	if fk.CreatedAt.IsZero() {
 		return nil, errors.New("createdAt: required")
@@ -379,11 +379,4 @@ func redactJSONError(err error) error {
 		msg = msg[:120]
 	}
 	return errors.New(msg)
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }

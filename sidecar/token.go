@@ -252,7 +252,13 @@ func describeJWTError(err error) string {
 		}
 		return "bad signature"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return "exp is missing"
+		// exp, iss and aud are all required; say which one is absent.
+		for _, c := range []string{"exp", "iss", "aud"} {
+			if strings.Contains(err.Error(), c+" claim is required") {
+				return c + " is missing"
+			}
+		}
+		return "a required claim is missing"
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "expired"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):

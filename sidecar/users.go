@@ -25,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,10 @@ import (
 
 // MaxUsersFileSize caps the users file.
 const MaxUsersFileSize = 4 << 20
+
+// MaxBcryptCost bounds the cost of password hashes: each step doubles the time of every login,
+// and of every failed one through the dummy hash, so a cost of 31 would take days.
+const MaxBcryptCost = 16
 
 // ErrInvalidCredentials is the one answer to an unknown user and a wrong password alike.
 var ErrInvalidCredentials = errors.New("invalid credentials")
@@ -78,25 +83,29 @@ func ParseUsers(data []byte) (*Users, error) {
 		e := &list[i]
 		where := fmt.Sprintf("users[%d]", i)
 		e.Email = strings.TrimSpace(e.Email)
+		named := where + " (" + redactHashes(e.Email) + ")" // a misplaced hash is not quoted
 		switch {
 		case e.Email == "":
 			return nil, fmt.Errorf("%s: email: required", where)
 		case len(e.Email) > 320:
 			return nil, fmt.Errorf("%s: email: longer than 320 characters", where)
 		case e.ID == "":
-			return nil, fmt.Errorf("%s (%s): id: required", where, e.Email)
+			return nil, fmt.Errorf("%s: id: required", named)
 		}
 		cost, err := bcrypt.Cost([]byte(e.PasswordHash))
 		if err != nil {
-			return nil, fmt.Errorf("%s (%s): passwordHash: not a bcrypt hash (make one with `tollgate hash-password`)", where, e.Email)
+			return nil, fmt.Errorf("%s: passwordHash: not a bcrypt hash (make one with `tollgate hash-password`)", named)
+		}
+		if cost > MaxBcryptCost {
+			return nil, fmt.Errorf("%s: passwordHash: cost %d is above the %d allowed", named, cost, MaxBcryptCost)
 		}
 		maxCost = max(maxCost, cost)
 		key := strings.ToLower(e.Email)
 		if u.byEmail[key] != nil {
-			return nil, fmt.Errorf("%s (%s): email: duplicate", where, e.Email)
+			return nil, fmt.Errorf("%s: email: duplicate", named)
 		}
 		if u.byID[e.ID] != nil {
-			return nil, fmt.Errorf("%s (%s): id: duplicate %q", where, e.Email, e.ID)
+			return nil, fmt.Errorf("%s: id: duplicate %q", named, redactHashes(e.ID))
 		}
 		u.byEmail[key], u.byID[e.ID] = e, e
 	}
@@ -117,12 +126,20 @@ func (u *Users) Len() int { return len(u.byEmail) }
 // ByID returns the user with this id, or nil.
 func (u *Users) ByID(id string) *User { return u.byID[id] }
 
+// bcryptLike matches a bcrypt hash or any start of one.
+var bcryptLike = regexp.MustCompile(`\$2[abxy]?\$[./A-Za-z0-9$]*`)
+
+// redactHashes replaces whatever looks like a bcrypt hash in s.
+func redactHashes(s string) string { return bcryptLike.ReplaceAllString(s, "<redacted>") }
+
 func redactYAMLError(err error) string {
 	msg := err.Error()
 	// yaml errors quote offending values, which could be hashes: keep only the kind.
 	if i := strings.Index(msg, ":"); i > 0 && strings.Contains(msg, "line") {
 		msg = msg[:i]
 	}
+	// Other errors quote map keys and unknown field names, which can be hashes too.
+	msg = redactHashes(msg)
 	if len(msg) > 120 {
 		msg = msg[:120]
 	}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the module for DURATION each (default 10s): `make test` runs it
+# with $(FUZZTIME). `go test -fuzz` takes one target per invocation, so each target gets its
+# own run. A crasher is written to the package's testdata/fuzz/<Target>/, where plain
+# `go test` replays it from then on.
+#
+#   hack/fuzz.sh [DURATION]       e.g. hack/fuzz.sh 1m
+set -euo pipefail
+
+fuzztime="${1:-10s}"
+cd "$(dirname "$0")/.."
+
+# Only packages whose tests declare a Fuzz function are asked to list their targets: listing
+# runs a package's TestMain, and some of those start a control plane.
+candidates=()
+while read -r pkg dir; do
+	if grep -qs '^func Fuzz' "$dir"/*_test.go; then
+		candidates+=("$pkg")
+	fi
+done < <(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}} {{.Dir}}{{end}}' ./... | sed '/^$/d')
+if [ ${#candidates[@]} -eq 0 ]; then
+	echo "fuzz.sh: no fuzz targets found" >&2
+	exit 1
+fi
+
+# `go test -list` prints a package's matching names, then its "ok <package>" line.
+targets=()
+names=()
+listing=$(go test -list '^Fuzz' "${candidates[@]}")
+while IFS= read -r line; do
+	case "$line" in
+	Fuzz*) names+=("$line") ;;
+	ok*)
+		pkg=$(awk '{print $2}' <<<"$line")
+		for n in ${names[@]+"${names[@]}"}; do
+			targets+=("$pkg $n")
+		done
+		names=()
+		;;
+	*) names=() ;;
+	esac
+done <<<"$listing"
+
+failed=()
+for t in "${targets[@]}"; do
+	read -r pkg name <<<"$t"
+	echo "=== fuzzing $name in $pkg for $fuzztime"
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"; then
+		failed+=("$pkg $name")
+	fi
+done
+
+echo "fuzz.sh: ${#targets[@]} targets, ${#failed[@]} failed"
+if [ ${#failed[@]} -gt 0 ]; then
+	printf '  FAIL %s\n' "${failed[@]}" >&2
+	exit 1
+fi
