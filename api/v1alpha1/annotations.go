@@ -16,6 +16,12 @@ limitations under the License.
 
 package v1alpha1
 
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
 // Names of the labels and annotations tollgate reads and writes.
 const (
 	// PolicyAnnotation on a pod names the AuthPolicy (same namespace) its sidecar enforces.
@@ -31,7 +37,33 @@ const (
 	// RotateRequestedAtAnnotation on a policy asks for a rotation now whenever its value
 	// changes (`tollgate rotate` sets it to the current time).
 	RotateRequestedAtAnnotation = "auth.tollgate.dev/rotate-requested-at"
+	// RevokeKeysAnnotation on a policy asks for keys to be revoked at once: a JSON object
+	// from kid to reason, {"3f2a9c0e": "leaked in a CI log"}. `tollgate revoke-key` adds to
+	// it; the operator removes each kid once its revocation is in the keys Secret, and
+	// records the reason in a KeyRevoked Event.
+	RevokeKeysAnnotation = "auth.tollgate.dev/revoke-keys"
+
+	// ManagedByLabel marks the Secrets and ConfigMaps the operator owns; the operator
+	// caches only objects that carry it.
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	// ManagedByValue is the value of ManagedByLabel on those objects.
+	ManagedByValue = "tollgate"
+	// PolicyLabel on the objects the operator owns names their AuthPolicy.
+	PolicyLabel = "auth.tollgate.dev/policy"
 )
+
+// Suffixes of the objects the operator makes for a policy, and their data keys.
+const (
+	SigningKeysSecretSuffix = "-signing-keys"
+	SidecarConfigMapSuffix  = "-sidecar"
+	SidecarPolicyFile       = "policy.yaml"
+)
+
+// SigningKeysSecretName is the name of the policy's keys Secret.
+func SigningKeysSecretName(policy string) string { return policy + SigningKeysSecretSuffix }
+
+// SidecarConfigMapName is the name of the policy's sidecar ConfigMap.
+func SidecarConfigMapName(policy string) string { return policy + SidecarConfigMapSuffix }
 
 // Condition types and reasons of AuthPolicy status.
 const (
@@ -41,4 +73,26 @@ const (
 	ReasonKeysetInvalid   = "KeysetInvalid"
 	ReasonSecretRecreated = "SecretRecreated"
 	ReasonReconcileFailed = "ReconcileFailed"
+	ReasonInvalidSpec     = "InvalidSpec"
 )
+
+// ParseRevokeRequests reads the revoke-keys annotation: a JSON object from kid to reason.
+func ParseRevokeRequests(value string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(value) == "" {
+		return out, nil
+	}
+	if err := json.Unmarshal([]byte(value), &out); err != nil {
+		return nil, fmt.Errorf("annotation %s must be a JSON object from kid to reason: %w", RevokeKeysAnnotation, err)
+	}
+	if out == nil { // the JSON was null
+		out = map[string]string{}
+	}
+	return out, nil
+}
+
+// FormatRevokeRequests renders the revoke-keys annotation.
+func FormatRevokeRequests(reqs map[string]string) string {
+	b, _ := json.Marshal(reqs) // a map of strings always marshals
+	return string(b)
+}

@@ -43,6 +43,8 @@ func (p *AuthPolicy) Validate() error {
 
 	if p.Name == "" {
 		errs = append(errs, field.Required(field.NewPath("metadata", "name"), "a policy needs a name"))
+	} else if len(p.Name) > 63 {
+		errs = append(errs, field.TooLong(field.NewPath("metadata", "name"), p.Name, 63))
 	}
 	if u, err := url.Parse(s.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		errs = append(errs, field.Invalid(spec.Child("issuer"), s.Issuer, "must be an http(s) URL"))

@@ -1,0 +1,75 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"maps"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+)
+
+// CacheOptions restricts the manager's cache of Secrets and ConfigMaps to the ones tollgate
+// owns, so that the operator's memory does not grow with the cluster's Secrets, and drops
+// managed fields, which the operator never reads.
+func CacheOptions() cache.Options {
+	owned := labels.SelectorFromSet(labels.Set{authv1alpha1.ManagedByLabel: authv1alpha1.ManagedByValue})
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}:    {Label: owned},
+			&corev1.ConfigMap{}: {Label: owned},
+		},
+		DefaultTransform: cache.TransformStripManagedFields(),
+	}
+}
+
+// ownedLabels are the labels of every object the operator makes for a policy.
+func ownedLabels(policy *authv1alpha1.AuthPolicy) map[string]string {
+	return map[string]string{
+		authv1alpha1.ManagedByLabel: authv1alpha1.ManagedByValue,
+		authv1alpha1.PolicyLabel:    policy.Name,
+	}
+}
+
+// adopt labels obj as the policy's and makes the policy its controller. It reports whether
+// anything changed; it fails when another controller owns obj.
+func (r *AuthPolicyReconciler) adopt(policy *authv1alpha1.AuthPolicy, obj metav1.Object) (bool, error) {
+	before := len(obj.GetOwnerReferences())
+	wasOwned := metav1.IsControlledBy(obj, policy)
+	if err := controllerutil.SetControllerReference(policy, obj, r.Scheme()); err != nil {
+		return false, err
+	}
+	changed := !wasOwned || before != len(obj.GetOwnerReferences())
+	l := obj.GetLabels()
+	want := ownedLabels(policy)
+	merged := maps.Clone(l)
+	if merged == nil {
+		merged = map[string]string{}
+	}
+	maps.Copy(merged, want)
+	if !maps.Equal(l, merged) {
+		obj.SetLabels(merged)
+		changed = true
+	}
+	return changed, nil
+}
