@@ -131,7 +131,6 @@ type harness struct {
 type harnessOption func(*harness)
 
 func withPolicy(y string) harnessOption              { return func(h *harness) { h.policy = y } }
-func withStore(s store.Store) harnessOption          { return func(h *harness) { h.store = s } }
 func withKeys(k *Keys) harnessOption                 { return func(h *harness) { h.keys = k } }
 func withCache(n int) harnessOption                  { return func(h *harness) { h.cache = n } }
 func withAlgorithm(a keyset.Algorithm) harnessOption { return func(h *harness) { h.alg = a } }
@@ -234,26 +233,6 @@ func (h *harness) do(method, path, token string, body any) (*http.Response, []by
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	return resp, out
-}
-
-// rawRequest sends a request line exactly as given (no client-side path cleaning).
-func (h *harness) rawRequest(method, rawPath, token string) (int, []byte) {
-	h.t.Helper()
-	req, err := http.NewRequest(method, h.http.URL+"/", nil)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	req.URL.Opaque = rawPath
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
 }
 
 func (h *harness) login(email, password string) TokenResponse {

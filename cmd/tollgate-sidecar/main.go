@@ -135,7 +135,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 
 	srv, err := sidecar.NewServer(sidecar.Config{
 		Policy: policy, Keys: keys, Store: st, Upstream: upstream,

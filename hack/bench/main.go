@@ -307,7 +307,7 @@ func (b *bench) wrk(name, target, header string) (result, error) {
 	}
 	out, err := exec.Command("wrk", args(b.duration)...).CombinedOutput()
 	if err != nil {
-		return result{}, fmt.Errorf("wrk %s: %v\n%s", name, err, out)
+		return result{}, fmt.Errorf("wrk %s: %w\n%s", name, err, out)
 	}
 	r := result{name: name}
 	s := string(out)
@@ -380,8 +380,11 @@ func login(base, password string) (access, refresh string, err error) {
 	}
 	defer resp.Body.Close()
 	var tr struct{ AccessToken, RefreshToken string }
-	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || resp.StatusCode != 200 {
-		return "", "", fmt.Errorf("login: %d %v", resp.StatusCode, err)
+	if resp.StatusCode != http.StatusOK {
+		return "", "", fmt.Errorf("login: status %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
+		return "", "", fmt.Errorf("login: %w", err)
 	}
 	return tr.AccessToken, tr.RefreshToken, nil
 }
