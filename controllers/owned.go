@@ -30,14 +30,17 @@ import (
 )
 
 // CacheOptions restricts the manager's cache of Secrets and ConfigMaps to the ones tollgate
-// owns, so that the operator's memory does not grow with the cluster's Secrets, and drops
-// managed fields, which the operator never reads.
+// owns, so that the operator's memory does not grow with the cluster's Secrets, reduces
+// pods to the little the unprotected-pod report reads, and drops managed fields, which the
+// operator never reads.
 func CacheOptions() cache.Options {
 	owned := labels.SelectorFromSet(labels.Set{authv1alpha1.ManagedByLabel: authv1alpha1.ManagedByValue})
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}:    {Label: owned},
 			&corev1.ConfigMap{}: {Label: owned},
+			// Every pod, reduced to what the unprotected-pod report reads.
+			&corev1.Pod{}: {Transform: StripPod},
 		},
 		DefaultTransform: cache.TransformStripManagedFields(),
 	}

@@ -18,7 +18,9 @@ package controllers_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,6 +29,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,12 +40,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate-dev/tollgate/internal/cli"
 )
 
 // The suite runs one real kube-apiserver and etcd (envtest) and the operator's manager in
-// this process, set up exactly as `tollgate manager` sets it up.
+// this process, set up exactly as `tollgate manager` sets it up. The API server calls the
+// manager's injection webhook, installed from config/webhook as kustomize renders it.
 var (
 	cfg        *rest.Config
 	k8s        client.WithWatch
@@ -64,11 +71,17 @@ func runSuite(m *testing.M) int {
 	} else {
 		ctrl.SetLogger(logr.Discard())
 	}
+	hooks, err := webhookConfigurations(filepath.Join("..", "config", "webhook"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	env := &envtest.Environment{
 		CRDDirectoryPaths:        []string{filepath.Join("..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing:    true,
 		BinaryAssetsDirectory:    assets,
 		ControlPlaneStartTimeout: time.Minute,
+		WebhookInstallOptions:    envtest.WebhookInstallOptions{MutatingWebhooks: hooks},
 	}
 	cfg, err = env.Start()
 	if err != nil {
@@ -98,10 +111,17 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 
+	wh := env.WebhookInstallOptions
 	mgr, err := cli.NewManager(cfg, cli.ManagerOptions{
 		MetricsBindAddress:     "0",
 		HealthProbeBindAddress: "0",
 		KubeAPIQPS:             -1, // as `tollgate manager` by default: no client-side limit
+		SidecarImage:           testSidecarImage,
+		// envtest made the certificate and put its CA in the webhook configuration.
+		CertMode:       cli.CertModeNone,
+		WebhookHost:    wh.LocalServingHost,
+		WebhookPort:    wh.LocalServingPort,
+		WebhookCertDir: wh.LocalServingCertDir,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -116,7 +136,65 @@ func runSuite(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "manager: %v\n", err)
 		}
 	}()
+	if err := waitForWebhook(wh.LocalServingHost, wh.LocalServingPort); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return m.Run()
+}
+
+// testSidecarImage is the --sidecar-image of the suite's manager.
+const testSidecarImage = "registry.example/tollgate:test"
+
+// webhookConfigurations renders a kustomization and returns its webhook configurations,
+// ready for envtest, which replaces each service reference with its own URL.
+func webhookConfigurations(dir string) ([]*admissionregistrationv1.MutatingWebhookConfiguration, error) {
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", dir, err)
+	}
+	var out []*admissionregistrationv1.MutatingWebhookConfiguration
+	for _, r := range res.Resources() {
+		if r.GetKind() != "MutatingWebhookConfiguration" {
+			continue
+		}
+		doc, err := r.AsYAML()
+		if err != nil {
+			return nil, err
+		}
+		c := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		if err := yaml.Unmarshal(doc, c); err != nil {
+			return nil, err
+		}
+		for i := range c.Webhooks {
+			if svc := c.Webhooks[i].ClientConfig.Service; svc != nil && svc.Path != nil {
+				// envtest joins host and path with a slash of its own.
+				p := strings.TrimPrefix(*svc.Path, "/")
+				svc.Path = &p
+			}
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s renders no MutatingWebhookConfiguration", dir)
+	}
+	return out, nil
+}
+
+// waitForWebhook waits until the manager's webhook server accepts TLS connections.
+func waitForWebhook(host string, port int) error {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{InsecureSkipVerify: true})
+		if err == nil {
+			return conn.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the webhook server at %s did not come up: %w", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // workers is the manager's --max-concurrent-reconciles: its default unless

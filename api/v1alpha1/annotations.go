@@ -34,6 +34,15 @@ const (
 	UpstreamPortAnnotation = "auth.tollgate.dev/upstream-port"
 	// InjectionLabel on a namespace opts its pods into injection (value "enabled").
 	InjectionLabel = "auth.tollgate.dev/injection"
+	// InjectionEnabled is the value of InjectionLabel that opts a namespace in.
+	InjectionEnabled = "enabled"
+	// SidecarCPURequestAnnotation, SidecarCPULimitAnnotation, SidecarMemoryRequestAnnotation
+	// and SidecarMemoryLimitAnnotation on a pod override the injected sidecar's resources
+	// (Kubernetes quantities: "50m", "64Mi").
+	SidecarCPURequestAnnotation    = "auth.tollgate.dev/sidecar-cpu-request"
+	SidecarCPULimitAnnotation      = "auth.tollgate.dev/sidecar-cpu-limit"
+	SidecarMemoryRequestAnnotation = "auth.tollgate.dev/sidecar-memory-request"
+	SidecarMemoryLimitAnnotation   = "auth.tollgate.dev/sidecar-memory-limit"
 	// RotateRequestedAtAnnotation on a policy asks for a rotation now whenever its value
 	// changes (`tollgate rotate` sets it to the current time).
 	RotateRequestedAtAnnotation = "auth.tollgate.dev/rotate-requested-at"

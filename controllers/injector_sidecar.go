@@ -1,0 +1,309 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+)
+
+// The injected container and what it mounts.
+const (
+	SidecarContainerName = "tollgate-sidecar"
+	SidecarCommand       = "tollgate-sidecar"
+	// SidecarMetricsPort serves /metrics, /healthz and /readyz.
+	SidecarMetricsPort = 9090
+	// SidecarUID is the sidecar's user (and group): distroless "nonroot".
+	SidecarUID = 65532
+
+	SidecarHTTPPortName    = "tollgate-http"
+	SidecarMetricsPortName = "tollgate-metric" // a port name has at most 15 characters
+
+	KeysVolume   = "tollgate-keys"
+	PolicyVolume = "tollgate-policy"
+	UsersVolume  = "tollgate-users"
+
+	KeysDir   = "/etc/tollgate/keys"
+	PolicyDir = "/etc/tollgate/policy"
+	UsersDir  = "/etc/tollgate/users"
+	// UsersFileKey is the key of the users Secret that holds the users file.
+	UsersFileKey = "users"
+
+	RedisPasswordEnv = "TOLLGATE_REDIS_PASSWORD"
+)
+
+// Default resources of the sidecar; pod annotations override each one.
+var (
+	DefaultSidecarCPURequest    = resource.MustParse("20m")
+	DefaultSidecarMemoryRequest = resource.MustParse("32Mi")
+	DefaultSidecarMemoryLimit   = resource.MustParse("64Mi")
+)
+
+// RefusalError is why a pod cannot get its sidecar: something its author must change.
+type RefusalError struct{ msg string }
+
+func (e *RefusalError) Error() string { return e.msg }
+
+func refuse(format string, args ...any) error {
+	return &RefusalError{msg: fmt.Sprintf(format, args...)}
+}
+
+// InjectSidecar gives pod the sidecar of policy, running image. Every addition is made only
+// if absent, so injecting an injected pod changes nothing. A *RefusalError says why a pod
+// cannot be protected as it is.
+func InjectSidecar(pod *corev1.Pod, policy *authv1alpha1.AuthPolicy, image string) error {
+	p := policy.DeepCopy()
+	p.Default()
+	spec := p.Spec.Sidecar
+
+	if pod.Spec.HostNetwork {
+		return refuse("pod uses hostNetwork: the tollgate sidecar would listen on the node's ports %d and %d and the app would be reachable around it; run the pod without hostNetwork, or remove the %s annotation",
+			spec.Port, SidecarMetricsPort, authv1alpha1.PolicyAnnotation)
+	}
+	upstream, err := upstreamPort(pod, spec.UpstreamPort)
+	if err != nil {
+		return err
+	}
+	if upstream == spec.Port || upstream == SidecarMetricsPort {
+		return refuse("the upstream port %d is a port of the tollgate sidecar (spec.sidecar.port of AuthPolicy %q is %d, metrics %d): set %s to the port your app listens on",
+			upstream, policy.Name, spec.Port, SidecarMetricsPort, authv1alpha1.UpstreamPortAnnotation)
+	}
+	if err := checkPortsFree(pod, policy.Name, spec.Port); err != nil {
+		return err
+	}
+	res, err := sidecarResources(pod.Annotations)
+	if err != nil {
+		return err
+	}
+
+	addVolume(pod, corev1.Volume{Name: KeysVolume, VolumeSource: corev1.VolumeSource{
+		Secret: &corev1.SecretVolumeSource{SecretName: authv1alpha1.SigningKeysSecretName(policy.Name)},
+	}})
+	addVolume(pod, corev1.Volume{Name: PolicyVolume, VolumeSource: corev1.VolumeSource{
+		ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: authv1alpha1.SidecarConfigMapName(policy.Name)}},
+	}})
+	if ref := p.Spec.Login.UsersSecretRef; ref != nil {
+		addVolume(pod, corev1.Volume{Name: UsersVolume, VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: ref.Name, Items: []corev1.KeyToPath{{Key: UsersFileKey, Path: UsersFileKey}}},
+		}})
+	}
+	addSidecar(pod, sidecarContainer(p, image, upstream, res))
+	addAnnotation(pod, authv1alpha1.StatusAnnotation, authv1alpha1.StatusInjected)
+	return nil
+}
+
+// sidecarContainer is the injected container for a defaulted policy.
+func sidecarContainer(p *authv1alpha1.AuthPolicy, image string, upstream int32, res corev1.ResourceRequirements) corev1.Container {
+	spec := p.Spec.Sidecar
+	args := []string{
+		"--policy=" + PolicyDir + "/" + authv1alpha1.SidecarPolicyFile,
+		"--keys-dir=" + KeysDir,
+		fmt.Sprintf("--listen=:%d", spec.Port),
+		fmt.Sprintf("--upstream=http://127.0.0.1:%d", upstream),
+		fmt.Sprintf("--metrics-listen=:%d", SidecarMetricsPort),
+	}
+	mounts := []corev1.VolumeMount{
+		{Name: KeysVolume, MountPath: KeysDir, ReadOnly: true},
+		{Name: PolicyVolume, MountPath: PolicyDir, ReadOnly: true},
+	}
+	if p.Spec.Login.UsersSecretRef != nil {
+		args = append(args, "--users-file="+UsersDir+"/"+UsersFileKey)
+		mounts = append(mounts, corev1.VolumeMount{Name: UsersVolume, MountPath: UsersDir, ReadOnly: true})
+	}
+	var env []corev1.EnvVar
+	if r := p.Spec.Store.Redis; r != nil && r.PasswordSecretRef != nil {
+		env = append(env, corev1.EnvVar{Name: RedisPasswordEnv, ValueFrom: &corev1.EnvVarSource{
+			SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: r.PasswordSecretRef.Name},
+				Key:                  r.PasswordSecretRef.Key,
+			},
+		}})
+	}
+	probe := func(path string, period, failures int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: path, Port: intstr.FromInt32(SidecarMetricsPort), Scheme: corev1.URISchemeHTTP,
+			}},
+			PeriodSeconds: period, FailureThreshold: failures, TimeoutSeconds: 1, SuccessThreshold: 1,
+		}
+	}
+	return corev1.Container{
+		Name:    SidecarContainerName,
+		Image:   image,
+		Command: []string{SidecarCommand},
+		Args:    args,
+		Ports: []corev1.ContainerPort{
+			{Name: SidecarHTTPPortName, ContainerPort: spec.Port, Protocol: corev1.ProtocolTCP},
+			{Name: SidecarMetricsPortName, ContainerPort: SidecarMetricsPort, Protocol: corev1.ProtocolTCP},
+		},
+		Env:       env,
+		Resources: res,
+		// A native sidecar: started before the app, kept running beside it.
+		RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+		// The app's containers start only once this passes: the sidecar is ready first.
+		StartupProbe:             probe("/readyz", 1, 60),
+		ReadinessProbe:           probe("/readyz", 5, 3),
+		LivenessProbe:            probe("/healthz", 10, 3),
+		VolumeMounts:             mounts,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext: &corev1.SecurityContext{
+			RunAsNonRoot:             ptr.To(true),
+			RunAsUser:                ptr.To[int64](SidecarUID),
+			RunAsGroup:               ptr.To[int64](SidecarUID),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+	}
+}
+
+// upstreamPort is the app's port: the pod's annotation, else the policy's.
+func upstreamPort(pod *corev1.Pod, def int32) (int32, error) {
+	v, ok := pod.Annotations[authv1alpha1.UpstreamPortAnnotation]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 || n > 65535 {
+		return 0, refuse("annotation %s: %q is not a port number (1-65535)", authv1alpha1.UpstreamPortAnnotation, v)
+	}
+	return int32(n), nil
+}
+
+// checkPortsFree refuses a pod whose containers already declare a port the sidecar needs.
+func checkPortsFree(pod *corev1.Pod, policy string, port int32) error {
+	containers := slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers)
+	for _, c := range containers {
+		if c.Name == SidecarContainerName {
+			continue
+		}
+		for _, cp := range c.Ports {
+			switch cp.ContainerPort {
+			case port:
+				return refuse("container %q already uses port %d, the tollgate sidecar's port (spec.sidecar.port of AuthPolicy %q): let the app listen on another port (the upstream port) or change spec.sidecar.port",
+					c.Name, port, policy)
+			case SidecarMetricsPort:
+				return refuse("container %q already uses port %d, the tollgate sidecar's metrics port: move it to another port",
+					c.Name, SidecarMetricsPort)
+			}
+		}
+	}
+	return nil
+}
+
+// plainQuantity is a Kubernetes quantity without exponent: 250m, 0.5, 64Mi, 1G.
+var plainQuantity = regexp.MustCompile(`^[0-9]{1,12}(\.[0-9]{1,9})?(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$`)
+
+// sidecarResources are the defaults with the pod's annotations applied.
+func sidecarResources(ann map[string]string) (corev1.ResourceRequirements, error) {
+	res := corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{
+			corev1.ResourceCPU:    DefaultSidecarCPURequest,
+			corev1.ResourceMemory: DefaultSidecarMemoryRequest,
+		},
+		Limits: corev1.ResourceList{corev1.ResourceMemory: DefaultSidecarMemoryLimit},
+	}
+	explicitLimit := map[corev1.ResourceName]bool{}
+	for _, o := range []struct {
+		annotation string
+		list       corev1.ResourceList
+		name       corev1.ResourceName
+		limit      bool
+	}{
+		{authv1alpha1.SidecarCPURequestAnnotation, res.Requests, corev1.ResourceCPU, false},
+		{authv1alpha1.SidecarMemoryRequestAnnotation, res.Requests, corev1.ResourceMemory, false},
+		{authv1alpha1.SidecarCPULimitAnnotation, res.Limits, corev1.ResourceCPU, true},
+		{authv1alpha1.SidecarMemoryLimitAnnotation, res.Limits, corev1.ResourceMemory, true},
+	} {
+		v, ok := ann[o.annotation]
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		// A plain quantity only: an exponent like 1e2000000000 parses, and comparing it
+		// would make the webhook compute a number of two billion digits.
+		if !plainQuantity.MatchString(v) {
+			return res, refuse("annotation %s: %q is not a quantity (examples: %q, %q)", o.annotation, v, "50m", "64Mi")
+		}
+		q, err := resource.ParseQuantity(v)
+		if err != nil {
+			return res, refuse("annotation %s: %q is not a quantity (examples: %q, %q)", o.annotation, v, "50m", "64Mi")
+		}
+		if q.Sign() <= 0 {
+			return res, refuse("annotation %s: %q must be greater than zero", o.annotation, v)
+		}
+		o.list[o.name] = q
+		if o.limit {
+			explicitLimit[o.name] = true
+		}
+	}
+	for name, req := range res.Requests {
+		lim, ok := res.Limits[name]
+		if !ok || req.Cmp(lim) <= 0 {
+			continue
+		}
+		if explicitLimit[name] {
+			return res, refuse("the tollgate sidecar's %s request %s exceeds its limit %s: fix the %s annotations", name, req.String(), lim.String(), "auth.tollgate.dev/sidecar-"+string(name)+"-*")
+		}
+		// Only the default limit is below an asked-for request: the request wins.
+		res.Limits[name] = req
+	}
+	return res, nil
+}
+
+func addVolume(pod *corev1.Pod, v corev1.Volume) {
+	if slices.ContainsFunc(pod.Spec.Volumes, func(x corev1.Volume) bool { return x.Name == v.Name }) {
+		return
+	}
+	pod.Spec.Volumes = append(pod.Spec.Volumes, v)
+}
+
+// addSidecar puts the sidecar first among the init containers, so that it is ready before
+// any other init container or the app runs.
+func addSidecar(pod *corev1.Pod, c corev1.Container) {
+	if HasSidecar(pod) {
+		return
+	}
+	pod.Spec.InitContainers = append([]corev1.Container{c}, pod.Spec.InitContainers...)
+}
+
+// HasSidecar reports whether pod has the tollgate sidecar.
+func HasSidecar(pod *corev1.Pod) bool {
+	named := func(c corev1.Container) bool { return c.Name == SidecarContainerName }
+	return slices.ContainsFunc(pod.Spec.InitContainers, named) || slices.ContainsFunc(pod.Spec.Containers, named)
+}
+
+func addAnnotation(pod *corev1.Pod, key, value string) {
+	if pod.Annotations[key] == value {
+		return
+	}
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[key] = value
+}
