@@ -70,8 +70,37 @@ test: redis-server envtest-binaries ## Run every test: unit, envtest, Redis, sho
 	hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
-bench: build redis-server ## Run the benchmarks.
+bench: build redis-server ## Run the benchmarks: go test -bench, then the sidecar against a bare proxy (BENCH_WRITE=docs/benchmarks.md to keep the report).
+	hack/ensure-wrk.sh
 	go test -run '^$$' -bench . -benchmem ./keyset/... ./sidecar/...
+	go run ./hack/bench -sidecar $(LOCALBIN)/tollgate-sidecar $(if $(BENCH_WRITE),-write $(BENCH_WRITE))
+
+.PHONY: bench-operator
+bench-operator: envtest-binaries ## Benchmark the operator against envtest (many AuthPolicies).
+	TOLLGATE_BENCH_OPERATOR=1 go test ./controllers -run TestBenchOperator -v -count=1 -timeout 30m
+
+##@ Local control plane
+
+.PHONY: dev-cluster
+dev-cluster: envtest-binaries ## Start etcd + kube-apiserver locally (state in bin/dev-cluster); prints the KUBECONFIG.
+	@hack/dev-cluster.sh up
+
+.PHONY: dev-cluster-down
+dev-cluster-down: ## Stop the local control plane and remove its state.
+	@hack/dev-cluster.sh down
+
+.PHONY: run
+run: build ## Run the manager against $KUBECONFIG with its webhook served here and registered (URL mode).
+	hack/run-manager.sh
+
+# REDIS=1 runs the demo with a local redis-server as the policy's store.
+REDIS ?= 0
+export REDIS
+
+.PHONY: demo
+demo: build ## Everything end to end on a local control plane (REDIS=1: with a Redis store).
+	@if [ "$(REDIS)" != 0 ]; then hack/ensure-redis.sh; fi
+	DEMO_SKIP_BUILD=1 hack/demo.sh
 
 ##@ Build
 
@@ -80,15 +109,51 @@ build: ## Build bin/tollgate and bin/tollgate-sidecar.
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(LOCALBIN)/tollgate ./cmd/tollgate
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(LOCALBIN)/tollgate-sidecar ./cmd/tollgate-sidecar
 
+.PHONY: docker-build
+docker-build: ## Build the image IMG (operator and sidecar); needs docker.
+	@command -v docker >/dev/null 2>&1 || { echo "docker-build needs docker (not found on PATH)" >&2; exit 1; }
+	docker build -t $(IMG) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) .
+
+.PHONY: docker-push
+docker-push: ## Push the image IMG.
+	docker push $(IMG)
+
+.PHONY: build-installer
+build-installer: ## Write dist/install.yaml: everything config/default installs, with image IMG.
+	mkdir -p dist
+	hack/render-install.sh $(IMG) >dist/install.yaml
+	@echo "wrote dist/install.yaml (image $(IMG)): kubectl apply --server-side -f dist/install.yaml"
+
+# kubectl-tollgate goes here; it must be on PATH for `kubectl tollgate` to work.
+PLUGIN_DIR ?= $(or $(shell go env GOBIN),$(shell go env GOPATH)/bin)
+
+.PHONY: install-plugin
+install-plugin: build ## Install kubectl-tollgate into PLUGIN_DIR ($GOBIN, else $GOPATH/bin).
+	mkdir -p $(PLUGIN_DIR)
+	install -m 0755 $(LOCALBIN)/tollgate $(PLUGIN_DIR)/kubectl-tollgate
+	@echo "installed $(PLUGIN_DIR)/kubectl-tollgate: try kubectl tollgate --help"
+	@case ":$$PATH:" in *":$(PLUGIN_DIR):"*) ;; *) echo "note: $(PLUGIN_DIR) is not on your PATH; add it, or make install-plugin PLUGIN_DIR=<a directory on PATH>" >&2 ;; esac
+
 ##@ Deployment
+
+# kubectl from PATH, else built from source into bin/kubectl (hack/ensure-kubectl.sh).
+KUBECTL = $$(hack/ensure-kubectl.sh)
 
 .PHONY: install
 install: manifests ## Install the CRD on the cluster of $KUBECONFIG.
-	kubectl apply -k config/crd
+	$(KUBECTL) apply --server-side -k config/crd
 
 .PHONY: uninstall
 uninstall: manifests ## Remove the CRD from the cluster of $KUBECONFIG.
-	kubectl delete --ignore-not-found -k config/crd
+	$(KUBECTL) delete --ignore-not-found -k config/crd
+
+.PHONY: deploy
+deploy: ## Install the operator (config/default) with image IMG on the cluster of $KUBECONFIG.
+	hack/render-install.sh $(IMG) | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Remove everything deploy installed (the CRD too: every AuthPolicy goes with it).
+	hack/render-install.sh $(IMG) | $(KUBECTL) delete --ignore-not-found -f -
 
 ##@ Tools
 

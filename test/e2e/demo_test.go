@@ -1,0 +1,144 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDemo runs hack/demo.sh, the scenario of `make demo`, against its own local control
+// plane on free ports: every step checks its outcome (HTTP statuses, Ready, the injected
+// sidecar, the key states) and the script exits non-zero when one differs.
+func TestDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a local control plane, the manager, a sidecar and an app")
+	}
+	for _, tool := range []string{"bash", "curl", "openssl", "base64"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("the demo needs %s on PATH", tool)
+		}
+	}
+	assets := envtestAssets(t)
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	for name, pkg := range map[string]string{
+		"tollgate": "./cmd/tollgate", "tollgate-sidecar": "./cmd/tollgate-sidecar", "demo-app": "./hack/demo/app",
+	} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, name), pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+
+	cases := []struct {
+		name  string
+		redis bool
+	}{
+		{name: "with the in-memory store", redis: false},
+		{name: "with a Redis store", redis: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.redis {
+				if _, err := exec.LookPath("redis-server"); err != nil {
+					t.Fatal("REDIS=1 needs redis-server on PATH (make redis-server installs it)")
+				}
+			}
+			env := append(os.Environ(),
+				"KUBEBUILDER_ASSETS="+assets,
+				"DEMO_DIR="+t.TempDir(),
+				"DEMO_BIN_DIR="+bin,
+				"DEMO_SKIP_BUILD=1",
+				"REDIS="+map[bool]string{true: "1", false: "0"}[tc.redis],
+			)
+			apiserver, etcd := freePortPair(t), freePortPair(t)
+			env = append(env,
+				"DEV_CLUSTER_PORT="+strconv.Itoa(apiserver),
+				"DEV_CLUSTER_ETCD_PORT="+strconv.Itoa(etcd),
+			)
+			for _, v := range []string{"DEMO_WEBHOOK_PORT", "DEMO_METRICS_PORT", "DEMO_PROBE_PORT",
+				"DEMO_APP_PORT", "DEMO_SIDECAR_PORT", "DEMO_SIDECAR_METRICS_PORT", "DEMO_REDIS_PORT"} {
+				env = append(env, v+"="+strconv.Itoa(freePort(t)))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "hack", "demo.sh"), "--non-interactive")
+			cmd.Dir = root
+			cmd.Env = env
+			cmd.Stdin = nil
+			// The script's own trap stops what it started; SIGINT lets it run on a timeout.
+			cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+			cmd.WaitDelay = 30 * time.Second
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := cmd.Run()
+			if err != nil {
+				t.Fatalf("hack/demo.sh: %v\n%s", err, out.String())
+			}
+			for _, want := range []string{"demo passed", "✔ refresh: 200", "✔ the same access token after logout: 401",
+				"✔ new tokens are signed with", "auth.tollgate.dev/status: injected"} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("the demo's output lacks %q:\n%s", want, out.String())
+				}
+			}
+			if t.Failed() || testing.Verbose() {
+				t.Log(out.String())
+			}
+		})
+	}
+}
+
+// freePort returns a TCP port nothing listens on at the moment.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// freePortPair returns p such that p and p+1 are both free (etcd's client and peer ports).
+func freePortPair(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		p := freePort(t)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		if err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no two consecutive free ports")
+	return 0
+}
