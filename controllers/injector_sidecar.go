@@ -188,8 +188,8 @@ func upstreamPort(pod *corev1.Pod, def int32) (int32, error) {
 	if !ok {
 		return def, nil
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < 1 || n > 65535 {
+	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 16)
+	if err != nil || n < 1 {
 		return 0, refuse("annotation %s: %q is not a port number (1-65535)", authv1alpha1.UpstreamPortAnnotation, v)
 	}
 	return int32(n), nil

@@ -197,13 +197,6 @@ func waitForWebhook(host string, port int) error {
 	}
 }
 
-// workers is the manager's --max-concurrent-reconciles: its default unless
-// TOLLGATE_BENCH_WORKERS says otherwise.
-func workers() int {
-	n, _ := strconv.Atoi(os.Getenv("TOLLGATE_BENCH_WORKERS"))
-	return n
-}
-
 // envtestAssets finds the kube-apiserver and etcd that `make envtest-binaries` builds.
 func envtestAssets() (string, error) {
 	dir := os.Getenv("KUBEBUILDER_ASSETS")
