@@ -235,6 +235,11 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, store.ErrReused):
 		s.metrics.Refreshes.WithLabelValues("reused").Inc()
 		s.metrics.Reuse.Inc()
+		// The store has revoked the family and published it; enforce it here at once too,
+		// whatever the pub/sub delay.
+		if old.Family != "" {
+			s.revocations.Add(store.Revocation{Kind: store.RevokedSession, ID: old.Family, Until: now.Add(s.accessLifetime())})
+		}
 		s.log.Warn("spent refresh token presented again: its whole session is revoked", "client", clientIP(r))
 		return errInvalidRefresh
 	case errors.Is(err, store.ErrNotFound):

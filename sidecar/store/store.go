@@ -80,7 +80,7 @@ type Store interface {
 	// atomic step: of concurrent calls with the same oldHash exactly one succeeds. next's
 	// Subject, Role, Family, Parent and ExpiresAt are taken from the old token; the old
 	// token is returned. A spent oldHash revokes the whole family (every token of it, and
-	// a RevokedSession revocation for the family until its ExpiresAt) and returns ErrReused.
+	// a RevokedSession revocation for the family until its ExpiresAt) and returns the spent token with ErrReused.
 	// An unknown, expired or revoked one returns ErrNotFound.
 	RotateRefresh(ctx context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error)
 
