@@ -40,7 +40,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 	if !access.Public {
 		raw, ok := bearerToken(r)
 		if !ok {
-			s.metrics.Requests.WithLabelValues("unauthorized").Inc()
+			s.outcomes.unauthorized.Inc()
 			s.errs.write(w, r, errMissingToken)
 			return
 		}
@@ -48,20 +48,20 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 		id, err := s.tokens.Verify(raw)
 		s.metrics.Validation.Observe(time.Since(start).Seconds())
 		if err != nil {
-			s.metrics.Requests.WithLabelValues("unauthorized").Inc()
+			s.outcomes.unauthorized.Inc()
 			s.errs.write(w, r, invalidToken(err.Error()))
 			return
 		}
 		if !access.Allows(id.Role) {
-			s.metrics.Requests.WithLabelValues("forbidden").Inc()
+			s.outcomes.forbidden.Inc()
 			s.errs.write(w, r, forbidden("role not allowed"))
 			return
 		}
 		r.Header[HeaderSubject] = []string{id.Subject}
 		r.Header[HeaderRole] = []string{id.Role}
-		s.metrics.Requests.WithLabelValues("allowed").Inc()
+		s.outcomes.allowed.Inc()
 	} else {
-		s.metrics.Requests.WithLabelValues("public").Inc()
+		s.outcomes.public.Inc()
 	}
 	// What is forwarded is what was matched: the clean path, re-encoded canonically.
 	r.URL.Path, r.URL.RawPath = clean, ""

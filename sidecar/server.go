@@ -27,6 +27,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/sidecar/store"
 )
@@ -67,6 +69,9 @@ type Server struct {
 
 	authPrefix string
 	storeUp    atomic.Bool
+	// outcomes are the per-outcome request counters, resolved once: the proxy path counts
+	// every request and should not look labels up each time.
+	outcomes struct{ allowed, public, unauthorized, forbidden prometheus.Counter }
 }
 
 // NewServer wires a sidecar from its configuration.
@@ -107,6 +112,10 @@ func NewServer(cfg Config) (*Server, error) {
 			return float64(s.tokens.cache.Len())
 		},
 	)
+	s.outcomes.allowed = s.metrics.Requests.WithLabelValues("allowed")
+	s.outcomes.public = s.metrics.Requests.WithLabelValues("public")
+	s.outcomes.unauthorized = s.metrics.Requests.WithLabelValues("unauthorized")
+	s.outcomes.forbidden = s.metrics.Requests.WithLabelValues("forbidden")
 	s.proxy = newProxy(cfg.Upstream, s.errs, s.metrics)
 	s.storeUp.Store(true)
 	s.metrics.StoreUp.Set(1)
