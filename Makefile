@@ -70,7 +70,7 @@ test: redis-server envtest-binaries ## Run every test: unit, envtest, Redis, sho
 	hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: bench
-bench: build redis-server ## Run the benchmarks: go test -bench, then the sidecar against a bare proxy (BENCH_WRITE=docs/benchmarks.md to keep the report).
+bench: build redis-server ## Run the benchmarks: go test -bench, then the sidecar against a bare proxy (BENCH_WRITE=FILE also writes the report).
 	hack/ensure-wrk.sh
 	go test -run '^$$' -bench . -benchmem ./keyset/... ./sidecar/...
 	go run ./hack/bench -sidecar $(LOCALBIN)/tollgate-sidecar $(if $(BENCH_WRITE),-write $(BENCH_WRITE))
