@@ -19,6 +19,7 @@ package controllers_test
 import (
 	"context"
 	"crypto/tls"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -57,7 +58,23 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if noControlPlane() {
+		os.Exit(m.Run())
+	}
 	os.Exit(runSuite(m))
+}
+
+// noControlPlane is true when the test binary only lists tests or fuzzes: fuzz targets here
+// exercise pure functions, and each fuzz worker would otherwise start its own control plane.
+func noControlPlane() bool {
+	for _, name := range []string{"test.fuzz", "test.list"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" {
+			return true
+		}
+	}
+	f := flag.Lookup("test.fuzzworker")
+	return f != nil && f.Value.String() == "true"
 }
 
 func runSuite(m *testing.M) int {
