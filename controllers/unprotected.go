@@ -162,10 +162,14 @@ func (r *UnprotectedPodReporter) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	r.mu.Unlock()
 
-	if policy == nil || policy.Status.UnprotectedPods == int32(len(now)) {
+	if policy == nil {
 		return ctrl.Result{}, nil
 	}
+	// Always write the count: the cached policy may not show this reporter's last write yet,
+	// and skipping "unchanged" values on a stale read would leave a wrong count behind. The
+	// base differs from any count, so the merge patch always carries the field.
 	base := policy.DeepCopy()
+	base.Status.UnprotectedPods = -1
 	policy.Status.UnprotectedPods = int32(len(now))
 	if err := r.Status().Patch(ctx, policy, client.MergeFrom(base)); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
