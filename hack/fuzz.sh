@@ -41,11 +41,17 @@ while IFS= read -r line; do
 	esac
 done <<<"$listing"
 
+# Targets whose every run costs about a millisecond (a Pod deep-copied, injected and compared)
+# get a budget of runs instead of time: with a time budget, Go's fuzzer can reach the end while
+# it minimizes a new input, and then fails with "context deadline exceeded".
+declare -A budget=([FuzzInjectSidecar]=3000x)
+
 failed=()
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
-	echo "=== fuzzing $name in $pkg for $fuzztime"
-	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg"; then
+	ft="${budget[$name]:-$fuzztime}"
+	echo "=== fuzzing $name in $pkg for $ft"
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$ft" "$pkg"; then
 		failed+=("$pkg $name")
 	fi
 done
