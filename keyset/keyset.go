@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"time"
 
@@ -161,6 +162,18 @@ func (ks *Keyset) Active(now time.Time) *SigningKey {
 		}
 	}
 	return best
+}
+
+// Algorithms lists the distinct algorithms of the keys, in key order: normally the policy's
+// one, two while an algorithm change rolls out.
+func (ks *Keyset) Algorithms() []string {
+	var algs []string
+	for _, k := range ks.Keys {
+		if !slices.Contains(algs, string(k.Algorithm)) {
+			algs = append(algs, string(k.Algorithm))
+		}
+	}
+	return algs
 }
 
 // Lookup returns the key with this kid, or nil.

@@ -166,8 +166,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		s.metrics.Logins.WithLabelValues("rate_limited").Inc()
 		return &httpError{status: http.StatusTooManyRequests, msg: "too many login attempts", retryAfter: ttl}
 	}
-	// Accounts are counted under a hash of the email: no addresses in the store's key names.
-	acctKey := "login:account:" + hashHex(strings.ToLower(strings.TrimSpace(req.Email)))
+	// The Redis store hashes counter keys itself: no address reaches its key names.
+	acctKey := "login:account:" + strings.ToLower(strings.TrimSpace(req.Email))
 	n, ttl, err = s.store.Attempts(ctx, acctKey)
 	if err != nil {
 		s.metrics.Logins.WithLabelValues("error").Inc()

@@ -42,14 +42,7 @@ func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) error {
 // jose libraries, Istio's jwksUri lookup) to find the keys from the issuer alone.
 func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) error {
 	iss := strings.TrimSuffix(s.spec.Issuer, "/")
-	algs := []string{}
-	seen := map[string]bool{}
-	for _, k := range s.cfg.Keys.Keyset().Keys {
-		if a := string(k.Algorithm); !seen[a] {
-			seen[a] = true
-			algs = append(algs, a)
-		}
-	}
+	algs := s.cfg.Keys.Keyset().Algorithms()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                s.spec.Issuer,
 		"jwks_uri":                              iss + jwksPath,

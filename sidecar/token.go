@@ -217,16 +217,8 @@ func (t *Tokens) parserFor(ks *keyset.Keyset) *jwt.Parser {
 	if p := t.parser.Load(); p != nil && p.ks == ks {
 		return p.parser
 	}
-	var algs []string
-	seen := map[keyset.Algorithm]bool{}
-	for _, k := range ks.Keys {
-		if !seen[k.Algorithm] {
-			seen[k.Algorithm] = true
-			algs = append(algs, string(k.Algorithm))
-		}
-	}
 	p := jwt.NewParser(
-		jwt.WithValidMethods(algs),
+		jwt.WithValidMethods(ks.Algorithms()),
 		jwt.WithIssuer(t.issuer),
 		jwt.WithAudience(t.audiences...),
 		jwt.WithExpirationRequired(),
