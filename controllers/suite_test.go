@@ -35,8 +35,6 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -46,6 +44,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate-dev/tollgate/internal/cli"
+	"github.com/tollgate-dev/tollgate/internal/testenv"
 )
 
 // The suite runs one real kube-apiserver and etcd (envtest) and the operator's manager in
@@ -78,7 +77,7 @@ func noControlPlane() bool {
 }
 
 func runSuite(m *testing.M) int {
-	assets, err := envtestAssets()
+	assets, err := testenv.Assets("..")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -123,7 +122,7 @@ func runSuite(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := writeKubeconfig(cfg, kubeconfig); err != nil {
+	if err := testenv.WriteKubeconfig(cfg, kubeconfig); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -212,31 +211,6 @@ func waitForWebhook(host string, port int) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// envtestAssets finds the kube-apiserver and etcd that `make envtest-binaries` builds.
-func envtestAssets() (string, error) {
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		dir, _ = filepath.Abs(filepath.Join("..", "bin", "k8s"))
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			return "", fmt.Errorf("the controller tests need a real kube-apiserver and etcd, and %s has no %s.\n"+
-				"Build them from source with `make envtest-binaries` (or run `make test`, which does),\n"+
-				"or point KUBEBUILDER_ASSETS at a directory that holds both", dir, bin)
-		}
-	}
-	return dir, nil
-}
-
-func writeKubeconfig(cfg *rest.Config, path string) error {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin", Namespace: "default"}
-	kc.CurrentContext = "envtest"
-	return clientcmd.WriteToFile(*kc, path)
 }
 
 // newNamespace gives a test its own namespace.

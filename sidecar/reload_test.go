@@ -22,59 +22,34 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/secretvolume"
 	"github.com/tollgate-dev/tollgate/keyset"
 )
 
-// secretVolume lays out a directory the way the kubelet mounts a Secret: the data lives in a
-// timestamped directory, `..data` is a symlink to it, and each visible file is a symlink
-// through `..data`. An update writes a new timestamped directory, points `..data_tmp` at it
-// and renames that over `..data` (one atomic step), then deletes the old directory.
+// secretVolume is a keys directory the kubelet's way, for one test.
 type secretVolume struct {
-	t   *testing.T
-	dir string
-	n   int
+	t *testing.T
+	*secretvolume.Volume
+	swaps int
 }
 
 func newSecretVolume(t *testing.T, keysetJSON []byte) *secretVolume {
-	v := &secretVolume{t: t, dir: t.TempDir()}
+	v := &secretVolume{t: t, Volume: secretvolume.New(t.TempDir())}
 	v.update(keysetJSON)
-	if err := os.Symlink(filepath.Join("..data", keyset.FileName), filepath.Join(v.dir, keyset.FileName)); err != nil {
-		t.Fatal(err)
-	}
 	return v
 }
 
 func (v *secretVolume) update(keysetJSON []byte) {
-	t := v.t
-	t.Helper()
-	v.n++
-	ts := fmt.Sprintf("..2026_03_01_12_00_%02d.%09d", v.n, 100000000+v.n)
-	if err := os.Mkdir(filepath.Join(v.dir, ts), 0o755); err != nil {
-		t.Fatal(err)
+	v.t.Helper()
+	if err := v.Write(map[string][]byte{keyset.FileName: keysetJSON}); err != nil {
+		v.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(v.dir, ts, keyset.FileName), keysetJSON, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	old, _ := os.Readlink(filepath.Join(v.dir, "..data"))
-	tmp := filepath.Join(v.dir, "..data_tmp")
-	if err := os.Symlink(ts, tmp); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(v.dir, "..data")); err != nil {
-		t.Fatal(err)
-	}
-	if old != "" {
-		if err := os.RemoveAll(filepath.Join(v.dir, old)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	v.swaps++
 }
 
 func marshalKeys(t *testing.T, keys ...*keyset.SigningKey) []byte {
@@ -169,7 +144,7 @@ func TestKeyReloadUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	vol := newSecretVolume(t, marshalKeys(t, k0))
-	keys, err := LoadKeysDir(vol.dir)
+	keys, err := LoadKeysDir(vol.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +155,7 @@ func TestKeyReloadUnderLoad(t *testing.T) {
 	watching := make(chan struct{})
 	go func() {
 		defer close(watching)
-		keys.Watch(ctx, vol.dir, 20*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), func() { refused.Add(1) })
+		keys.Watch(ctx, vol.Dir(), 20*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), func() { refused.Add(1) })
 	}()
 	t.Cleanup(func() { cancel(); <-watching })
 
@@ -263,7 +238,7 @@ func TestKeyReloadUnderLoad(t *testing.T) {
 	if n := load.ok.Load(); n < 100 {
 		t.Fatalf("only %d requests went through: the test proves little", n)
 	}
-	t.Logf("%d requests, none failed, across %d swaps", load.ok.Load(), vol.n-1)
+	t.Logf("%d requests, none failed, across %d swaps", load.ok.Load(), vol.swaps-1)
 
 	// 5. Removing the old key ends its tokens, and only its tokens.
 	vol.update(marshalKeys(t, k1, k2))

@@ -17,7 +17,6 @@ limitations under the License.
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,9 +27,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/testproc"
 )
 
 const testPolicy = `apiVersion: auth.tollgate.dev/v1alpha1
@@ -54,9 +54,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	sidecarBin = filepath.Join(dir, "tollgate-sidecar")
-	if out, err := exec.Command("go", "build", "-o", sidecarBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+	if sidecarBin, err = testproc.Build(".", dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -67,63 +66,19 @@ func TestMain(m *testing.M) {
 // buildSidecar returns the binary TestMain built.
 func buildSidecar(*testing.T) string { return sidecarBin }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
+// sidecarProcess is the built binary running on free ports.
 type sidecarProcess struct {
-	cmd     *exec.Cmd
-	addr    string
-	ops     string
-	logs    *strings.Builder
-	stopped chan error
+	*testproc.Process
+	addr string
 }
 
 func startSidecar(t *testing.T, bin string, args ...string) *sidecarProcess {
 	t.Helper()
-	p := &sidecarProcess{addr: freeAddr(t), ops: freeAddr(t), logs: &strings.Builder{}, stopped: make(chan error, 1)}
-	args = append(args, "--listen", p.addr, "--metrics-listen", p.ops, "--log-format", "text")
-	p.cmd = exec.Command(bin, args...)
-	stderr, _ := p.cmd.StderrPipe()
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	go func() { p.stopped <- p.cmd.Wait() }()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill() })
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("sidecar exited at start:\n%s", p.logs.String())
-			}
-			p.logs.WriteString(l + "\n")
-			if strings.Contains(l, "tollgate-sidecar serving") {
-				go func() {
-					for l := range lines {
-						p.logs.WriteString(l + "\n")
-					}
-				}()
-				return p
-			}
-		case <-deadline:
-			t.Fatalf("sidecar did not start:\n%s", p.logs.String())
-		}
-	}
+	p := &sidecarProcess{addr: testproc.FreeAddr(t)}
+	ops := testproc.FreeAddr(t)
+	args = append(args, "--listen", p.addr, "--metrics-listen", ops, "--log-format", "text")
+	p.Process = testproc.Start(t, bin, "http://"+ops+"/healthz", args...)
+	return p
 }
 
 func writeFile(t *testing.T, dir, name, content string) string {
@@ -151,8 +106,8 @@ func TestSidecarBinary(t *testing.T) {
 	defer app.Close()
 
 	p := startSidecar(t, bin, "--policy", policy, "--users-file", users, "--upstream", app.URL)
-	if !strings.Contains(p.logs.String(), "ephemeral key") {
-		t.Errorf("no warning about the ephemeral key:\n%s", p.logs.String())
+	if !strings.Contains(p.Logs(), "ephemeral key") {
+		t.Errorf("no warning about the ephemeral key:\n%s", p.Logs())
 	}
 
 	resp, err := http.Post("http://"+p.addr+"/auth/login", "application/json",
@@ -180,7 +135,7 @@ func TestSidecarBinary(t *testing.T) {
 	if string(body) != "hello 42" {
 		t.Fatalf("proxied answer %q", body)
 	}
-	if strings.Contains(p.logs.String(), tr.AccessToken) || strings.Contains(p.logs.String(), "wonderland") {
+	if strings.Contains(p.Logs(), tr.AccessToken) || strings.Contains(p.Logs(), "wonderland") {
 		t.Fatal("the logs hold a token or a password")
 	}
 
@@ -197,9 +152,8 @@ func TestSidecarBinary(t *testing.T) {
 			inflight <- string(b)
 		}()
 		time.Sleep(200 * time.Millisecond) // the request is at the app
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
+		exited := make(chan error, 1)
+		go func() { exited <- p.Terminate(10 * time.Second) }()
 		// New connections are refused while the old request drains.
 		deadline := time.Now().Add(5 * time.Second)
 		for {
@@ -217,13 +171,8 @@ func TestSidecarBinary(t *testing.T) {
 		if got := <-inflight; got != "hello 42" {
 			t.Fatalf("the in-flight request got %q", got)
 		}
-		select {
-		case err := <-p.stopped:
-			if err != nil {
-				t.Fatalf("exit: %v\n%s", err, p.logs.String())
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("the sidecar did not exit after draining")
+		if err := <-exited; err != nil {
+			t.Fatalf("exit after draining: %v\n%s", err, p.Logs())
 		}
 	})
 }

@@ -20,7 +20,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -36,6 +35,8 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/tollgate-dev/tollgate/internal/testenv"
 )
 
 // render builds a kustomization of config/ the way `kubectl kustomize` does.
@@ -66,15 +67,9 @@ func render(t *testing.T, dir string) []*unstructured.Unstructured {
 
 func envtestAssets(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("KUBEBUILDER_ASSETS")
-	if dir == "" {
-		dir, _ = filepath.Abs(filepath.Join("..", "..", "bin", "k8s"))
-	}
-	for _, bin := range []string{"kube-apiserver", "etcd"} {
-		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
-			t.Fatalf("these tests need a real kube-apiserver and etcd, and %s has no %s: "+
-				"run `make envtest-binaries` (or `make test`), or point KUBEBUILDER_ASSETS at them", dir, bin)
-		}
+	dir, err := testenv.Assets(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }

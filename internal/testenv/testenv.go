@@ -1,0 +1,56 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package testenv finds the control-plane binaries envtest runs and writes kubeconfigs for
+// the processes a test starts against it.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// Assets is the directory holding kube-apiserver and etcd: $KUBEBUILDER_ASSETS, else
+// bin/k8s under repoRoot, where `make envtest-binaries` builds them.
+func Assets(repoRoot string) (string, error) {
+	dir := os.Getenv("KUBEBUILDER_ASSETS")
+	if dir == "" {
+		dir, _ = filepath.Abs(filepath.Join(repoRoot, "bin", "k8s"))
+	}
+	for _, bin := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(dir, bin)); err != nil {
+			return "", fmt.Errorf("these tests need a real kube-apiserver and etcd, and %s has no %s.\n"+
+				"Build them from source with `make envtest-binaries` (or run `make test`, which does),\n"+
+				"or point KUBEBUILDER_ASSETS at a directory that holds both", dir, bin)
+		}
+	}
+	return dir, nil
+}
+
+// WriteKubeconfig writes a kubeconfig for cfg to path, with namespace default.
+func WriteKubeconfig(cfg *rest.Config, path string) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin", Namespace: "default"}
+	kc.CurrentContext = "envtest"
+	return clientcmd.WriteToFile(*kc, path)
+}
