@@ -24,6 +24,8 @@ export KUBEBUILDER_ASSETS
 
 # Short form of the fuzz and reliability suites under `make test`.
 FUZZTIME ?= 10s
+# Full form under `make test-reliability` (and the default of `make fuzz-corpus`).
+RELIABILITY_FUZZTIME ?= 1m
 
 .PHONY: all
 all: build
@@ -68,6 +70,15 @@ redis-server: ## Make sure redis-server is installed (apt-get as root).
 test: redis-server envtest-binaries ## Run every test: unit, envtest, Redis, short fuzzing.
 	go test -count=1 -timeout 30m ./...
 	hack/fuzz.sh $(FUZZTIME)
+
+.PHONY: test-reliability
+test-reliability: redis-server envtest-binaries ## The reliability suite at full size: rotation under load, Redis killed, refresh races, restarts, fuzzing.
+	TOLLGATE_RELIABILITY=full go test -count=1 -v -timeout 60m ./test/reliability
+	hack/fuzz.sh $(RELIABILITY_FUZZTIME)
+
+.PHONY: fuzz-corpus
+fuzz-corpus: ## Fuzz every target for RELIABILITY_FUZZTIME and copy what it found to testdata/fuzz (commit it).
+	SAVE_CORPUS=1 hack/fuzz.sh $(RELIABILITY_FUZZTIME)
 
 .PHONY: bench
 bench: build redis-server ## Run the benchmarks: go test -bench, then the sidecar against a bare proxy (BENCH_WRITE=FILE also writes the report).

@@ -4,7 +4,12 @@
 # own run. A crasher is written to the package's testdata/fuzz/<Target>/, where plain
 # `go test` replays it from then on.
 #
-#   hack/fuzz.sh [DURATION]       e.g. hack/fuzz.sh 1m
+# With SAVE_CORPUS=1 (`make fuzz-corpus`), the inputs the fuzzer found interesting (kept in
+# the Go build cache) are copied to testdata/fuzz/<Target>/ too, to be committed: every later
+# `go test` then replays them, and every later fuzzing run starts from them.
+#
+#   hack/fuzz.sh [DURATION]                   e.g. hack/fuzz.sh 1m
+#   SAVE_CORPUS=1 hack/fuzz.sh [DURATION]
 set -euo pipefail
 
 fuzztime="${1:-10s}"
@@ -46,6 +51,8 @@ done <<<"$listing"
 # it minimizes a new input, and then fails with "context deadline exceeded".
 declare -A budget=([FuzzInjectSidecar]=3000x)
 
+cache="$(go env GOCACHE)/fuzz"
+saved=0
 failed=()
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
@@ -54,7 +61,18 @@ for t in "${targets[@]}"; do
 	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$ft" "$pkg"; then
 		failed+=("$pkg $name")
 	fi
+	if [ "${SAVE_CORPUS:-}" = 1 ] && [ -d "$cache/$pkg/$name" ]; then
+		dest="$(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$name"
+		mkdir -p "$dest"
+		# Entries are named by their content's hash: what is already there is skipped.
+		before=$(find "$dest" -type f | wc -l)
+		cp -n "$cache/$pkg/$name"/* "$dest"/ 2>/dev/null || true
+		after=$(find "$dest" -type f | wc -l)
+		saved=$((saved + after - before))
+		echo "    corpus: $after inputs in ${dest#"$PWD"/} ($((after - before)) new)"
+	fi
 done
+[ "${SAVE_CORPUS:-}" = 1 ] && echo "fuzz.sh: $saved new corpus inputs under testdata/fuzz; commit them"
 
 echo "fuzz.sh: ${#targets[@]} targets, ${#failed[@]} failed"
 if [ ${#failed[@]} -gt 0 ]; then
