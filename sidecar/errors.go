@@ -47,8 +47,10 @@ var (
 	errMalformed          = errStatus(http.StatusBadRequest, "malformed request body")
 	errInvalidCredentials = errStatus(http.StatusUnauthorized, "invalid credentials")
 	errMissingToken       = errStatus(http.StatusUnauthorized, "missing bearer token")
-	errInvalidRefresh     = errStatus(http.StatusUnauthorized, "invalid refresh token")
-	errBodyTooLarge       = errStatus(http.StatusRequestEntityTooLarge, "request body too large")
+	// The revocation list is not loaded yet (the store has not answered since start).
+	errRevocationsNotLoaded = unavailable("revocation list not loaded yet: the session store has not answered since start", nil)
+	errInvalidRefresh       = errStatus(http.StatusUnauthorized, "invalid refresh token")
+	errBodyTooLarge         = errStatus(http.StatusRequestEntityTooLarge, "request body too large")
 )
 
 func invalidToken(reason string) *httpError {

@@ -24,8 +24,9 @@ import (
 
 // OpsHandler serves the metrics port: /metrics, /healthz and /readyz.
 //
-// /readyz answers 503 only when the sidecar cannot validate tokens at all (no key in force).
-// A store outage is reported in the body and in tollgate_store_up but keeps the pod ready:
+// /readyz answers 503 when the sidecar cannot validate tokens: no key in force, or the
+// revocation list not loaded since start (a logged-out token would pass). A store outage
+// after that is reported in the body and in tollgate_store_up but keeps the pod ready:
 // validation goes on from memory, and taking every replica out of its Service because their
 // shared Redis is down would turn a degraded login into a full outage.
 func (s *Server) OpsHandler() http.Handler {
@@ -48,10 +49,8 @@ func (s *Server) OpsHandler() http.Handler {
 			}
 		}
 		if !s.revocations.Synced() {
-			checks["revocations"] = "not loaded yet"
-			if code == http.StatusOK {
-				status = "degraded"
-			}
+			checks["revocations"] = "not loaded yet: requests that need a token answer 503"
+			status, code = "unavailable", http.StatusServiceUnavailable
 		}
 		writeJSON(w, code, map[string]any{"status": status, "checks": checks})
 	})

@@ -38,6 +38,12 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 	stripAuthHeaders(r.Header)
 	access := s.routes.Match(r.Method, clean)
 	if !access.Public {
+		if !s.revocations.Synced() {
+			// Without the revocation list a logged-out token would pass: fail closed.
+			s.outcomes.unavailable.Inc()
+			s.errs.write(w, r, errRevocationsNotLoaded)
+			return
+		}
 		raw, ok := bearerToken(r)
 		if !ok {
 			s.outcomes.unauthorized.Inc()

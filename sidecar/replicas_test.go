@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/testredis"
+	"github.com/tollgate-dev/tollgate/sidecar/store"
 )
 
 // eventually polls cond every 20ms until it holds or the deadline passes.
@@ -214,4 +215,58 @@ func (o *opsClient) get(path string) (int, string) {
 		}
 	}
 	return resp.StatusCode, sb.String()
+}
+
+// A sidecar that starts while Redis is down has no revocation list: it must not vouch for
+// any token (a logged-out one would pass) until the list is loaded.
+func TestASidecarStartedWithTheStoreDownFailsClosed(t *testing.T) {
+	srv := testredis.Start(t, testredis.WithAppendOnly())
+	a := newHarness(t, withRedis(srv))
+	eventually(t, 5*time.Second, "revocations loaded", a.server.Revocations().Synced)
+	valid := a.login("bob@example.com", bobPassword)
+	revoked := a.login("alice@example.com", alicePassword)
+	if resp, _ := a.do("POST", "/auth/logout", revoked.AccessToken, nil); resp.StatusCode != 204 {
+		t.Fatal("logout failed")
+	}
+
+	srv.Kill()
+	policy, err := ParsePolicy([]byte(testPolicyYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := store.OpenRedis(store.RedisOptions{Addresses: []string{srv.Addr()}}, policy.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fresh.Close() })
+	b := newHarness(t, func(h *harness) { h.store = fresh }, withKeys(a.keys), withClock(a.clock))
+	ops := newOpsClient(t, b)
+
+	for _, tok := range []string{valid.AccessToken, revoked.AccessToken} {
+		resp, body := b.do("GET", "/orders", tok, nil)
+		if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("a token before the revocation list is loaded: %d %s; want 503 with Retry-After", resp.StatusCode, body)
+		}
+		if msg := errorOf(t, body); !strings.Contains(msg, "revocation list not loaded") {
+			t.Fatalf("error %q does not say why", msg)
+		}
+	}
+	if resp, _ := b.do("GET", "/public/x", "", nil); resp.StatusCode != 200 {
+		t.Fatalf("a public route while the list is not loaded: %d", resp.StatusCode)
+	}
+	if code, body := ops.get("/readyz"); code != 503 || !strings.Contains(body, "not loaded yet") {
+		t.Fatalf("readyz before the list is loaded: %d %s", code, body)
+	}
+
+	srv.Restart()
+	eventually(t, 10*time.Second, "the list is loaded once Redis is back", b.server.Revocations().Synced)
+	if resp, _ := b.do("GET", "/orders", valid.AccessToken, nil); resp.StatusCode != 200 {
+		t.Fatalf("a valid token after the list is loaded: %d", resp.StatusCode)
+	}
+	if resp, _ := b.do("GET", "/orders", revoked.AccessToken, nil); resp.StatusCode != 401 {
+		t.Fatalf("a logged-out token after the list is loaded: %d", resp.StatusCode)
+	}
+	if code, _ := ops.get("/readyz"); code != 200 {
+		t.Fatalf("readyz after the list is loaded: %d", code)
+	}
 }

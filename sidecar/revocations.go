@@ -20,6 +20,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/sidecar/store"
@@ -33,7 +34,9 @@ type Revocations struct {
 	tokens   map[string]time.Time // jti -> until
 	sessions map[string]time.Time // sid -> until
 	subjects map[string]subjectRevocation
-	synced   bool
+	// synced is set once a full list has been loaded: until then a token cannot be known
+	// not to be revoked, and the proxy refuses to vouch for any.
+	synced atomic.Bool
 }
 
 type subjectRevocation struct {
@@ -106,15 +109,11 @@ func (rv *Revocations) Load(list []store.Revocation) {
 	for _, r := range list {
 		rv.add(r)
 	}
-	rv.synced = true
+	rv.synced.Store(true)
 }
 
 // Synced reports whether a full list has been loaded at least once.
-func (rv *Revocations) Synced() bool {
-	rv.mu.RLock()
-	defer rv.mu.RUnlock()
-	return rv.synced
-}
+func (rv *Revocations) Synced() bool { return rv.synced.Load() }
 
 // Len is the number of entries, for metrics.
 func (rv *Revocations) Len() int {
@@ -169,15 +168,24 @@ func (rv *Revocations) Follow(ctx context.Context, st store.Store, now func() ti
 	}
 }
 
+// LoadFrom loads the whole list from st once, within timeout.
+func (rv *Revocations) LoadFrom(ctx context.Context, st store.Store, now time.Time, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	list, err := st.Revocations(ctx, now)
+	if err != nil {
+		return err
+	}
+	rv.Load(list)
+	return nil
+}
+
 func (rv *Revocations) reload(ctx context.Context, st store.Store, now func() time.Time, log *slog.Logger) {
 	backoff := 100 * time.Millisecond
 	for {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		list, err := st.Revocations(rctx, now())
-		cancel()
+		err := rv.LoadFrom(ctx, st, now(), 5*time.Second)
 		if err == nil {
-			rv.Load(list)
-			log.Info("revocations loaded", "entries", len(list))
+			log.Info("revocations loaded", "entries", rv.Len())
 			return
 		}
 		log.Warn("loading revocations failed; retrying", "error", err, "retryIn", backoff)

@@ -71,7 +71,7 @@ type Server struct {
 	storeUp    atomic.Bool
 	// outcomes are the per-outcome request counters, resolved once: the proxy path counts
 	// every request and should not look labels up each time.
-	outcomes struct{ allowed, public, unauthorized, forbidden prometheus.Counter }
+	outcomes struct{ allowed, public, unauthorized, forbidden, unavailable prometheus.Counter }
 }
 
 // NewServer wires a sidecar from its configuration.
@@ -116,6 +116,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.outcomes.public = s.metrics.Requests.WithLabelValues("public")
 	s.outcomes.unauthorized = s.metrics.Requests.WithLabelValues("unauthorized")
 	s.outcomes.forbidden = s.metrics.Requests.WithLabelValues("forbidden")
+	s.outcomes.unavailable = s.metrics.Requests.WithLabelValues("unavailable")
 	s.proxy = newProxy(cfg.Upstream, s.errs, s.metrics)
 	s.storeUp.Store(true)
 	s.metrics.StoreUp.Set(1)
@@ -132,8 +133,13 @@ func (s *Server) Revocations() *Revocations { return s.revocations }
 func (s *Server) Tokens() *Tokens { return s.tokens }
 
 // Start runs the background work until ctx ends: following revocations from the store and
-// checking its health.
+// checking its health. It first tries, for up to a second, to load the revocation list, so
+// that a sidecar whose store answers serves requests from its first one; until the list is
+// loaded, requests that need a token answer 503.
 func (s *Server) Start(ctx context.Context) {
+	if err := s.revocations.LoadFrom(ctx, s.store, s.now(), time.Second); err != nil {
+		s.log.Warn("revocation list not loaded at start: requests that need a token answer 503 and readyz 503 until it is; retrying", "error", err)
+	}
 	go s.revocations.Follow(ctx, s.store, s.now, s.log)
 	go s.watchStore(ctx)
 }
@@ -186,6 +192,7 @@ func (s *Server) Handler() http.Handler {
 	logout := s.errs.wrap(post(s.logout))
 	jwks := s.errs.wrap(get(s.jwks))
 	discovery := s.errs.wrap(get(s.discovery))
+	loginPath, refreshPath, logoutPath := s.authPrefix+"/login", s.authPrefix+"/refresh", s.authPrefix+"/logout"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		clean, err := CleanPath(r.URL.EscapedPath())
 		if err != nil {
@@ -194,11 +201,11 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		switch clean {
-		case s.authPrefix + "/login":
+		case loginPath:
 			login.ServeHTTP(w, r)
-		case s.authPrefix + "/refresh":
+		case refreshPath:
 			refresh.ServeHTTP(w, r)
-		case s.authPrefix + "/logout":
+		case logoutPath:
 			logout.ServeHTTP(w, r)
 		case jwksPath:
 			jwks.ServeHTTP(w, r)
