@@ -205,6 +205,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		s.metrics.Logins.WithLabelValues("error").Inc()
 		return s.storeFailed("create_refresh", err)
 	}
+	s.setStoreUp(true) // an answer from the store is the freshest health check
 	if err := s.issuePair(w, id.Subject, id.Role, rec.Family, refresh); err != nil {
 		s.metrics.Logins.WithLabelValues("error").Inc()
 		return err
@@ -249,6 +250,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		s.metrics.Refreshes.WithLabelValues("error").Inc()
 		return s.storeFailed("rotate_refresh", err)
 	}
+	s.setStoreUp(true)
 	role := old.Role
 	if s.cfg.Users != nil {
 		// With a users file, a deleted user's sessions end at their next refresh and a

@@ -254,8 +254,8 @@ func TestASidecarStartedWithTheStoreDownFailsClosed(t *testing.T) {
 	if resp, _ := b.do("GET", "/public/x", "", nil); resp.StatusCode != 200 {
 		t.Fatalf("a public route while the list is not loaded: %d", resp.StatusCode)
 	}
-	if code, body := ops.get("/readyz"); code != 503 || !strings.Contains(body, "not loaded yet") {
-		t.Fatalf("readyz before the list is loaded: %d %s", code, body)
+	if code, body := ops.get("/readyz"); code != 503 || !strings.Contains(body, "not loaded yet") || !strings.Contains(body, `"store":"unreachable`) {
+		t.Fatalf("readyz before the list is loaded, with the store down since start: %d %s", code, body)
 	}
 
 	srv.Restart()

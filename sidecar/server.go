@@ -137,7 +137,9 @@ func (s *Server) Tokens() *Tokens { return s.tokens }
 // that a sidecar whose store answers serves requests from its first one; until the list is
 // loaded, requests that need a token answer 503.
 func (s *Server) Start(ctx context.Context) {
-	if err := s.revocations.LoadFrom(ctx, s.store, s.now(), time.Second); err != nil {
+	err := s.revocations.LoadFrom(ctx, s.store, s.now(), time.Second)
+	s.setStoreUp(err == nil)
+	if err != nil {
 		s.log.Warn("revocation list not loaded at start: requests that need a token answer 503 and readyz 503 until it is; retrying", "error", err)
 	}
 	go s.revocations.Follow(ctx, s.store, s.now, s.log)
