@@ -34,6 +34,9 @@ import (
 // Keys holds the keyset the sidecar signs and verifies with, swapped atomically on reload.
 type Keys struct {
 	current atomic.Pointer[keyset.Keyset]
+	// loaded is the SHA-256 of the keyset.json LoadKeysDir read. Watch reloads whenever the
+	// file differs from it, so a swap that lands between the load and the watch is not lost.
+	loaded [32]byte
 	// Ephemeral is true when the keyset was generated at start (no --keys-dir).
 	Ephemeral bool
 	// OnChange, when set, is called after a new keyset is in place.
@@ -68,7 +71,9 @@ func LoadKeysDir(dir string) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, keyset.FileName), err)
 	}
-	return NewKeys(ks), nil
+	k := NewKeys(ks)
+	k.loaded = sha256.Sum256(data)
+	return k, nil
 }
 
 // Keyset is the keyset in force.
@@ -86,7 +91,7 @@ func (k *Keys) Set(ks *keyset.Keyset) {
 // file is logged and ignored: the last good keyset stays in force.
 func (k *Keys) Watch(ctx context.Context, dir string, every time.Duration, log *slog.Logger, onError func()) {
 	path := filepath.Join(dir, keyset.FileName)
-	watchFile(ctx, path, keyset.MaxFileSize, every, log, func(data []byte) error {
+	watchFile(ctx, path, keyset.MaxFileSize, every, log, k.loaded, func(data []byte) error {
 		ks, err := keyset.Parse(data)
 		if err != nil {
 			if onError != nil {
@@ -101,15 +106,14 @@ func (k *Keys) Watch(ctx context.Context, dir string, every time.Duration, log *
 }
 
 // watchFile polls path and calls apply with its content each time the content changes.
+// loaded is the SHA-256 of the content in force, as read at start: a change that lands
+// between that read and the first poll (a pod starting during a rotation) is applied too.
 //
 // Polling, rather than inotify, because the kubelet updates a mounted Secret by swapping the
 // `..data` symlink of the volume, and editors and config tools replace files in as many other
 // ways; reading a few kilobytes once a second sees every one of them the same way.
-func watchFile(ctx context.Context, path string, limit int64, every time.Duration, log *slog.Logger, apply func([]byte) error) {
-	var last [32]byte
-	if data, err := readCapped(path, limit); err == nil {
-		last = sha256.Sum256(data)
-	}
+func watchFile(ctx context.Context, path string, limit int64, every time.Duration, log *slog.Logger, loaded [32]byte, apply func([]byte) error) {
+	last := loaded
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

@@ -19,6 +19,7 @@ package sidecar
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,6 +66,8 @@ type Users struct {
 	// dummy is a hash of the same cost as the users' hashes, compared against when the email
 	// is unknown so that both failures take the same time.
 	dummy []byte
+	// loaded is the SHA-256 of the file LoadUsers read, where WatchUsers starts from.
+	loaded [32]byte
 }
 
 // ParseUsers reads a users file (YAML or JSON list). Errors name the entry and the field,
@@ -231,13 +234,14 @@ func LoadUsers(path string) (*Users, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	u.loaded = sha256.Sum256(data)
 	return u, nil
 }
 
 // WatchUsers reloads the users file into db when it changes, until ctx ends; a malformed
 // file is refused and the last good one stays in force.
 func WatchUsers(ctx context.Context, path string, db *UserDB, every time.Duration, log *slog.Logger, m *Metrics) {
-	watchFile(ctx, path, MaxUsersFileSize, every, log, func(data []byte) error {
+	watchFile(ctx, path, MaxUsersFileSize, every, log, db.Users().loaded, func(data []byte) error {
 		u, err := ParseUsers(data)
 		if err != nil {
 			m.Reloads.WithLabelValues("users", "rejected").Inc()

@@ -147,10 +147,10 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	srv.Start(ctx)
 	if o.keysDir != "" {
+		keys.OnChange = func(_, _ *keyset.Keyset) { srv.Metrics().Reloads.WithLabelValues("keys", "ok").Inc() }
 		go keys.Watch(ctx, o.keysDir, o.reloadInterval, log, func() {
 			srv.Metrics().Reloads.WithLabelValues("keys", "rejected").Inc()
 		})
-		keys.OnChange = func(_, _ *keyset.Keyset) { srv.Metrics().Reloads.WithLabelValues("keys", "ok").Inc() }
 	}
 	if users != nil {
 		go sidecar.WatchUsers(ctx, o.usersFile, users, o.reloadInterval, log, srv.Metrics())
