@@ -194,6 +194,6 @@ func (rv *Revocations) reload(ctx context.Context, st store.Store, now func() ti
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		backoff = min(2*backoff, time.Second)
 	}
 }

@@ -96,7 +96,7 @@ func NewRedis(client redis.UniversalClient, policyKey string, opts ...RedisOptio
 		log:         slog.Default(),
 		healthEvery: 15 * time.Second,
 		retryMin:    100 * time.Millisecond,
-		retryMax:    5 * time.Second,
+		retryMax:    time.Second, // bounds how long a replica misses revocations after Redis returns
 	}
 	s.closeCtx, s.closeAll = context.WithCancel(context.Background())
 	for _, o := range opts {
