@@ -299,6 +299,12 @@ func get(c *http.Client, base, path, accessToken string) (int, error) {
 // with the last reason cond gave.
 func waitUntil(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
+	pollUntil(t, 50*time.Millisecond, within, what, cond)
+}
+
+// pollUntil is waitUntil at another pace, for conditions that are costly to check.
+func pollUntil(t *testing.T, every, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		ok, why := cond()
@@ -308,6 +314,6 @@ func waitUntil(t *testing.T, within time.Duration, what string, cond func() (boo
 		if time.Now().After(deadline) {
 			t.Fatalf("not within %v: %s (last: %s)", within, what, why)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(every)
 	}
 }

@@ -62,6 +62,10 @@ const (
 	midRotationAccessTTL  = 10 * time.Second
 )
 
+// midRotationPollEvery paces the polls of this test: each lists every policy and Secret of
+// the namespace, and the manager under test shares the machine's two cores.
+const midRotationPollEvery = 200 * time.Millisecond
+
 // TestManagerKilledMidRotation asks for a rotation of every one of P policies, SIGKILLs
 // the manager while it is part way through them, restarts it, and repeats K times. A kill
 // must cost nothing: no key lost or changed, no second successor for one request, every
@@ -85,7 +89,7 @@ func TestManagerKilledMidRotation(t *testing.T) {
 		return k8s.Create(context.Background(), midRotationPolicy(ns, name))
 	})
 	h := &midRotationHistory{seen: map[string]map[string]*midRotationKey{}}
-	midRotationPoll(t, 3*time.Minute, "every policy Ready with its keys Secret", func() (bool, string) {
+	pollUntil(t, midRotationPollEvery, 3*time.Minute, "every policy Ready with its keys Secret", func() (bool, string) {
 		views, err := midRotationRead(ns)
 		if err != nil {
 			return false, err.Error()
@@ -121,7 +125,7 @@ func TestManagerKilledMidRotation(t *testing.T) {
 		up := time.Since(restarted)
 		var views map[string]*midRotationView
 		var allHandled time.Duration
-		midRotationPoll(t, 3*time.Minute, fmt.Sprintf("round %d: every request handled and mirrored after the restart", round), func() (bool, string) {
+		pollUntil(t, midRotationPollEvery, 3*time.Minute, fmt.Sprintf("round %d: every request handled and mirrored after the restart", round), func() (bool, string) {
 			var err error
 			if views, err = midRotationRead(ns); err != nil {
 				return false, err.Error()
@@ -240,23 +244,6 @@ func midRotationEach(t *testing.T, names []string, f func(name string) error) {
 		if err != nil {
 			t.Fatalf("%s: %v", names[i], err)
 		}
-	}
-}
-
-// midRotationPoll is waitUntil at a slower pace: each try lists every policy and Secret
-// of the namespace, and the manager under test shares the machine's two cores.
-func midRotationPoll(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s (last: %s)", within, what, why)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 
@@ -426,7 +413,7 @@ func midRotationSamePrivate(a, b crypto.PrivateKey) bool {
 func midRotationNoPending(t *testing.T, h *midRotationHistory, ns string, names []string, when string, before map[string]*midRotationView) map[string]*midRotationView {
 	t.Helper()
 	var views map[string]*midRotationView
-	midRotationPoll(t, 3*time.Minute, when+": every pending key activated and the status saying so", func() (bool, string) {
+	pollUntil(t, midRotationPollEvery, 3*time.Minute, when+": every pending key activated and the status saying so", func() (bool, string) {
 		var err error
 		if views, err = midRotationRead(ns); err != nil {
 			return false, err.Error()
