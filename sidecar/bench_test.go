@@ -114,6 +114,7 @@ func benchServer(b *testing.B, cache int, upstream string) (*Server, []byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	s.Start(b.Context()) // loads the revocation list, without which tokens are refused
 	return s, hash
 }
 
