@@ -51,6 +51,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tollgate-dev/tollgate/keyset"
+	"github.com/tollgate-dev/tollgate/sidecar"
 )
 
 func main() {
@@ -98,7 +99,8 @@ func serveUpstream(addr string) {
 }
 
 // serveBareProxy is the floor any proxy pays: httputil.ReverseProxy with the same upstream
-// transport settings as the sidecar, and nothing else.
+// transport settings and the same server timeouts as the sidecar (a proxy facing clients
+// needs a header timeout), and nothing else.
 func serveBareProxy(addr, upstream string) {
 	u, _ := url.Parse(upstream)
 	p := &httputil.ReverseProxy{
@@ -111,7 +113,7 @@ func serveBareProxy(addr, upstream string) {
 		},
 		FlushInterval: -1,
 	}
-	fmt.Fprintln(os.Stderr, http.ListenAndServe(addr, p))
+	fmt.Fprintln(os.Stderr, sidecar.NewHTTPServer(addr, p).ListenAndServe())
 }
 
 type bench struct {
@@ -125,6 +127,7 @@ type bench struct {
 type result struct {
 	name          string
 	rps, p50, p99 float64 // req/s, ms, ms
+	cpuPerReq     float64 // CPU µs the answering process spent per request
 	errors        int
 }
 
@@ -221,10 +224,12 @@ func (b *bench) run() (string, error) {
 	bare := freePort()
 	redisAddr := freePort()
 	_, redisPort, _ := net.SplitHostPort(redisAddr)
-	if _, err := b.start("upstream", self, "upstream", upstream); err != nil {
+	upstreamCmd, err := b.start("upstream", self, "upstream", upstream)
+	if err != nil {
 		return "", err
 	}
-	if _, err := b.start("bareproxy", self, "bareproxy", bare, "http://"+upstream); err != nil {
+	bareCmd, err := b.start("bareproxy", self, "bareproxy", bare, "http://"+upstream)
+	if err != nil {
 		return "", err
 	}
 	if _, err := b.start("redis", "redis-server", "--port", redisPort, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", b.dir); err != nil {
@@ -241,11 +246,11 @@ func (b *bench) run() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	redisSidecar, _, err := sidecar("sidecar-redis", "--redis-url", "redis://"+redisAddr)
+	redisSidecar, redisSidecarCmd, err := sidecar("sidecar-redis", "--redis-url", "redis://"+redisAddr)
 	if err != nil {
 		return "", err
 	}
-	nocache, _, err := sidecar("sidecar-nocache", "--token-cache-size", "0")
+	nocache, nocacheCmd, err := sidecar("sidecar-nocache", "--token-cache-size", "0")
 	if err != nil {
 		return "", err
 	}
@@ -263,21 +268,23 @@ func (b *bench) run() (string, error) {
 	auth := "Authorization: Bearer " + token
 
 	var results []result
-	for _, c := range []struct{ name, addr, header string }{
+	for _, c := range []struct {
+		name, addr, header string
+		server             *exec.Cmd // the process that answers wrk
+	}{
 		// Every case gets the same request, token included, so the bytes moved are the same.
-		{"1. upstream directly", upstream, auth},
-		{"2. bare httputil.ReverseProxy", bare, auth},
-		{"3. sidecar, ES256, memory store", memAddr, auth},
-		{"4. sidecar, ES256, Redis store", redisSidecar, auth},
-		{"5. sidecar, ES256, no token cache", nocache, auth},
+		{"1. upstream directly", upstream, auth, upstreamCmd},
+		{"2. bare httputil.ReverseProxy", bare, auth, bareCmd},
+		{"3. sidecar, ES256, memory store", memAddr, auth, memCmd},
+		{"4. sidecar, ES256, Redis store", redisSidecar, auth, redisSidecarCmd},
+		{"5. sidecar, ES256, no token cache", nocache, auth, nocacheCmd},
 	} {
 		before := redisCalls(redisAddr)
-		r, err := b.wrk(c.name, "http://"+c.addr+"/api/items", c.header)
+		r, err := b.wrk(c.name, "http://"+c.addr+"/api/items", c.header, c.server.Process.Pid)
 		if err != nil {
 			return "", err
 		}
 		if c.addr == redisSidecar {
-			r.errors += 0
 			redisPerCase = redisCalls(redisAddr) - before
 		}
 		results = append(results, r)
@@ -295,7 +302,9 @@ var redisPerCase int64
 
 var wrkLine = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
 
-func (b *bench) wrk(name, target, header string) (result, error) {
+// wrk runs wrk against target, and measures the CPU time of the answering process pid
+// over the measured run (after the warm-up).
+func (b *bench) wrk(name, target, header string, pid int) (result, error) {
 	args := func(d time.Duration) []string {
 		a := []string{"-t", strconv.Itoa(b.threads), "-c", strconv.Itoa(b.conns), "-d", fmt.Sprintf("%ds", int(d.Seconds())), "--latency"}
 		if header != "" {
@@ -306,12 +315,19 @@ func (b *bench) wrk(name, target, header string) (result, error) {
 	if b.warmup > 0 {
 		_ = exec.Command("wrk", args(b.warmup)...).Run()
 	}
+	cpu0 := procCPU(pid)
 	out, err := exec.Command("wrk", args(b.duration)...).CombinedOutput()
+	cpu := procCPU(pid) - cpu0
 	if err != nil {
 		return result{}, fmt.Errorf("wrk %s: %w\n%s", name, err, out)
 	}
 	r := result{name: name}
 	s := string(out)
+	if m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(s); m != nil {
+		if n, _ := strconv.ParseFloat(m[1], 64); n > 0 && cpu >= 0 {
+			r.cpuPerReq = float64(cpu.Microseconds()) / n
+		}
+	}
 	if m := regexp.MustCompile(`Requests/sec:\s+([\d.]+)`).FindStringSubmatch(s); m != nil {
 		r.rps, _ = strconv.ParseFloat(m[1], 64)
 	}
@@ -355,6 +371,27 @@ func redisCalls(addr string) int64 {
 		total += n
 	}
 	return total
+}
+
+// procCPU is the user and system CPU time process pid has used (from /proc/<pid>/stat,
+// in clock ticks of 1/100 s), or -1 if it cannot be read.
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: count from after it.
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(data)[i+1:])
+	if len(f) < 13 {
+		return -1
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func procStatus(pid int, field string) string {
@@ -473,13 +510,16 @@ func (b *bench) report(rs []result, idle, hwm string, loginRPS, bcryptRPS, refre
 	fmt.Fprintf(&sb, "## Sidecar benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&sb, "Machine: %s, %d CPUs (%s), %s, Go %s. Load: wrk -t%d -c%d, %v per case after a %v warm-up, keep-alive, GET with a bearer token; everything on this one machine.\n\n",
 		cpuModel(), runtime.NumCPU(), runtime.GOARCH, host, runtime.Version(), b.threads, b.conns, b.duration, b.warmup)
-	fmt.Fprintln(&sb, "| case | req/s | p50 ms | p99 ms | non-2xx |")
-	fmt.Fprintln(&sb, "|---|---:|---:|---:|---:|")
+	fmt.Fprintln(&sb, "| case | req/s | p50 ms | p99 ms | non-2xx | server CPU µs/req |")
+	fmt.Fprintln(&sb, "|---|---:|---:|---:|---:|---:|")
 	for _, r := range rs {
-		fmt.Fprintf(&sb, "| %s | %.0f | %.2f | %.2f | %d |\n", r.name, r.rps, r.p50, r.p99, r.errors)
+		fmt.Fprintf(&sb, "| %s | %.0f | %.2f | %.2f | %d | %.1f |\n", r.name, r.rps, r.p50, r.p99, r.errors, r.cpuPerReq)
 	}
 	bare := rs[1].rps
 	fmt.Fprintf(&sb, "\nRatios to the bare proxy (target ≥ 0.9 for 3 and 4): 3/2 = %.2f, 4/2 = %.2f, 5/2 = %.2f\n\n", rs[2].rps/bare, rs[3].rps/bare, rs[4].rps/bare)
+	if b := rs[1].cpuPerReq; b > 0 {
+		fmt.Fprintf(&sb, "CPU per request of the answering process, against the bare proxy's (the cost tollgate adds, free of how wrk, the upstream and the proxy share the cores): 3/2 = %.2f, 4/2 = %.2f, 5/2 = %.2f\n\n", rs[2].cpuPerReq/b, rs[3].cpuPerReq/b, rs[4].cpuPerReq/b)
+	}
 	perReq := float64(redisPerCase) / (rs[3].rps * b.duration.Seconds())
 	fmt.Fprintf(&sb, "Redis commands during case 4 (INFO commandstats, PING and INFO excluded): %d, %.4f per validated request (target 0)\n\n", redisPerCase, perReq)
 	fmt.Fprintf(&sb, "Sidecar resident memory: %s at idle (VmRSS after start), %s peak under load (VmHWM) (targets 15 MiB, 40 MiB)\n\n", idle, hwm)
