@@ -277,10 +277,9 @@ func midRotationRead(ns string) (map[string]*midRotationView, error) {
 		p := &pols.Items[i]
 		v := &midRotationView{name: p.Name, policy: p}
 		v.secret = bySecret[authv1alpha1.SigningKeysSecretName(p.Name)]
-		switch {
-		case v.secret == nil:
+		if v.secret == nil {
 			v.err = fmt.Errorf("%s: no keys Secret", p.Name)
-		default:
+		} else {
 			v.handled = v.secret.Annotations[midRotationHandledAnnotation]
 			if v.keys, v.err = keyset.Parse(v.secret.Data[keyset.FileName]); v.err != nil {
 				v.err = fmt.Errorf("%s: keys Secret: %w", p.Name, v.err)

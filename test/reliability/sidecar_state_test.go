@@ -19,6 +19,7 @@ package reliability
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -129,7 +130,10 @@ func storeUpGauge(c *http.Client, s *sidecar) (float64, error) {
 		}
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	return 0, fmt.Errorf("no tollgate_store_up in /metrics (%v)", sc.Err())
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("reading /metrics: %w", err)
+	}
+	return 0, errors.New("no tollgate_store_up in /metrics")
 }
 
 // newSessionsClient is an HTTP client for many concurrent requests to a few sidecars: enough
