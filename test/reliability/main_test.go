@@ -17,6 +17,7 @@ limitations under the License.
 package reliability
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -26,6 +27,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -293,6 +295,32 @@ func get(c *http.Client, base, path, accessToken string) (int, error) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// metricSeries reads a process's /metrics and returns every sample by its series, as the
+// exposition format writes it: `tollgate_store_up`, `tollgate_reloads_total{file="keys",result="ok"}`.
+func metricSeries(c *http.Client, opsURL string) (map[string]float64, error) {
+	resp, err := c.Get(opsURL + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if line == "" || line[0] == '#' || i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			return nil, fmt.Errorf("/metrics: %q: %w", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out, sc.Err()
 }
 
 // waitUntil polls cond every 50ms until it holds or within passes, then fails the test

@@ -17,21 +17,19 @@ limitations under the License.
 package reliability
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/testredis"
-	"github.com/tollgate-dev/tollgate/keyset"
 )
 
 // refreshRacers is how many clients present one refresh token at the same instant.
@@ -59,7 +57,7 @@ func TestRefreshRace(t *testing.T) {
 	dir := t.TempDir()
 	usersFile := writeUsersFile(t, dir)
 	policy := writeFile(t, dir, "policy.yaml", refreshRacePolicy)
-	keysDir := writeRaceKeyset(t, filepath.Join(dir, "keys"))
+	keysDir := writePersistentKeys(t, dir)
 	// The racers lose 19 times a round: at info level that is 19 warnings a round kept in
 	// the test's memory; errors are all the test needs to see.
 	common := []string{"--policy", policy, "--users-file", usersFile, "--keys-dir", keysDir, "--log-level", "error"}
@@ -73,25 +71,6 @@ func TestRefreshRace(t *testing.T) {
 	t.Run("memory store, one replica", func(t *testing.T) {
 		runRefreshRace(t, "memory", rounds, startSidecar(t, common...))
 	})
-}
-
-// writeRaceKeyset writes one ES256 key as keyset.json into dir, so that every replica
-// signs with the same key.
-func writeRaceKeyset(t *testing.T, dir string) string {
-	t.Helper()
-	k, err := keyset.Generate(keyset.ES256, time.Now().Add(-time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := (&keyset.Keyset{Keys: []*keyset.SigningKey{k}}).Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, dir, keyset.FileName, string(data))
-	return dir
 }
 
 // refreshRaceTally is what the rounds of one store added up to.
@@ -190,7 +169,17 @@ func runRefreshRace(t *testing.T, store string, rounds int, replicas ...*sidecar
 		elapsed.Round(time.Millisecond), float64(tally.rounds)/elapsed.Seconds())
 	for i, r := range replicas {
 		// Where the racers were served: with two replicas both must have won and lost.
-		t.Logf("  replica %d: tollgate_refreshes_total %s", i, refreshOutcomes(t, r))
+		series, err := metricSeries(http.DefaultClient, r.OpsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var outcomes []string
+		for _, k := range slices.Sorted(maps.Keys(series)) {
+			if labels, ok := strings.CutPrefix(k, "tollgate_refreshes_total"); ok && strings.HasPrefix(labels, "{") {
+				outcomes = append(outcomes, fmt.Sprintf("%s %g", labels, series[k]))
+			}
+		}
+		t.Logf("  replica %d: tollgate_refreshes_total %s", i, strings.Join(outcomes, " "))
 	}
 	if tally.doubleSpends != 0 || tally.zeroSuccess != 0 || tally.other != 0 || tally.reuseMissed != 0 || tally.rounds != rounds {
 		for _, p := range problems {
@@ -250,22 +239,4 @@ func refreshRaceRound(c *http.Client, replicas []*sidecar, token string) refresh
 	close(release)
 	done.Wait()
 	return res
-}
-
-// refreshOutcomes reads a sidecar's refresh counters by result from its /metrics.
-func refreshOutcomes(t *testing.T, s *sidecar) string {
-	t.Helper()
-	resp, err := http.Get(s.OpsURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out []string
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, "tollgate_refreshes_total{") {
-			out = append(out, strings.TrimPrefix(line, "tollgate_refreshes_total"))
-		}
-	}
-	return strings.Join(out, " ")
 }

@@ -501,8 +501,8 @@ func (l *outageLoad) pollUntil(sc *sidecar, since time.Time, within time.Duratio
 	for time.Now().Before(deadline) {
 		r, err := readSidecarReadiness(l.ops, sc)
 		if err == nil {
-			up, err := storeUpGauge(l.ops, sc)
-			if err == nil && cond(r, up) {
+			series, err := metricSeries(l.ops, sc.OpsURL)
+			if up, found := series["tollgate_store_up"]; err == nil && found && cond(r, up) {
 				return time.Since(since)
 			}
 		}

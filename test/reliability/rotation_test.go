@@ -17,7 +17,6 @@ limitations under the License.
 package reliability
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -31,7 +30,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -217,7 +215,9 @@ func TestRotationUnderLoad(t *testing.T) {
 		t.Logf("  key %s: tokens issued by each sidecar %v, requests %d", kid, st.issued[kid], st.used[kid])
 	}
 	for i, s := range sidecars {
-		ok, rejected, err := rotationKeyReloads(s.OpsURL)
+		series, err := metricSeries(&http.Client{Timeout: 10 * time.Second}, s.OpsURL)
+		ok := int(series[`tollgate_reloads_total{file="keys",result="ok"}`])
+		rejected := int(series[`tollgate_reloads_total{file="keys",result="rejected"}`])
 		if err != nil {
 			t.Errorf("sidecar %d: reading its reload metrics: %v", i, err)
 			continue
@@ -287,34 +287,6 @@ func rotationRequest(t *testing.T, namespace string) {
 	if err != nil {
 		t.Fatalf("tollgate rotate: %v\n%s", err, out)
 	}
-}
-
-// rotationKeyReloads reads a sidecar's keyset reload counters from its /metrics.
-func rotationKeyReloads(opsURL string) (ok, rejected int, err error) {
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(opsURL + "/metrics")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "tollgate_reloads_total{") || !strings.Contains(line, `file="keys"`) {
-			continue
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("%q: %w", line, err)
-		}
-		switch {
-		case strings.Contains(line, `result="ok"`):
-			ok = int(v)
-		case strings.Contains(line, `result="rejected"`):
-			rejected = int(v)
-		}
-	}
-	return ok, rejected, sc.Err()
 }
 
 // fakeKubelet projects a Secret into a volume as the kubelet does: the first version at

@@ -17,16 +17,11 @@ limitations under the License.
 package reliability
 
 import (
-	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -113,27 +108,6 @@ func waitRevocationsLoaded(t *testing.T, c *http.Client, s *sidecar, within time
 		return r.ok(), r.String()
 	})
 	return time.Since(start)
-}
-
-// storeUpGauge reads tollgate_store_up from the sidecar's /metrics.
-func storeUpGauge(c *http.Client, s *sidecar) (float64, error) {
-	resp, err := c.Get(s.OpsURL + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "tollgate_store_up "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("reading /metrics: %w", err)
-	}
-	return 0, errors.New("no tollgate_store_up in /metrics")
 }
 
 // newSessionsClient is an HTTP client for many concurrent requests to a few sidecars: enough
