@@ -153,46 +153,31 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return errStatus(http.StatusNotImplemented, s.cfg.LoginDisabled)
 	}
 	ctx := r.Context()
-	rl := s.spec.Login.RateLimit
-	window := rl.Window.Duration
-
-	clientKey := "login:client:" + clientIP(r)
-	n, ttl, err := s.store.AddAttempt(ctx, clientKey, window)
+	attempt, err := s.reserveLogin(ctx, clientIP(r), req.Email)
 	if err != nil {
-		s.metrics.Logins.WithLabelValues("error").Inc()
-		return s.storeFailed("rate_limit", err)
-	}
-	if n > int(rl.MaxAttemptsPerClient) {
-		s.metrics.Logins.WithLabelValues("rate_limited").Inc()
-		return &httpError{status: http.StatusTooManyRequests, msg: "too many login attempts", retryAfter: ttl}
-	}
-	// The Redis store hashes counter keys itself: no address reaches its key names.
-	acctKey := "login:account:" + strings.ToLower(strings.TrimSpace(req.Email))
-	n, ttl, err = s.store.Attempts(ctx, acctKey)
-	if err != nil {
-		s.metrics.Logins.WithLabelValues("error").Inc()
-		return s.storeFailed("rate_limit", err)
-	}
-	if n >= int(rl.MaxAttempts) {
-		s.metrics.Logins.WithLabelValues("rate_limited").Inc()
-		return &httpError{status: http.StatusTooManyRequests, msg: "too many failed logins for this account", retryAfter: ttl}
-	}
-
-	id, err := s.cfg.Authenticator.Authenticate(ctx, req.Email, req.Password)
-	if errors.Is(err, ErrInvalidCredentials) {
-		s.metrics.Logins.WithLabelValues("invalid").Inc()
-		if _, _, err := s.store.AddAttempt(ctx, acctKey, window); err != nil {
-			return s.storeFailed("rate_limit", err)
+		var he *httpError
+		if errors.As(err, &he) && he.status == http.StatusTooManyRequests {
+			s.metrics.Logins.WithLabelValues("rate_limited").Inc()
+		} else {
+			s.metrics.Logins.WithLabelValues("error").Inc()
 		}
-		return errInvalidCredentials
+		return err
 	}
-	if err != nil {
+	id, err := s.cfg.Authenticator.Authenticate(ctx, req.Email, req.Password)
+	switch {
+	case errors.Is(err, ErrInvalidCredentials):
+		s.metrics.Logins.WithLabelValues("invalid").Inc()
+		return errInvalidCredentials // the reservations stay: they are this failure
+	case err != nil:
 		s.metrics.Logins.WithLabelValues("error").Inc()
+		if ctx.Err() == nil {
+			attempt.undecided(ctx)
+		} // else the client left mid-check: it counts, or aborting would be a free guess
 		return unavailable("password check unavailable", err)
 	}
-	if err := s.store.ClearAttempts(ctx, acctKey); err != nil {
+	if err := attempt.succeeded(ctx); err != nil {
 		s.metrics.Logins.WithLabelValues("error").Inc()
-		return s.storeFailed("rate_limit", err)
+		return err
 	}
 
 	now := s.now()

@@ -126,6 +126,7 @@ type harness struct {
 	cache   int
 	alg     keyset.Algorithm
 	redis   *testredis.Server
+	auth    func(Authenticator) Authenticator
 }
 
 type harnessOption func(*harness)
@@ -135,6 +136,11 @@ func withKeys(k *Keys) harnessOption                 { return func(h *harness) {
 func withCache(n int) harnessOption                  { return func(h *harness) { h.cache = n } }
 func withAlgorithm(a keyset.Algorithm) harnessOption { return func(h *harness) { h.alg = a } }
 func withClock(c *clock) harnessOption               { return func(h *harness) { h.clock = c } }
+
+// withAuthenticator puts wrap around the harness's users-file authenticator.
+func withAuthenticator(wrap func(Authenticator) Authenticator) harnessOption {
+	return func(h *harness) { h.auth = wrap }
+}
 
 // eachStore runs f with the memory store, then with a Redis store on a real redis-server.
 func eachStore(t *testing.T, f func(t *testing.T, st harnessOption)) {
@@ -190,9 +196,13 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	h.appHTTP = httptest.NewServer(h.app)
 	t.Cleanup(h.appHTTP.Close)
 	up, _ := url.Parse(h.appHTTP.URL)
+	var auth Authenticator = db
+	if h.auth != nil {
+		auth = h.auth(db)
+	}
 	cfg := Config{
 		Policy: policy, Keys: h.keys, Store: h.store, Upstream: up,
-		Authenticator: db, Users: db, TokenCacheSize: h.cache,
+		Authenticator: auth, Users: db, TokenCacheSize: h.cache,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: h.clock.Now,
 	}
 	h.server, err = NewServer(cfg)

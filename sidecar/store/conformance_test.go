@@ -329,6 +329,59 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("a released attempt is given back and the window stays", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.ReleaseAttempt(ctx, "k"); err != nil {
+			t.Fatalf("ReleaseAttempt of no attempt: %v", err)
+		}
+		for range 3 {
+			if _, _, err := s.AddAttempt(ctx, "k", time.Hour); err != nil {
+				t.Fatalf("AddAttempt: %v", err)
+			}
+		}
+		if err := s.ReleaseAttempt(ctx, "k"); err != nil {
+			t.Fatalf("ReleaseAttempt: %v", err)
+		}
+		if n, left, err := s.Attempts(ctx, "k"); err != nil || n != 2 || left < 50*time.Minute {
+			t.Errorf("Attempts after one release = %d, %s, %v; want 2 in the same 1h window", n, left, err)
+		}
+		for range 5 {
+			if err := s.ReleaseAttempt(ctx, "k"); err != nil {
+				t.Fatalf("ReleaseAttempt: %v", err)
+			}
+		}
+		if n, _, err := s.Attempts(ctx, "k"); err != nil || n != 0 {
+			t.Errorf("Attempts after more releases than attempts = %d, %v; want 0", n, err)
+		}
+		if n, _, err := s.AddAttempt(ctx, "k", time.Hour); err != nil || n != 1 {
+			t.Errorf("AddAttempt after the releases = %d, %v; want 1", n, err)
+		}
+	})
+
+	t.Run("of 50 concurrent reservations each gets its own count", func(t *testing.T) {
+		s := newStore(t)
+		var wg sync.WaitGroup
+		seen := make([]atomic.Int32, 51)
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n, _, err := s.AddAttempt(ctx, "k", time.Hour)
+				if err != nil || n < 1 || n > 50 {
+					t.Errorf("AddAttempt = %d, %v", n, err)
+					return
+				}
+				seen[n].Add(1)
+			}()
+		}
+		wg.Wait()
+		for n := 1; n <= 50; n++ {
+			if c := seen[n].Load(); c != 1 {
+				t.Errorf("count %d was handed out %d times, want once", n, c)
+			}
+		}
+	})
+
 	t.Run("attempts start over when the window ends", func(t *testing.T) {
 		s := newStore(t)
 		const window = 100 * time.Millisecond

@@ -368,6 +368,25 @@ func (m *Memory) AddAttempt(_ context.Context, key string, window time.Duration)
 	return a.count, a.resetAt.Sub(now), nil
 }
 
+// ReleaseAttempt implements Store.
+func (m *Memory) ReleaseAttempt(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errClosed
+	}
+	a, ok := m.attempts[key]
+	switch {
+	case !ok:
+	case a.count <= 1 || !a.resetAt.After(m.now()):
+		delete(m.attempts, key)
+	default:
+		a.count--
+		m.attempts[key] = a
+	}
+	return nil
+}
+
 // ClearAttempts implements Store.
 func (m *Memory) ClearAttempts(_ context.Context, key string) error {
 	m.mu.Lock()

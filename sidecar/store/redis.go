@@ -347,6 +347,14 @@ func countAndWindow(res []int64) (int, time.Duration, error) {
 	return int(res[0]), time.Duration(res[1]) * time.Millisecond, nil
 }
 
+// ReleaseAttempt implements Store.
+func (s *Redis) ReleaseAttempt(ctx context.Context, key string) error {
+	if err := releaseAttemptScript.Run(ctx, s.client, []string{s.attemptsKey(key)}).Err(); err != nil {
+		return unavailable("release attempt", err)
+	}
+	return nil
+}
+
 // ClearAttempts implements Store.
 func (s *Redis) ClearAttempts(ctx context.Context, key string) error {
 	if err := s.client.Del(ctx, s.attemptsKey(key)).Err(); err != nil {

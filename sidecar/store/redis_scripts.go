@@ -134,6 +134,18 @@ end
 return {n, ttl}
 `)
 
+// releaseAttemptScript takes one attempt back; DECR keeps the window (the key's TTL).
+// KEYS: counter.
+var releaseAttemptScript = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n <= 1 then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('DECR', KEYS[1])
+end
+return 1
+`)
+
 // attemptsScript reads a counter and its remaining window. KEYS: counter.
 // Returns {count, ms until reset}.
 var attemptsScript = redis.NewScript(`

@@ -113,6 +113,12 @@ type Store interface {
 	// none is open, and returns the new count and how long until it resets.
 	AddAttempt(ctx context.Context, key string, window time.Duration) (int, time.Duration, error)
 
+	// ReleaseAttempt gives back one attempt added under key: the count drops by one, never
+	// below zero, and the window stays. A caller reserves an attempt with AddAttempt before
+	// the work it limits, so that concurrent callers cannot all pass the limit, and releases
+	// it when the attempt turned out not to count.
+	ReleaseAttempt(ctx context.Context, key string) error
+
 	// ClearAttempts resets the count under key.
 	ClearAttempts(ctx context.Context, key string) error
 

@@ -1,0 +1,94 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sidecar
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// gatedAuthenticator counts password checks and holds each one until the gate opens, so a
+// test can have every concurrent login decide whether to check before any check ends.
+type gatedAuthenticator struct {
+	Authenticator
+	calls   atomic.Int32
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (a *gatedAuthenticator) Authenticate(ctx context.Context, email, password string) (Identity, error) {
+	a.calls.Add(1)
+	a.entered <- struct{}{}
+	<-a.gate
+	return a.Authenticator.Authenticate(ctx, email, password)
+}
+
+func TestConcurrentGuessesAreCheckedAtMostMaxAttemptsTimes(t *testing.T) {
+	eachStore(t, func(t *testing.T, st harnessOption) {
+		const guesses, maxAttempts = 50, 5 // maxAttempts as in testPolicyYAML
+		auth := &gatedAuthenticator{entered: make(chan struct{}, guesses), gate: make(chan struct{})}
+		h := newHarness(t, st, withAuthenticator(func(a Authenticator) Authenticator {
+			auth.Authenticator = a
+			return auth
+		}))
+		statuses := make(chan int, guesses)
+		for range guesses {
+			go func() {
+				req, _ := http.NewRequest("POST", h.http.URL+"/auth/login", strings.NewReader(`{"email":"bob@example.com","password":"guess"}`))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					statuses <- 0
+					return
+				}
+				resp.Body.Close()
+				statuses <- resp.StatusCode
+			}()
+		}
+		// Every guess either enters the password check or is answered without one; only
+		// then are the checks let through, so none can end before another has decided.
+		count := map[int]int{}
+		decided, answered, opened := 0, 0, false
+		for answered < guesses {
+			select {
+			case <-auth.entered:
+				decided++
+			case code := <-statuses:
+				count[code]++
+				answered++
+				if code != http.StatusUnauthorized {
+					decided++
+				}
+			}
+			if decided == guesses && !opened {
+				close(auth.gate)
+				opened = true
+			}
+		}
+		if n := auth.calls.Load(); n > maxAttempts {
+			t.Errorf("%d concurrent guesses got %d password checks, want at most %d", guesses, n, maxAttempts)
+		}
+		if count[http.StatusUnauthorized] != int(auth.calls.Load()) || count[http.StatusTooManyRequests] != guesses-int(auth.calls.Load()) {
+			t.Errorf("answers %v: want a 401 per password check and 429 for the rest", count)
+		}
+		if resp, _ := h.do("POST", "/auth/login", "", map[string]string{"email": "bob@example.com", "password": bobPassword}); resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("the right password after %d failures: %d, want 429", maxAttempts, resp.StatusCode)
+		}
+	})
+}

@@ -1,0 +1,96 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sidecar
+
+import (
+	"context"
+	"net/http"
+	"strings"
+)
+
+// loginAttempt is one login's place in the failure counts of its client and its account.
+//
+// The counts are of failed password checks. A login reserves its place in both before the
+// password is checked (AddAttempt, atomic in the store), so that of any number of concurrent
+// guesses at most the limit get checked; a login that did not fail gives its place back.
+type loginAttempt struct {
+	s               *Server
+	client, account string
+}
+
+// reserveLogin counts a login against the client's and the account's limits, or refuses it
+// with 429 when either is reached. The Redis store hashes counter keys itself: neither an
+// address nor an email reaches its key names.
+func (s *Server) reserveLogin(ctx context.Context, client, email string) (*loginAttempt, error) {
+	rl := s.spec.Login.RateLimit
+	window := rl.Window.Duration
+	a := &loginAttempt{
+		s:       s,
+		client:  "login:client:" + client,
+		account: "login:account:" + strings.ToLower(strings.TrimSpace(email)),
+	}
+	n, ttl, err := s.store.AddAttempt(ctx, a.client, window)
+	if err != nil {
+		return nil, s.storeFailed("rate_limit", err)
+	}
+	if n > int(rl.MaxAttemptsPerClient) {
+		// Refused attempts give their place back: the count stays the number of failures
+		// (and checks in flight), so refusals neither lengthen nor deepen a lockout.
+		a.release(ctx, a.client)
+		return nil, &httpError{status: http.StatusTooManyRequests, msg: "too many login attempts", retryAfter: ttl}
+	}
+	n, ttl, err = s.store.AddAttempt(ctx, a.account, window)
+	if err != nil {
+		a.release(ctx, a.client)
+		return nil, s.storeFailed("rate_limit", err)
+	}
+	if n > int(rl.MaxAttempts) {
+		a.release(ctx, a.account)
+		a.release(ctx, a.client)
+		return nil, &httpError{status: http.StatusTooManyRequests, msg: "too many failed logins for this account", retryAfter: ttl}
+	}
+	return a, nil
+}
+
+// succeeded takes the login out of the failure counts: the client's place is given back
+// and the account's failures are forgotten.
+func (a *loginAttempt) succeeded(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := a.s.store.ReleaseAttempt(ctx, a.client); err != nil {
+		return a.s.storeFailed("rate_limit", err)
+	}
+	if err := a.s.store.ClearAttempts(ctx, a.account); err != nil {
+		return a.s.storeFailed("rate_limit", err)
+	}
+	return nil
+}
+
+// undecided gives both places back: the password could not be checked (verifyURL down).
+func (a *loginAttempt) undecided(ctx context.Context) {
+	a.release(ctx, a.account)
+	a.release(ctx, a.client)
+}
+
+// release gives one place back, even when the client has gone: a place never given back
+// would count as a failure. A store that fails here only leaves the count one too high
+// until the window ends.
+func (a *loginAttempt) release(ctx context.Context, key string) {
+	if err := a.s.store.ReleaseAttempt(context.WithoutCancel(ctx), key); err != nil {
+		a.s.metrics.StoreErrs.WithLabelValues("rate_limit").Inc()
+		a.s.log.Warn("could not give back a login attempt; the count stays one too high until the window ends", "error", err)
+	}
+}
