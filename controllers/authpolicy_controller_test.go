@@ -296,6 +296,15 @@ func TestInvalidManifestsAreRefusedWithTheFieldNamed(t *testing.T) {
 		{"a name too long for its Secret's label", func(p *authv1alpha1.AuthPolicy) {
 			p.Name = strings.Repeat("a", 64)
 		}, []string{"metadata.name must be at most 63 characters"}},
+		{"a trusted proxy that is a hostname", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.TrustedProxies = []string{"10.0.0.0/8", "ingress.example"}
+		}, []string{"spec.sidecar.trustedProxies", "must be an IP address or a CIDR"}},
+		{"a trusted proxy in IPv4-mapped IPv6", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.TrustedProxies = []string{"::ffff:10.0.0.0/104"}
+		}, []string{"spec.sidecar.trustedProxies", "must be an IP address or a CIDR"}},
+		{"trusted proxies as CIDRs and addresses", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "fd00::/8", "2001:db8::1"}
+		}, nil},
 		{"the shortest schedule: rotation 1m, prePublish 10s", func(p *authv1alpha1.AuthPolicy) {
 			p.Spec.Signing.RotationInterval, p.Spec.Signing.PrePublish = d("1m"), d("10s")
 		}, nil},

@@ -25,7 +25,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -153,7 +152,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return errStatus(http.StatusNotImplemented, s.cfg.LoginDisabled)
 	}
 	ctx := r.Context()
-	attempt, err := s.reserveLogin(ctx, clientIP(r), req.Email)
+	client := s.clientAddr(r)
+	attempt, err := s.reserveLogin(ctx, client, req.Email)
 	if err != nil {
 		var he *httpError
 		if errors.As(err, &he) && he.status == http.StatusTooManyRequests {
@@ -167,6 +167,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case errors.Is(err, ErrInvalidCredentials):
 		s.metrics.Logins.WithLabelValues("invalid").Inc()
+		s.log.Info("login failed", "client", client)
 		return errInvalidCredentials // the reservations stay: they are this failure
 	case err != nil:
 		s.metrics.Logins.WithLabelValues("error").Inc()
@@ -196,7 +197,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.metrics.Logins.WithLabelValues("success").Inc()
-	s.log.Info("login", "subject", id.Subject, "session", rec.Family)
+	s.log.Info("login", "subject", id.Subject, "session", rec.Family, "client", client)
 	return nil
 }
 
@@ -226,7 +227,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		if old.Family != "" {
 			s.revocations.Add(store.Revocation{Kind: store.RevokedSession, ID: old.Family, Until: now.Add(s.accessLifetime())})
 		}
-		s.log.Warn("spent refresh token presented again: its whole session is revoked", "client", clientIP(r))
+		s.log.Warn("spent refresh token presented again: its whole session is revoked", "client", s.clientAddr(r))
 		return errInvalidRefresh
 	case errors.Is(err, store.ErrNotFound):
 		s.metrics.Refreshes.WithLabelValues("invalid").Inc()
@@ -364,13 +365,4 @@ func bearerToken(r *http.Request) (string, bool) {
 	}
 	t := strings.TrimSpace(h[len(scheme):])
 	return t, t != ""
-}
-
-// clientIP is the peer's address. X-Forwarded-For is not trusted: any client can write it.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

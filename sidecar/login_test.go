@@ -92,3 +92,53 @@ func TestConcurrentGuessesAreCheckedAtMostMaxAttemptsTimes(t *testing.T) {
 		}
 	})
 }
+
+// loginFrom posts a login as a client the proxy in front reports in X-Forwarded-For.
+func (h *harness) loginFrom(xff, email, password string) int {
+	h.t.Helper()
+	req, _ := http.NewRequest("POST", h.http.URL+"/auth/login", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestLoginLimitsBehindATrustedProxy(t *testing.T) {
+	// The test's client is the "ingress": it connects from 127.0.0.1.
+	policy := strings.Replace(testPolicyYAML, "maxAttemptsPerClient: 1000", "maxAttemptsPerClient: 2", 1)
+	eachStore(t, func(t *testing.T, st harnessOption) {
+		h := newHarness(t, st, withPolicy(policy+"  sidecar: {trustedProxies: [127.0.0.1/32, \"::1\"]}\n"))
+		for range 2 {
+			if code := h.loginFrom("203.0.113.1", "carol@example.com", "guess"); code != http.StatusUnauthorized {
+				t.Fatalf("a failed login: %d, want 401", code)
+			}
+		}
+		if code := h.loginFrom("203.0.113.1", "alice@example.com", alicePassword); code != http.StatusTooManyRequests {
+			t.Errorf("a third login of the client with 2 failures: %d, want 429", code)
+		}
+		if code := h.loginFrom("198.51.100.7, 203.0.113.1", "alice@example.com", alicePassword); code != http.StatusTooManyRequests {
+			t.Errorf("the client, naming another address left of the ingress's hop: %d, want 429", code)
+		}
+		if code := h.loginFrom("203.0.113.2", "alice@example.com", alicePassword); code != http.StatusOK {
+			t.Errorf("another client behind the same ingress: %d, want 200", code)
+		}
+		if code := h.loginFrom("not-an-address", "alice@example.com", alicePassword); code != http.StatusOK {
+			t.Errorf("a malformed hop (counted as the ingress itself): %d, want 200", code)
+		}
+
+		t.Run("without trusted proxies the header is ignored", func(t *testing.T) {
+			h := newHarness(t, st, withPolicy(policy))
+			for range 2 {
+				h.loginFrom("203.0.113.1", "carol@example.com", "guess")
+			}
+			if code := h.loginFrom("203.0.113.2", "alice@example.com", alicePassword); code != http.StatusTooManyRequests {
+				t.Errorf("a client that names another address: %d, want 429", code)
+			}
+		})
+	})
+}

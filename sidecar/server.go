@@ -44,6 +44,8 @@ type Config struct {
 	LoginDisabled string
 	// Users, when login uses a users file, lets refresh follow role changes and deletions.
 	Users *UserDB
+	// TrustedProxies, when set (--trusted-proxies), replaces spec.sidecar.trustedProxies.
+	TrustedProxies *TrustedProxies
 	// TokenCacheSize bounds the verified-token cache; 0 disables it.
 	TokenCacheSize int
 	Log            *slog.Logger
@@ -67,8 +69,9 @@ type Server struct {
 	log         *slog.Logger
 	now         func() time.Time
 
-	authPrefix string
-	storeUp    atomic.Bool
+	authPrefix     string
+	trustedProxies TrustedProxies
+	storeUp        atomic.Bool
 	// outcomes are the per-outcome request counters, resolved once: the proxy path counts
 	// every request and should not look labels up each time.
 	outcomes struct{ allowed, public, unauthorized, forbidden, unavailable prometheus.Counter }
@@ -92,6 +95,15 @@ func NewServer(cfg Config) (*Server, error) {
 		revocations: NewRevocations(),
 		errs:        errorWriter{log: cfg.Log},
 		authPrefix:  spec.Sidecar.AuthPathPrefix,
+	}
+	if cfg.TrustedProxies != nil {
+		s.trustedProxies = *cfg.TrustedProxies
+	} else {
+		tp, err := ParseTrustedProxies(spec.Sidecar.TrustedProxies)
+		if err != nil {
+			return nil, fmt.Errorf("spec.sidecar.trustedProxies: %w", err)
+		}
+		s.trustedProxies = tp
 	}
 	s.tokens = NewTokens(TokensConfig{
 		Keys:        cfg.Keys,

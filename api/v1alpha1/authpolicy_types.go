@@ -152,15 +152,17 @@ type LoginSpec struct {
 
 // RateLimitSpec bounds login attempts, counted in the store so that every replica shares them.
 type RateLimitSpec struct {
-	// MaxAttempts is how many failed logins one account may have per window.
+	// MaxAttempts is how many failed logins one account may have per window. A successful
+	// login forgets the account's failures.
 	// +optional
 	// +kubebuilder:default=5
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10000
 	MaxAttempts int32 `json:"maxAttempts,omitempty"`
 
-	// MaxAttemptsPerClient is how many logins (failed or not) one client IP may try per
-	// window.
+	// MaxAttemptsPerClient is how many failed logins one client address may have per
+	// window (see spec.sidecar.trustedProxies for the address behind a proxy). Successful
+	// logins do not count.
 	// +optional
 	// +kubebuilder:default=50
 	// +kubebuilder:validation:Minimum=1
@@ -274,6 +276,19 @@ type SidecarSpec struct {
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$`
 	AuthPathPrefix string `json:"authPathPrefix,omitempty"`
+
+	// TrustedProxies are the proxies in front of the sidecar (an ingress controller, a
+	// Gateway, a load balancer), as CIDRs or single IP addresses, whose X-Forwarded-For or
+	// Forwarded header is believed. The client address that login rate limits and logs use
+	// is the TCP peer or, when the peer is one of these, the right-most hop of that header
+	// that is not. Default: none, the headers are ignored. The sidecar's --trusted-proxies
+	// flag overrides this list.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.all(p, isCIDR(p) || isIP(p))",message="each entry must be an IP address or a CIDR (no zone, no IPv4-mapped IPv6)"
+	// +listType=set
+	TrustedProxies []string `json:"trustedProxies,omitempty"`
 }
 
 // LocalObjectReference names an object in the policy's namespace.

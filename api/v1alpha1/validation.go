@@ -17,6 +17,7 @@ limitations under the License.
 package v1alpha1
 
 import (
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -131,7 +132,33 @@ func (p *AuthPolicy) Validate() error {
 	if !authPathPrefixPattern.MatchString(s.Sidecar.AuthPathPrefix) || strings.Contains(s.Sidecar.AuthPathPrefix, "//") {
 		errs = append(errs, field.Invalid(sc.Child("authPathPrefix"), s.Sidecar.AuthPathPrefix, "must be an absolute path without a trailing slash"))
 	}
+	errs = append(errs, validateTrustedProxies(sc.Child("trustedProxies"), s.Sidecar.TrustedProxies)...)
 	return errs.ToAggregate()
+}
+
+// validateTrustedProxies follows the CRD's isCIDR(p) || isIP(p).
+func validateTrustedProxies(p *field.Path, list []string) field.ErrorList {
+	var errs field.ErrorList
+	if len(list) > 64 {
+		errs = append(errs, field.TooMany(p, len(list), 64))
+	}
+	seen := map[string]bool{}
+	for i, v := range list {
+		if seen[v] {
+			errs = append(errs, field.Duplicate(p.Index(i), v))
+		}
+		seen[v] = true
+		var addr netip.Addr
+		if pfx, err := netip.ParsePrefix(v); err == nil {
+			addr = pfx.Addr()
+		} else if addr, err = netip.ParseAddr(v); err != nil || addr.Zone() != "" {
+			addr = netip.Addr{}
+		}
+		if len(v) > 64 || !addr.IsValid() || addr.Is4In6() {
+			errs = append(errs, field.Invalid(p.Index(i), v, "must be an IP address or a CIDR (no zone, no IPv4-mapped IPv6)"))
+		}
+	}
+	return errs
 }
 
 func validateRoute(p *field.Path, r *Route) field.ErrorList {

@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,6 +49,7 @@ type options struct {
 	metricsListen   string
 	redisURL        string
 	tokenCacheSize  int
+	trustedProxies  *sidecar.TrustedProxies
 	reloadInterval  time.Duration
 	shutdownTimeout time.Duration
 	logLevel        string
@@ -65,6 +67,11 @@ func main() {
 	fs.StringVar(&o.upstream, "upstream", "http://127.0.0.1:8080", "URL of the app")
 	fs.StringVar(&o.metricsListen, "metrics-listen", ":9090", "address of /metrics, /healthz and /readyz")
 	fs.StringVar(&o.redisURL, "redis-url", "", "redis:// or rediss:// URL, overriding spec.store (password also from TOLLGATE_REDIS_PASSWORD)")
+	fs.Func("trusted-proxies", "comma-separated CIDRs or IPs of the proxies in front whose X-Forwarded-For/Forwarded is believed, overriding spec.sidecar.trustedProxies (\"\" trusts none)", func(v string) error {
+		tp, err := parseTrustedProxiesFlag(v)
+		o.trustedProxies = &tp
+		return err
+	})
 	fs.IntVar(&o.tokenCacheSize, "token-cache-size", sidecar.DefaultTokenCacheSize, "verified tokens remembered so a repeated token costs no signature check; 0 disables")
 	fs.DurationVar(&o.reloadInterval, "reload-interval", time.Second, "how often mounted files are checked for changes")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 20*time.Second, "on SIGTERM, how long in-flight requests may take to finish (keep it under the pod's grace period)")
@@ -140,7 +147,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	srv, err := sidecar.NewServer(sidecar.Config{
 		Policy: policy, Keys: keys, Store: st, Upstream: upstream,
 		Authenticator: auth, LoginDisabled: disabled, Users: users,
-		TokenCacheSize: o.tokenCacheSize, Log: log,
+		TrustedProxies: o.trustedProxies, TokenCacheSize: o.tokenCacheSize, Log: log,
 	})
 	if err != nil {
 		return err
@@ -190,6 +197,17 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// parseTrustedProxiesFlag reads --trusted-proxies: "10.0.0.0/8, 192.0.2.7"; "" trusts none.
+func parseTrustedProxiesFlag(v string) (sidecar.TrustedProxies, error) {
+	var list []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			list = append(list, p)
+		}
+	}
+	return sidecar.ParseTrustedProxies(list)
 }
 
 func loadKeys(o options, policy *v1alpha1.AuthPolicy, log *slog.Logger) (*sidecar.Keys, error) {

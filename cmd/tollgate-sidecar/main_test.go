@@ -190,6 +190,7 @@ func TestSidecarRefusesBadInputAtStart(t *testing.T) {
 		{"an unknown field", []string{"--policy", writeFile(t, dir, "typo.yaml", strings.Replace(testPolicy, "routes:", "rotes: []\n  routes:", 1))}, "rotes"},
 		{"a bad users file", []string{"--policy", writeFile(t, dir, "p.yaml", testPolicy), "--users-file", writeFile(t, dir, "u.yaml", "- email: a@b\n  id: \"1\"\n  passwordHash: plaintext\n")}, "passwordHash: not a bcrypt hash"},
 		{"a bad keyset", []string{"--policy", writeFile(t, dir, "p2.yaml", testPolicy), "--keys-dir", filepath.Dir(writeFile(t, t.TempDir(), "keyset.json", `{"keys":[{"kid":"k1","algorithm":"ES256"}]}`))}, `(keys[0]): createdAt: required`},
+		{"a bad trusted proxy", []string{"--policy", writeFile(t, dir, "p4.yaml", testPolicy), "--trusted-proxies", "10.0.0.0/8,10.0.0.0/33"}, `trusted proxy "10.0.0.0/33"`},
 		{"a bad redis URL", []string{"--policy", writeFile(t, dir, "p3.yaml", testPolicy), "--redis-url", "http://x"}, "--redis-url"},
 	} {
 		t.Run("refuses "+tc.name, func(t *testing.T) {
@@ -199,6 +200,49 @@ func TestSidecarRefusesBadInputAtStart(t *testing.T) {
 			}
 			if !strings.Contains(string(out), tc.want) {
 				t.Fatalf("output does not name %q:\n%s", tc.want, out)
+			}
+		})
+	}
+}
+
+func TestSidecarTrustedProxiesFlag(t *testing.T) {
+	bin := buildSidecar(t)
+	dir := t.TempDir()
+	// One failure per client: the second login of a client is refused. The policy trusts the
+	// test (on loopback) as its ingress; the flag overrides that.
+	policy := writeFile(t, dir, "policy.yaml", strings.Replace(testPolicy, "spec:\n",
+		"spec:\n  login: {rateLimit: {maxAttemptsPerClient: 1}}\n  sidecar: {trustedProxies: [127.0.0.1, \"::1\"]}\n", 1))
+	users := writeFile(t, dir, "users.yaml", testUsers)
+	login := func(p *sidecarProcess, xff string) int {
+		req, _ := http.NewRequest("POST", "http://"+p.addr+"/auth/login", strings.NewReader(`{"email":"nobody@example.com","password":"guess"}`))
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		name       string
+		flag       []string
+		otherCount int // the status of another client's first failure
+	}{
+		{"the policy's list: clients behind the ingress are counted apart", nil, http.StatusUnauthorized},
+		{"--trusted-proxies=10.0.0.0/8 replaces it: the header is not believed", []string{"--trusted-proxies", "10.0.0.0/8"}, http.StatusTooManyRequests},
+		{"--trusted-proxies= trusts none", []string{"--trusted-proxies="}, http.StatusTooManyRequests},
+		{"--trusted-proxies=127.0.0.1,::1", []string{"--trusted-proxies", "127.0.0.1, ::1"}, http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startSidecar(t, bin, append([]string{"--policy", policy, "--users-file", users}, tc.flag...)...)
+			if code := login(p, "203.0.113.1"); code != http.StatusUnauthorized {
+				t.Fatalf("first failure: %d, want 401", code)
+			}
+			if code := login(p, "203.0.113.1"); code != http.StatusTooManyRequests {
+				t.Fatalf("the same client's second: %d, want 429", code)
+			}
+			if code := login(p, "203.0.113.2"); code != tc.otherCount {
+				t.Fatalf("another client's first: %d, want %d", code, tc.otherCount)
 			}
 		})
 	}
