@@ -236,8 +236,8 @@ func FuzzParseUsers(f *testing.F) {
 			}
 			return
 		}
-		if u.dummy == nil {
-			t.Fatal("parsed users without a dummy hash")
+		if u.maxCost < bcrypt.MinCost || len(u.dummies) != u.maxCost+1 {
+			t.Fatalf("parsed users without dummy hashes up to cost %d", u.maxCost)
 		}
 		for _, user := range u.byEmail {
 			if cost, err := bcrypt.Cost([]byte(user.PasswordHash)); err != nil || cost > MaxBcryptCost {

@@ -19,7 +19,9 @@ package sidecar
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,15 +59,21 @@ type User struct {
 	ID           string `json:"id"`
 	Role         string `json:"role"`
 	PasswordHash string `json:"passwordHash"`
+
+	cost int // of PasswordHash
 }
 
 // Users is a parsed users file.
 type Users struct {
 	byEmail map[string]*User
 	byID    map[string]*User
-	// dummy is a hash of the same cost as the users' hashes, compared against when the email
-	// is unknown so that both failures take the same time.
-	dummy []byte
+	// maxCost is the highest bcrypt cost in the file: every login does the work of one
+	// comparison at this cost, whoever logs in and whether the email exists.
+	maxCost int
+	// dummies[c] is a hash of cost c that no password matches, for c up to maxCost: an
+	// unknown email is compared with dummies[maxCost], and a user whose hash is cheaper is
+	// padded up to maxCost with them.
+	dummies [][]byte
 	// loaded is the SHA-256 of the file LoadUsers read, where WatchUsers starts from.
 	loaded [32]byte
 }
@@ -102,6 +110,7 @@ func ParseUsers(data []byte) (*Users, error) {
 		if cost > MaxBcryptCost {
 			return nil, fmt.Errorf("%s: passwordHash: cost %d is above the %d allowed", named, cost, MaxBcryptCost)
 		}
+		e.cost = cost
 		maxCost = max(maxCost, cost)
 		key := strings.ToLower(e.Email)
 		if u.byEmail[key] != nil {
@@ -115,12 +124,32 @@ func ParseUsers(data []byte) (*Users, error) {
 	if len(list) == 0 {
 		maxCost = bcrypt.DefaultCost
 	}
-	dummy, err := bcrypt.GenerateFromPassword([]byte("tollgate timing equaliser"), maxCost)
+	dummies, err := dummyHashes(maxCost)
 	if err != nil {
 		return nil, err
 	}
-	u.dummy = dummy
+	u.maxCost, u.dummies = maxCost, dummies
 	return u, nil
+}
+
+// dummyHashes returns hashes of every cost up to maxCost that no password matches. They
+// are one hash of a random secret, made at the cheapest cost and relabelled: a hash of cost c
+// costs 2^c rounds to compare whatever its origin.
+func dummyHashes(maxCost int) ([][]byte, error) {
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	h, err := bcrypt.GenerateFromPassword([]byte(base64.RawStdEncoding.EncodeToString(secret)), bcrypt.MinCost)
+	if err != nil {
+		return nil, err
+	}
+	// "$2a$04$" + salt and hash: the cost is the two digits at [4:6].
+	out := make([][]byte, maxCost+1)
+	for c := bcrypt.MinCost; c <= maxCost; c++ {
+		d := bytes.Clone(h)
+		copy(d[4:6], fmt.Sprintf("%02d", c))
+		out[c] = d
+	}
+	return out, nil
 }
 
 // Len is the number of users.
@@ -152,11 +181,13 @@ func redactYAMLError(err error) string {
 // UserDB authenticates against a users file and can swap it on reload.
 type UserDB struct {
 	users atomic.Pointer[Users]
+	// compare is bcrypt.CompareHashAndPassword; tests count the work through it.
+	compare func(hash, password []byte) error
 }
 
 // NewUserDB serves these users.
 func NewUserDB(u *Users) *UserDB {
-	db := &UserDB{}
+	db := &UserDB{compare: bcrypt.CompareHashAndPassword}
 	db.users.Store(u)
 	return db
 }
@@ -167,16 +198,23 @@ func (db *UserDB) Set(u *Users) { db.users.Store(u) }
 // Users is the users file in force.
 func (db *UserDB) Users() *Users { return db.users.Load() }
 
-// Authenticate compares the password with the user's bcrypt hash, or with a dummy hash of
-// the same cost when the email is unknown, so both failures cost the same time.
+// Authenticate compares the password with the user's bcrypt hash, or with a dummy hash when
+// the email is unknown. Every call does the work of one comparison at the file's highest
+// cost, so that neither an unknown email nor a user with a cheaper hash answers sooner: a
+// hash of cost c is followed by dummy comparisons of costs c, c+1, ..., max-1, and
+// 2^c + 2^c + 2^(c+1) + ... + 2^(max-1) = 2^max.
 func (db *UserDB) Authenticate(_ context.Context, email, password string) (Identity, error) {
 	u := db.users.Load()
 	user := u.byEmail[strings.ToLower(strings.TrimSpace(email))]
-	hash := u.dummy
+	hash, cost := u.dummies[u.maxCost], u.maxCost
 	if user != nil {
-		hash = []byte(user.PasswordHash)
+		hash, cost = []byte(user.PasswordHash), user.cost
 	}
-	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	pw := []byte(password)
+	err := db.compare(hash, pw)
+	for c := cost; c < u.maxCost; c++ {
+		_ = db.compare(u.dummies[c], pw)
+	}
 	if user == nil || err != nil {
 		return Identity{}, ErrInvalidCredentials
 	}
