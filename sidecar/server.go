@@ -71,6 +71,7 @@ type Server struct {
 
 	authPrefix     string
 	trustedProxies TrustedProxies
+	verifyPath     string // never proxied (see isVerifyPath)
 	storeUp        atomic.Bool
 	// outcomes are the per-outcome request counters, resolved once: the proxy path counts
 	// every request and should not look labels up each time.
@@ -104,6 +105,10 @@ func NewServer(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("spec.sidecar.trustedProxies: %w", err)
 		}
 		s.trustedProxies = tp
+	}
+	s.verifyPath = verifyPath(spec.Login.VerifyURL)
+	if spec.Login.VerifyURL != "" && (s.verifyPath == "" || s.verifyPath == "/") {
+		s.log.Warn("spec.login.verifyURL has no path of its own: if it is the app's, the proxy cannot keep it from clients; give the password check a dedicated path")
 	}
 	s.tokens = NewTokens(TokensConfig{
 		Keys:        cfg.Keys,
@@ -226,6 +231,11 @@ func (s *Server) Handler() http.Handler {
 		case discoveryPath:
 			discovery.ServeHTTP(w, r)
 		default:
+			if s.isVerifyPath(clean) {
+				s.outcomes.forbidden.Inc()
+				s.errs.write(w, r, errVerifyPath)
+				return
+			}
 			s.serveProxy(w, r, clean)
 		}
 	})

@@ -22,12 +22,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -219,47 +216,6 @@ func (db *UserDB) Authenticate(_ context.Context, email, password string) (Ident
 		return Identity{}, ErrInvalidCredentials
 	}
 	return Identity{Subject: user.ID, Role: user.Role}, nil
-}
-
-// VerifyURL delegates password checks to the app: it POSTs {"email","password"} and takes
-// 200 {"id","role"} as success and 401 or 403 as a wrong pair.
-type VerifyURL struct {
-	URL    string
-	Client *http.Client
-}
-
-// Authenticate asks the app.
-func (v *VerifyURL) Authenticate(ctx context.Context, email, password string) (Identity, error) {
-	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.URL, bytes.NewReader(body))
-	if err != nil {
-		return Identity{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := v.Client.Do(req)
-	if err != nil {
-		return Identity{}, fmt.Errorf("verifyURL: %w", err)
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
-		return Identity{}, ErrInvalidCredentials
-	default:
-		return Identity{}, fmt.Errorf("verifyURL answered %d", resp.StatusCode)
-	}
-	var out struct {
-		ID   json.RawMessage `json:"id"`
-		Role string          `json:"role"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out); err != nil {
-		return Identity{}, errors.New("verifyURL answered 200 with a body that is not {\"id\",\"role\"}")
-	}
-	id := strings.Trim(string(out.ID), `"`)
-	if id == "" || id == "null" {
-		return Identity{}, errors.New("verifyURL answered 200 without an id")
-	}
-	return Identity{Subject: id, Role: out.Role}, nil
 }
 
 // LoadUsers reads a users file.

@@ -239,7 +239,7 @@ func loadAuthenticator(o options, policy *v1alpha1.AuthPolicy, log *slog.Logger)
 		return db, db, "", nil
 	case login.VerifyURL != "":
 		log.Info("login delegated to spec.login.verifyURL")
-		return &sidecar.VerifyURL{URL: login.VerifyURL, Client: &http.Client{Timeout: 5 * time.Second}}, nil, "", nil
+		return sidecar.NewVerifyURL(login.VerifyURL), nil, "", nil
 	case login.UsersSecretRef != nil:
 		return nil, nil, "", fmt.Errorf("spec.login.usersSecretRef names Secret %q: pass its `users` file with --users-file", login.UsersSecretRef.Name)
 	}
