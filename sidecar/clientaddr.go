@@ -248,7 +248,7 @@ func validPort(p string, obfuscatedOK bool) bool {
 	if obfuscatedOK && len(p) > 1 && p[0] == '_' {
 		for i := 1; i < len(p); i++ {
 			c := p[i]
-			if !(c == '.' || c == '_' || c == '-' || isAlnum(c)) {
+			if c != '.' && c != '_' && c != '-' && !isAlnum(c) {
 				return false
 			}
 		}
