@@ -17,6 +17,7 @@ limitations under the License.
 package sidecar
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -30,12 +31,21 @@ import (
 const (
 	HeaderSubject = "X-Auth-Subject"
 	HeaderRole    = "X-Auth-Role"
-	authHeaderPfx = "X-Auth-"
 )
+
+// forwarding is what serveProxy decided about a request, handed to the proxy's Rewrite hook
+// through the request's context. Rewrite runs after the hop-by-hop headers, and every header
+// the client named in Connection, are gone from the outgoing request: what it sets there is
+// what the app gets, whatever the client wrote.
+type forwarding struct {
+	identity *Identity // nil on public routes
+}
+
+type forwardingKey struct{}
 
 // serveProxy validates the request against the policy's routes and forwards it.
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string) {
-	stripAuthHeaders(r.Header)
+	fwd := &forwarding{}
 	access := s.routes.Match(r.Method, clean)
 	if !access.Public {
 		if !s.revocations.Synced() {
@@ -63,20 +73,31 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 			s.errs.write(w, r, forbidden("role not allowed"))
 			return
 		}
-		r.Header[HeaderSubject] = []string{id.Subject}
-		r.Header[HeaderRole] = []string{id.Role}
+		fwd.identity = id
 		s.outcomes.allowed.Inc()
 	} else {
 		s.outcomes.public.Inc()
 	}
 	// What is forwarded is what was matched: the clean path, re-encoded canonically.
 	r.URL.Path, r.URL.RawPath = clean, ""
-	s.proxy.ServeHTTP(w, r)
+	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardingKey{}, fwd)))
+}
+
+// apply writes the forwarding decision into the outgoing request's headers: first every
+// header the client may not send the app is removed, then the identity is set.
+func (f *forwarding) apply(h http.Header) {
+	stripAuthHeaders(h)
+	if f == nil || f.identity == nil {
+		return
+	}
+	h[HeaderSubject] = []string{f.identity.Subject}
+	h[HeaderRole] = []string{f.identity.Role}
 }
 
 func stripAuthHeaders(h http.Header) {
+	const prefix = "X-Auth-"
 	for k := range h {
-		if len(k) >= len(authHeaderPfx) && strings.EqualFold(k[:len(authHeaderPfx)], authHeaderPfx) {
+		if len(k) >= len(prefix) && strings.EqualFold(k[:len(prefix)], prefix) {
 			delete(h, k)
 		}
 	}
@@ -106,6 +127,8 @@ func newProxy(upstream *url.URL, errs errorWriter, m *Metrics) *httputil.Reverse
 			pr.Out.URL.RawQuery = in.RawQuery
 			pr.Out.Host = pr.In.Host // the app sees the Host the client asked for
 			pr.SetXForwarded()
+			fwd, _ := pr.In.Context().Value(forwardingKey{}).(*forwarding)
+			fwd.apply(pr.Out.Header)
 		},
 		Transport:     transport,
 		FlushInterval: -1, // stream: every write reaches the client at once
