@@ -26,8 +26,8 @@ import (
 	"time"
 )
 
-// Identity headers the app receives. Whatever a client sends under the X-Auth- prefix is
-// removed first, so the app can trust them.
+// Identity headers the app receives. Whatever a client sends under the X-Auth- prefix (or
+// X_Auth_, in any case) is removed first, so the app can trust them.
 const (
 	HeaderSubject = "X-Auth-Subject"
 	HeaderRole    = "X-Auth-Role"
@@ -94,13 +94,37 @@ func (f *forwarding) apply(h http.Header) {
 	h[HeaderRole] = []string{f.identity.Role}
 }
 
+// stripAuthHeaders removes every header whose name starts with X-Auth-, in any case and
+// with `_` for `-`: CGI-style servers (Rack, PHP, WSGI) read X_Auth_Role as HTTP_X_AUTH_ROLE,
+// the very variable X-Auth-Role becomes. Go keeps names with `_` as sent, so the names are
+// compared, not looked up.
 func stripAuthHeaders(h http.Header) {
-	const prefix = "X-Auth-"
 	for k := range h {
-		if len(k) >= len(prefix) && strings.EqualFold(k[:len(prefix)], prefix) {
+		if headerNameHasPrefix(k, "x-auth-") {
 			delete(h, k)
 		}
 	}
+}
+
+// headerNameHasPrefix reports whether name starts with prefix (lower case, with `-`),
+// ignoring case and reading `_` as `-`.
+func headerNameHasPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // newProxy forwards to the upstream over kept-alive connections, streaming bodies both ways,

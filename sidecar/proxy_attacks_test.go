@@ -82,3 +82,52 @@ func TestConnectionCannotRemoveTheIdentityHeaders(t *testing.T) {
 		})
 	}
 }
+
+// normalHeaderName is how CGI-style servers see a header name: upper case, `-` as `_`.
+func normalHeaderName(k string) string { return strings.ToUpper(strings.ReplaceAll(k, "-", "_")) }
+
+func TestUnderscoreSpellingsOfIdentityHeadersAreStripped(t *testing.T) {
+	h := newHarness(t)
+	bob := h.login("bob@example.com", bobPassword).AccessToken
+	spoofs := []string{
+		"X_Auth_Role: admin", "x_auth_subject: 42", "X-Auth_Role: admin", "X_AUTH-SUBJECT: 42",
+		"x_AUTH_role: admin", "X_Auth_Anything: x",
+	}
+	for _, tc := range []struct {
+		name, target, token string
+		subject, role       string // what the app must see, once, under the canonical names
+	}{
+		{name: "on a public route", target: "/public/info"},
+		{name: "on a protected route", target: "/orders", token: bob, subject: "7", role: "clerk"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := []string{"GET " + tc.target + " HTTP/1.1", "Host: app.example"}
+			if tc.token != "" {
+				lines = append(lines, "Authorization: Bearer "+tc.token)
+			}
+			resp, body := rawExchange(t, h, requestHead(append(lines, spoofs...)...), "")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			seen := map[string][]string{}
+			for k, v := range h.app.Last().Header {
+				if n := normalHeaderName(k); strings.HasPrefix(n, "X_AUTH_") {
+					seen[n] = append(seen[n], v...)
+				}
+			}
+			want := map[string][]string{}
+			if tc.subject != "" {
+				want["X_AUTH_SUBJECT"] = []string{tc.subject}
+				want["X_AUTH_ROLE"] = []string{tc.role}
+			}
+			if len(seen) != len(want) {
+				t.Fatalf("the app saw %v, want %v", seen, want)
+			}
+			for k, v := range want {
+				if len(seen[k]) != 1 || seen[k][0] != v[0] {
+					t.Errorf("the app saw %s as %q, want %q", k, seen[k], v)
+				}
+			}
+		})
+	}
+}
