@@ -24,6 +24,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/api/v1alpha1"
 )
 
 // Identity headers the app receives. Whatever a client sends under the X-Auth- prefix (or
@@ -39,6 +41,8 @@ const (
 // what the app gets, whatever the client wrote.
 type forwarding struct {
 	identity *Identity // nil on public routes
+	// override is the method override the routes were checked against (Evaluate mode).
+	override MethodOverride
 }
 
 type forwardingKey struct{}
@@ -46,7 +50,20 @@ type forwardingKey struct{}
 // serveProxy validates the request against the policy's routes and forwards it.
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string) {
 	fwd := &forwarding{}
+	if s.spec.Sidecar.MethodOverride == v1alpha1.MethodOverrideEvaluate {
+		o, err := ParseMethodOverride(r.Header)
+		if err != nil {
+			s.metrics.Requests.WithLabelValues("bad_request").Inc()
+			s.errs.write(w, r, errStatus(http.StatusBadRequest, err.Error()))
+			return
+		}
+		fwd.override = o
+	}
 	access := s.routes.Match(r.Method, clean)
+	if fwd.override.Method != "" {
+		// The app may run either method: the request must pass the rules of both.
+		access = access.And(s.routes.Match(fwd.override.Method, clean))
+	}
 	if !access.Public {
 		if !s.revocations.Synced() {
 			// Without the revocation list a logged-out token would pass: fail closed.
@@ -87,11 +104,17 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 // header the client may not send the app is removed, then the identity is set.
 func (f *forwarding) apply(h http.Header) {
 	stripAuthHeaders(h)
-	if f == nil || f.identity == nil {
+	stripMethodOverrides(h)
+	if f == nil {
 		return
 	}
-	h[HeaderSubject] = []string{f.identity.Subject}
-	h[HeaderRole] = []string{f.identity.Role}
+	for _, name := range f.override.Headers {
+		h[name] = []string{f.override.Method}
+	}
+	if f.identity != nil {
+		h[HeaderSubject] = []string{f.identity.Subject}
+		h[HeaderRole] = []string{f.identity.Role}
+	}
 }
 
 // stripAuthHeaders removes every header whose name starts with X-Auth-, in any case and

@@ -131,3 +131,135 @@ func TestUnderscoreSpellingsOfIdentityHeadersAreStripped(t *testing.T) {
 		})
 	}
 }
+
+func TestMethodsAreForwardedAsMatched(t *testing.T) {
+	h := newHarness(t)
+	bob := h.login("bob@example.com", bobPassword).AccessToken
+	t.Run("a method not in upper case is refused before the routes", func(t *testing.T) {
+		for _, tc := range []struct{ method, target string }{
+			{"get", "/public/info"}, {"Get", "/public/info"}, {"head", "/public/info"},
+			{"post", "/orders"}, {"pOST", "/orders"}, {"get", "/reports"}, {"delete", "/elsewhere"},
+			{"post", "/auth/login"}, {"get", "/.well-known/jwks.json"},
+		} {
+			before := h.app.Last()
+			resp, body := rawExchange(t, h, requestHead(
+				tc.method+" "+tc.target+" HTTP/1.1", "Host: app.example", "Authorization: Bearer "+bob, "Content-Length: 0",
+			), "")
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(errorOf(t, body), "upper case") {
+				t.Errorf("%s %s: %d %s", tc.method, tc.target, resp.StatusCode, body)
+			}
+			if h.app.Last() != before {
+				t.Errorf("%s %s reached the app as %s", tc.method, tc.target, h.app.Last().Method)
+			}
+		}
+	})
+	t.Run("an upper-case extension method reaches the app as sent", func(t *testing.T) {
+		resp, body := rawExchange(t, h, requestHead("PROPFIND /files HTTP/1.1", "Host: app.example", "Authorization: Bearer "+bob), "")
+		if resp.StatusCode != http.StatusOK || h.app.Last().Method != "PROPFIND" {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("method-override headers are stripped by default", func(t *testing.T) {
+		resp, body := rawExchange(t, h, requestHead(
+			"POST /orders HTTP/1.1", "Host: app.example", "Authorization: Bearer "+bob, "Content-Length: 0",
+			"X-HTTP-Method-Override: DELETE", "X-HTTP-Method: DELETE", "X-Method-Override: DELETE",
+			"X_HTTP_Method_Override: DELETE", "x-http-method-override: DELETE",
+		), "")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		got := h.app.Last()
+		for k := range got.Header {
+			if methodOverrideName(k) != "" {
+				t.Errorf("the app got %s: %q", k, got.Header[k])
+			}
+		}
+		if got.Method != "POST" {
+			t.Errorf("the app got %s", got.Method)
+		}
+	})
+}
+
+const evaluatePolicyYAML = `
+apiVersion: auth.tollgate.dev/v1alpha1
+kind: AuthPolicy
+metadata: {name: shop-api, namespace: shop}
+spec:
+  issuer: https://shop-api.shop.svc
+  audiences: [shop-api]
+  login:
+    rateLimit: {maxAttempts: 5, maxAttemptsPerClient: 1000, window: 15m}
+  routes:
+  - {path: /orders, methods: [DELETE], roles: [admin]}
+  - {path: /orders, methods: [POST], roles: [admin, clerk]}
+  - {pathPrefix: /feed, methods: [GET], public: true}
+  sidecar: {methodOverride: Evaluate}
+`
+
+func TestMethodOverridesAreEvaluated(t *testing.T) {
+	h := newHarness(t, withPolicy(evaluatePolicyYAML))
+	bob := h.login("bob@example.com", bobPassword).AccessToken
+	alice := h.login("alice@example.com", alicePassword).AccessToken
+	for _, tc := range []struct {
+		name           string
+		method, target string
+		token          string
+		override       []string // header lines
+		status         int
+		forwarded      map[string]string // override headers the app must get, exactly
+	}{
+		{name: "a clerk may POST orders", method: "POST", target: "/orders", token: bob, status: 200},
+		{name: "a clerk may not POST orders as DELETE", method: "POST", target: "/orders", token: bob,
+			override: []string{"X-HTTP-Method-Override: DELETE"}, status: 403},
+		{name: "nor spelt in lower case", method: "POST", target: "/orders", token: bob,
+			override: []string{"X-HTTP-Method: delete"}, status: 403},
+		{name: "nor with underscores", method: "POST", target: "/orders", token: bob,
+			override: []string{"X_Method_Override: DELETE"}, status: 403},
+		{name: "an admin may, and the app gets the override upper-cased", method: "POST", target: "/orders", token: alice,
+			override: []string{"X-HTTP-Method-Override: delete", "X_Method_Override: DELETE"}, status: 200,
+			forwarded: map[string]string{"X-Http-Method-Override": "DELETE", "X-Method-Override": "DELETE"}},
+		{name: "overrides that disagree are refused", method: "POST", target: "/orders", token: alice,
+			override: []string{"X-HTTP-Method-Override: DELETE", "X-HTTP-Method: GET"}, status: 400},
+		{name: "a list is refused", method: "POST", target: "/orders", token: alice,
+			override: []string{"X-HTTP-Method-Override: GET, DELETE"}, status: 400},
+		{name: "a public GET run as DELETE needs a token", method: "GET", target: "/feed",
+			override: []string{"X-HTTP-Method-Override: DELETE"}, status: 401},
+		{name: "a POST run as the public GET still needs one", method: "POST", target: "/feed",
+			override: []string{"X-HTTP-Method-Override: GET"}, status: 401},
+		{name: "a public GET overridden to GET stays public", method: "GET", target: "/feed",
+			override: []string{"X-HTTP-Method-Override: get"}, status: 200,
+			forwarded: map[string]string{"X-Http-Method-Override": "GET"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := []string{tc.method + " " + tc.target + " HTTP/1.1", "Host: app.example", "Content-Length: 0"}
+			if tc.token != "" {
+				lines = append(lines, "Authorization: Bearer "+tc.token)
+			}
+			before := h.app.Last()
+			resp, body := rawExchange(t, h, requestHead(append(lines, tc.override...)...), "")
+			if resp.StatusCode != tc.status {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, body, tc.status)
+			}
+			if tc.status != 200 {
+				if h.app.Last() != before {
+					t.Fatal("the request reached the app")
+				}
+				return
+			}
+			got := map[string]string{}
+			for k, v := range h.app.Last().Header {
+				if methodOverrideName(k) != "" {
+					got[k] = strings.Join(v, "|")
+				}
+			}
+			if len(got) != len(tc.forwarded) {
+				t.Fatalf("the app got overrides %v, want %v", got, tc.forwarded)
+			}
+			for k, v := range tc.forwarded {
+				if got[k] != v {
+					t.Fatalf("the app got overrides %v, want %v", got, tc.forwarded)
+				}
+			}
+		})
+	}
+}

@@ -196,6 +196,11 @@ func (s *Server) Handler() http.Handler {
 	discovery := s.errs.wrap(get(s.discovery))
 	loginPath, refreshPath, logoutPath := s.authPrefix+"/login", s.authPrefix+"/refresh", s.authPrefix+"/logout"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkMethod(r.Method); err != nil {
+			s.metrics.Requests.WithLabelValues("bad_request").Inc()
+			s.errs.write(w, r, errStatus(http.StatusBadRequest, err.Error()))
+			return
+		}
 		clean, err := CleanPath(r.URL.EscapedPath())
 		if err != nil {
 			s.metrics.Requests.WithLabelValues("bad_request").Inc()

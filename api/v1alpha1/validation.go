@@ -131,6 +131,11 @@ func (p *AuthPolicy) Validate() error {
 	if !authPathPrefixPattern.MatchString(s.Sidecar.AuthPathPrefix) || strings.Contains(s.Sidecar.AuthPathPrefix, "//") {
 		errs = append(errs, field.Invalid(sc.Child("authPathPrefix"), s.Sidecar.AuthPathPrefix, "must be an absolute path without a trailing slash"))
 	}
+	switch s.Sidecar.MethodOverride {
+	case MethodOverrideStrip, MethodOverrideEvaluate:
+	default:
+		errs = append(errs, field.NotSupported(sc.Child("methodOverride"), s.Sidecar.MethodOverride, []string{string(MethodOverrideStrip), string(MethodOverrideEvaluate)}))
+	}
 	return errs.ToAggregate()
 }
 
