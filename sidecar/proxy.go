@@ -41,6 +41,7 @@ const (
 // what the app gets, whatever the client wrote.
 type forwarding struct {
 	identity *Identity // nil on public routes
+	token    string    // the verified access token, forwarded as the only Authorization
 	// override is the method override the routes were checked against (Evaluate mode).
 	override MethodOverride
 }
@@ -50,6 +51,11 @@ type forwardingKey struct{}
 // serveProxy validates the request against the policy's routes and forwards it.
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string) {
 	fwd := &forwarding{}
+	if err := singleCredential(r.Header); err != nil {
+		s.metrics.Requests.WithLabelValues("bad_request").Inc()
+		s.errs.write(w, r, err)
+		return
+	}
 	if s.spec.Sidecar.MethodOverride == v1alpha1.MethodOverrideEvaluate {
 		o, err := ParseMethodOverride(r.Header)
 		if err != nil {
@@ -90,7 +96,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 			s.errs.write(w, r, forbidden("role not allowed"))
 			return
 		}
-		fwd.identity = id
+		fwd.identity, fwd.token = id, raw
 		s.outcomes.allowed.Inc()
 	} else {
 		s.outcomes.public.Inc()
@@ -98,6 +104,21 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 	// What is forwarded is what was matched: the clean path, re-encoded canonically.
 	r.URL.Path, r.URL.RawPath = clean, ""
 	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardingKey{}, fwd)))
+}
+
+var errSeveralCredentials = errStatus(http.StatusBadRequest, "more than one Authorization credential")
+
+// singleCredential refuses a request with several Authorization headers, or several bearer
+// tokens joined in one: the sidecar would verify one and the app might read another.
+func singleCredential(h http.Header) error {
+	vs := h.Values("Authorization")
+	if len(vs) > 1 {
+		return errSeveralCredentials
+	}
+	if len(vs) == 1 && len(vs[0]) > 7 && strings.EqualFold(vs[0][:7], "bearer ") && strings.Contains(vs[0], ",") {
+		return errSeveralCredentials
+	}
+	return nil
 }
 
 // apply writes the forwarding decision into the outgoing request's headers: first every
@@ -112,6 +133,7 @@ func (f *forwarding) apply(h http.Header) {
 		h[name] = []string{f.override.Method}
 	}
 	if f.identity != nil {
+		h["Authorization"] = []string{"Bearer " + f.token}
 		h[HeaderSubject] = []string{f.identity.Subject}
 		h[HeaderRole] = []string{f.identity.Role}
 	}

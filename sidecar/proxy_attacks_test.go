@@ -263,3 +263,95 @@ func TestMethodOverridesAreEvaluated(t *testing.T) {
 		})
 	}
 }
+
+func TestOneCredentialIsVerifiedAndForwarded(t *testing.T) {
+	h := newHarness(t)
+	bob := h.login("bob@example.com", bobPassword).AccessToken
+	alice := h.login("alice@example.com", alicePassword).AccessToken
+	t.Run("several credentials are refused", func(t *testing.T) {
+		for _, tc := range []struct {
+			name, target string
+			auth         []string
+		}{
+			{"two headers, the valid one first", "/orders", []string{"Bearer " + bob, "Bearer " + alice}},
+			{"two headers, a bogus one first", "/orders", []string{"Bearer x.y.z", "Bearer " + bob}},
+			{"two headers, the same token twice", "/orders", []string{"Bearer " + bob, "Bearer " + bob}},
+			{"a bearer and a basic", "/orders", []string{"Bearer " + bob, "Basic YWRtaW46YWRtaW4="}},
+			{"two tokens joined in one header", "/orders", []string{"Bearer " + bob + ", Bearer " + alice}},
+			{"two headers on a public route", "/public/info", []string{"Bearer " + bob, "Bearer " + alice}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				lines := []string{"POST " + tc.target + " HTTP/1.1", "Host: app.example", "Content-Length: 0"}
+				for _, a := range tc.auth {
+					lines = append(lines, "Authorization: "+a)
+				}
+				before := h.app.Last()
+				resp, body := rawExchange(t, h, requestHead(lines...), "")
+				if resp.StatusCode != http.StatusBadRequest {
+					t.Fatalf("%d %s", resp.StatusCode, body)
+				}
+				if h.app.Last() != before {
+					t.Fatalf("the app got Authorization %q", h.app.Last().Header.Values("Authorization"))
+				}
+			})
+		}
+	})
+	t.Run("the app gets exactly the verified token", func(t *testing.T) {
+		for _, auth := range []string{"Bearer " + bob, "bearer    " + bob, "BEARER " + bob} {
+			resp, body := rawExchange(t, h, requestHead("GET /anything HTTP/1.1", "Host: app.example", "Authorization: "+auth), "")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%q: %d %s", auth, resp.StatusCode, body)
+			}
+			if got := h.app.Last().Header.Values("Authorization"); len(got) != 1 || got[0] != "Bearer "+bob {
+				t.Fatalf("%q: the app got %q", auth, got)
+			}
+		}
+	})
+	t.Run("logout with two credentials revokes neither", func(t *testing.T) {
+		resp, body := rawExchange(t, h, requestHead("POST /auth/logout HTTP/1.1", "Host: app.example", "Content-Length: 0",
+			"Authorization: Bearer "+bob, "Authorization: Bearer "+alice), "")
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		h.assertAccepted(t, bob, "7")
+	})
+}
+
+// FuzzBearerCredential checks the reading of Authorization headers on any input: a token is
+// found only in a request with one header, it is a b64token, and what is forwarded for it
+// reads back as the same token.
+func FuzzBearerCredential(f *testing.F) {
+	for _, s := range [][2]string{
+		{"Bearer abc.def.ghi", ""}, {"bearer   abc", ""}, {"Bearer a, Bearer b", ""}, {"Bearer", ""},
+		{"Bearer ", ""}, {"Basic YWxhZGRpbjpvcGVuc2VzYW1l", ""}, {"Bearer a", "Bearer b"},
+		{"Bearer a==", ""}, {"Bearer =", ""}, {"Bearer a b", ""}, {"Bearer a\"b", ""},
+		{"Digest username=\"a\", realm=\"b\"", ""},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, first, second string) {
+		h := http.Header{"Authorization": {first}}
+		if second != "" {
+			h.Add("Authorization", second)
+		}
+		r := &http.Request{Header: h}
+		tok, ok := bearerToken(r)
+		single := singleCredential(h) == nil
+		if second != "" && (ok || single) {
+			t.Fatalf("two headers: token %q (%v), single %v", tok, ok, single)
+		}
+		if !ok {
+			return
+		}
+		if !isB64Token(tok) || strings.ContainsAny(tok, " ,\"\\") {
+			t.Fatalf("%q gave token %q", first, tok)
+		}
+		again, ok := bearerToken(&http.Request{Header: http.Header{"Authorization": {"Bearer " + tok}}})
+		if !ok || again != tok {
+			t.Fatalf("the forwarded credential for %q reads back as %q, %v", tok, again, ok)
+		}
+		if !single {
+			t.Fatalf("%q holds one token, yet is refused as several", first)
+		}
+	})
+}
