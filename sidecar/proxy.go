@@ -56,6 +56,11 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 		s.errs.write(w, r, err)
 		return
 	}
+	if upgradesToH2C(r.Header) {
+		s.metrics.Requests.WithLabelValues("bad_request").Inc()
+		s.errs.write(w, r, errH2CUpgrade)
+		return
+	}
 	if s.spec.Sidecar.MethodOverride == v1alpha1.MethodOverrideEvaluate {
 		o, err := ParseMethodOverride(r.Header)
 		if err != nil {
@@ -103,7 +108,54 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 	}
 	// What is forwarded is what was matched: the clean path, re-encoded canonically.
 	r.URL.Path, r.URL.RawPath = clean, ""
-	s.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardingKey{}, fwd)))
+	ctx := context.WithValue(r.Context(), forwardingKey{}, fwd)
+	if fwd.identity != nil && r.Header.Get("Upgrade") != "" {
+		// An upgraded connection (a WebSocket) outlives the request that checked its token:
+		// it lasts only as long as the token stays valid. The proxy closes it when ctx ends.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go s.watchTunnel(ctx, cancel, fwd.token)
+	}
+	s.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// tunnelCheckInterval is how often the token of an upgraded connection is checked again.
+const tunnelCheckInterval = time.Second
+
+// watchTunnel ends an upgraded connection once the token that opened it is no longer valid:
+// expired, revoked (logout, a revoked session or subject) or signed by a removed key.
+func (s *Server) watchTunnel(ctx context.Context, end context.CancelFunc, token string) {
+	t := time.NewTicker(tunnelCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.tokens.Verify(token); err != nil {
+				s.log.Info("closing an upgraded connection: its token is no longer valid", "reason", err.Error())
+				end()
+				return
+			}
+		}
+	}
+}
+
+var errH2CUpgrade = errStatus(http.StatusBadRequest, "upgrade to h2c is not allowed")
+
+// upgradesToH2C reports whether the request asks to switch to cleartext HTTP/2: a backend
+// that accepts would take every later request on the connection past the sidecar's rules.
+func upgradesToH2C(h http.Header) bool {
+	for _, v := range h.Values("Upgrade") {
+		for _, p := range strings.Split(v, ",") {
+			name, _, _ := strings.Cut(strings.TrimSpace(p), "/")
+			if strings.EqualFold(name, "h2c") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 var errSeveralCredentials = errStatus(http.StatusBadRequest, "more than one Authorization credential")
@@ -126,6 +178,7 @@ func singleCredential(h http.Header) error {
 func (f *forwarding) apply(h http.Header) {
 	stripAuthHeaders(h)
 	stripMethodOverrides(h)
+	delete(h, "Http2-Settings") // only ever meant for an h2c upgrade, which is refused
 	if f == nil {
 		return
 	}

@@ -355,3 +355,153 @@ func FuzzBearerCredential(f *testing.F) {
 		}
 	})
 }
+
+// serveEcho answers a WebSocket handshake with 101 and then echoes every byte back: enough of
+// a WebSocket for the proxy, which only copies bytes once the protocol is switched.
+func serveEcho(w http.ResponseWriter, r *http.Request) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	if brw.Flush() != nil {
+		return
+	}
+	buf := make([]byte, 512)
+	for {
+		n, err := brw.Read(buf)
+		if n > 0 {
+			if _, err := conn.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// tunnel is a client's end of an upgraded connection through the sidecar.
+type tunnel struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// openTunnel sends a WebSocket handshake with token and returns the switched connection.
+func openTunnel(t *testing.T, h *harness, token string) *tunnel {
+	t.Helper()
+	conn, err := net.Dial("tcp", h.http.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	head := requestHead("GET /ws HTTP/1.1", "Host: app.example", "Authorization: Bearer "+token,
+		"Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")
+	if _, err := io.WriteString(conn, head+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	tn := &tunnel{conn: conn, r: bufio.NewReader(conn)}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(tn.r, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("handshake: %d %s", resp.StatusCode, body)
+	}
+	tn.echo(t, "hello")
+	return tn
+}
+
+// echo sends msg and checks it comes back.
+func (tn *tunnel) echo(t *testing.T, msg string) {
+	t.Helper()
+	_ = tn.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(tn.conn, msg); err != nil {
+		t.Fatalf("writing to the tunnel: %v", err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(tn.r, got); err != nil || string(got) != msg {
+		t.Fatalf("the tunnel echoed %q, %v", got, err)
+	}
+}
+
+// waitClosed reads until the sidecar closes the tunnel. It fails if the tunnel is still
+// open after a deadline far above the one-second check: that is a tunnel nobody closes.
+func (tn *tunnel) waitClosed(t *testing.T) {
+	t.Helper()
+	_ = tn.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, err := io.Copy(io.Discard, tn.r)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the tunnel is still open")
+	}
+}
+
+func TestUpgrades(t *testing.T) {
+	t.Run("h2c is refused", func(t *testing.T) {
+		h := newHarness(t)
+		bob := h.login("bob@example.com", bobPassword).AccessToken
+		for _, up := range []string{"h2c", "H2C", "websocket, h2c", "h2c/1"} {
+			for _, target := range []string{"/orders", "/public/info"} {
+				before := h.app.Last()
+				resp, body := rawExchange(t, h, requestHead("GET "+target+" HTTP/1.1", "Host: app.example", "Authorization: Bearer "+bob,
+					"Connection: Upgrade, HTTP2-Settings", "Upgrade: "+up, "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA"), "")
+				if resp.StatusCode != http.StatusBadRequest {
+					t.Errorf("Upgrade: %s to %s: %d %s", up, target, resp.StatusCode, body)
+				}
+				if h.app.Last() != before {
+					t.Errorf("Upgrade: %s to %s reached the app", up, target)
+				}
+			}
+		}
+	})
+	t.Run("HTTP2-Settings never reaches the app", func(t *testing.T) {
+		h := newHarness(t)
+		resp, body := rawExchange(t, h, requestHead("GET /public/info HTTP/1.1", "Host: app.example", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA"), "")
+		if resp.StatusCode != http.StatusOK || h.app.Last().Header.Get("HTTP2-Settings") != "" {
+			t.Fatalf("%d %s; app got %v", resp.StatusCode, body, h.app.Last().Header)
+		}
+	})
+	t.Run("a WebSocket needs a valid token", func(t *testing.T) {
+		h := newHarness(t)
+		resp, body := rawExchange(t, h, requestHead("GET /ws HTTP/1.1", "Host: app.example", "Connection: Upgrade", "Upgrade: websocket"), "")
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("a WebSocket is closed when its token expires", func(t *testing.T) {
+		h := newHarness(t)
+		tn := openTunnel(t, h, h.login("bob@example.com", bobPassword).AccessToken)
+		if got := h.app.Last().Header.Get(HeaderSubject); got != "7" {
+			t.Fatalf("the app saw subject %q", got)
+		}
+		h.clock.Advance(h.server.accessLifetime() - time.Second)
+		time.Sleep(2 * tunnelCheckInterval) // checked again at least once: still valid
+		tn.echo(t, "still there")
+		h.clock.Advance(2 * time.Second)
+		tn.waitClosed(t)
+	})
+	t.Run("a WebSocket is closed when its token is revoked", func(t *testing.T) {
+		h := newHarness(t)
+		bob := h.login("bob@example.com", bobPassword).AccessToken
+		tn := openTunnel(t, h, bob)
+		other := openTunnel(t, h, h.login("bob@example.com", bobPassword).AccessToken)
+		if resp, body := h.do("POST", "/auth/logout", bob, nil); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("logout: %d %s", resp.StatusCode, body)
+		}
+		tn.waitClosed(t)
+		other.echo(t, "another session is still open")
+	})
+	t.Run("a WebSocket is closed when the subject logs out everywhere", func(t *testing.T) {
+		h := newHarness(t)
+		tn := openTunnel(t, h, h.login("bob@example.com", bobPassword).AccessToken)
+		h.clock.Advance(time.Second)
+		bob := h.login("bob@example.com", bobPassword).AccessToken
+		if resp, body := h.do("POST", "/auth/logout", bob, map[string]any{"all": true}); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("logout: %d %s", resp.StatusCode, body)
+		}
+		tn.waitClosed(t)
+	})
+}
