@@ -18,12 +18,16 @@ package sidecar
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Attacks on the proxy path: what a client with a valid token (or none) writes around it to
@@ -504,4 +508,67 @@ func TestUpgrades(t *testing.T) {
 		}
 		tn.waitClosed(t)
 	})
+}
+
+// wwwAuthenticateInvalidToken is the whole WWW-Authenticate of a refused token: its
+// error_description a quoted-string of plain characters (no `"` or `\`).
+var wwwAuthenticateInvalidToken = regexp.MustCompile(`^Bearer realm="tollgate", error="invalid_token", error_description="invalid token: [a-z0-9 +./-]+"$`)
+
+func TestTokenErrorsAreFixedText(t *testing.T) {
+	h := newHarness(t)
+	key := h.activeKey()
+	for _, name := range []string{
+		`a"b`, `x", error="insufficient_scope`, `\`, `"`, "jku", "é", "x\x00y", "\r\nX-Evil: 1", strings.Repeat("z", 100),
+	} {
+		t.Run(fmt.Sprintf("a header named %q", name), func(t *testing.T) {
+			tok := signWith(t, key, h.claimsFor("7", "clerk"), func(hd map[string]any) { hd[name] = 1 })
+			resp, body := h.do("GET", "/orders", tok, nil)
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			const want = `Bearer realm="tollgate", error="invalid_token", error_description="invalid token: header not accepted"`
+			if got := resp.Header.Values("WWW-Authenticate"); len(got) != 1 || got[0] != want {
+				t.Fatalf("WWW-Authenticate %q", got)
+			}
+			if msg := errorOf(t, body); msg != "invalid token: header not accepted" {
+				t.Fatalf("error %q", msg)
+			}
+			if resp.Header.Get("X-Evil") != "" {
+				t.Fatal("the token wrote a response header")
+			}
+		})
+	}
+	t.Run("every refusal is one of the fixed descriptions", func(t *testing.T) {
+		expired := h.claimsFor("7", "clerk")
+		expired.ExpiresAt = jwt.NewNumericDate(h.clock.Now().Add(-time.Hour))
+		wrongIss := h.claimsFor("7", "clerk")
+		wrongIss.Issuer = `https://evil.example/"`
+		for _, tok := range []string{
+			"garbage", "a.b.c", strings.Repeat("x", MaxTokenSize+1),
+			signWith(t, key, expired, nil), signWith(t, key, wrongIss, nil),
+			signWith(t, key, h.claimsFor("7", "clerk"), func(hd map[string]any) { hd["kid"] = `"` }),
+			signWith(t, key, h.claimsFor("7", "clerk"), func(hd map[string]any) { hd["typ"] = `JWT"\` }),
+		} {
+			resp, body := h.do("GET", "/orders", tok, nil)
+			got := resp.Header.Get("WWW-Authenticate")
+			if resp.StatusCode != http.StatusUnauthorized || !wwwAuthenticateInvalidToken.MatchString(got) {
+				t.Errorf("%d %q %s", resp.StatusCode, got, body)
+			}
+			msg := errorOf(t, body)
+			if _, ok := tokenErrorDescriptions[strings.TrimPrefix(msg, "invalid token: ")]; !ok {
+				t.Errorf("error %q is not a fixed description", msg)
+			}
+		}
+	})
+	t.Run("the fixed descriptions are plain text", func(t *testing.T) {
+		for d := range tokenErrorDescriptions {
+			if !wwwAuthenticateInvalidToken.MatchString(invalidTokenHeader(d)) {
+				t.Errorf("%q", d)
+			}
+		}
+	})
+}
+
+func invalidTokenHeader(desc string) string {
+	return `Bearer realm="tollgate", error="invalid_token", error_description="invalid token: ` + desc + `"`
 }
