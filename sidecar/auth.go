@@ -131,6 +131,10 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		if errors.As(err, &tooBig) {
 			return nil, errBodyTooLarge
 		}
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			w.Header().Set("Connection", "close")
+			return nil, errBodyTimeout
+		}
 		return nil, errMalformed
 	}
 	return body, nil

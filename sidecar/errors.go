@@ -52,6 +52,7 @@ var (
 	errRevocationsNotLoaded = unavailable("revocation list not loaded yet: the session store has not answered since start", nil)
 	errInvalidRefresh       = errStatus(http.StatusUnauthorized, "invalid refresh token")
 	errBodyTooLarge         = errStatus(http.StatusRequestEntityTooLarge, "request body too large")
+	errBodyTimeout          = errStatus(http.StatusRequestTimeout, "request body not received in time")
 )
 
 // invalidToken is the 401 for a refused token. reason is Tokens.Verify's, which may quote
