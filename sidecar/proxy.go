@@ -50,25 +50,11 @@ type forwardingKey struct{}
 
 // serveProxy validates the request against the policy's routes and forwards it.
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string) {
-	fwd := &forwarding{}
-	if err := singleCredential(r.Header); err != nil {
+	fwd, err := s.readForwarding(r.Header)
+	if err != nil {
 		s.metrics.Requests.WithLabelValues("bad_request").Inc()
 		s.errs.write(w, r, err)
 		return
-	}
-	if upgradesToH2C(r.Header) {
-		s.metrics.Requests.WithLabelValues("bad_request").Inc()
-		s.errs.write(w, r, errH2CUpgrade)
-		return
-	}
-	if s.spec.Sidecar.MethodOverride == v1alpha1.MethodOverrideEvaluate {
-		o, err := ParseMethodOverride(r.Header)
-		if err != nil {
-			s.metrics.Requests.WithLabelValues("bad_request").Inc()
-			s.errs.write(w, r, errStatus(http.StatusBadRequest, err.Error()))
-			return
-		}
-		fwd.override = o
 	}
 	access := s.routes.Match(r.Method, clean)
 	if fwd.override.Method != "" {
@@ -118,6 +104,27 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 		go s.watchTunnel(ctx, cancel, fwd.token)
 	}
 	s.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// readForwarding reads what, in a request's headers, decides how it is checked and forwarded,
+// and refuses what cannot be forwarded faithfully: several credentials, an h2c upgrade, and
+// (Evaluate mode) a malformed method override.
+func (s *Server) readForwarding(h http.Header) (*forwarding, error) {
+	if err := singleCredential(h); err != nil {
+		return nil, err
+	}
+	if upgradesToH2C(h) {
+		return nil, errH2CUpgrade
+	}
+	fwd := &forwarding{}
+	if s.spec.Sidecar.MethodOverride == v1alpha1.MethodOverrideEvaluate {
+		o, err := ParseMethodOverride(h)
+		if err != nil {
+			return nil, errStatus(http.StatusBadRequest, err.Error())
+		}
+		fwd.override = o
+	}
+	return fwd, nil
 }
 
 // tunnelCheckInterval is how often the token of an upgraded connection is checked again.
