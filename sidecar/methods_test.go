@@ -17,6 +17,7 @@ limitations under the License.
 package sidecar
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -36,7 +37,7 @@ func TestCheckMethod(t *testing.T) {
 		{"GÉT", errMethodSyntax},
 	} {
 		t.Run(tc.method, func(t *testing.T) {
-			if err := checkMethod(tc.method); err != tc.err {
+			if err := checkMethod(tc.method); !errors.Is(err, tc.err) {
 				t.Fatalf("checkMethod(%q) = %v, want %v", tc.method, err, tc.err)
 			}
 		})
@@ -71,7 +72,7 @@ func TestParseMethodOverride(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := ParseMethodOverride(tc.header)
-			if err != tc.err {
+			if !errors.Is(err, tc.err) {
 				t.Fatalf("error %v, want %v", err, tc.err)
 			}
 			if o.Method != tc.method || !slices.Equal(o.Headers, tc.headers) {

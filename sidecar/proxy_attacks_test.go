@@ -18,6 +18,7 @@ package sidecar
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -438,7 +439,7 @@ func (tn *tunnel) waitClosed(t *testing.T) {
 	t.Helper()
 	_ = tn.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	_, err := io.Copy(io.Discard, tn.r)
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 		t.Fatal("the tunnel is still open")
 	}
 }
