@@ -293,6 +293,12 @@ func TestInvalidManifestsAreRefusedWithTheFieldNamed(t *testing.T) {
 		{"the sidecar on the app's port", func(p *authv1alpha1.AuthPolicy) {
 			p.Spec.Sidecar.Port, p.Spec.Sidecar.UpstreamPort = 8080, 8080
 		}, []string{"spec.sidecar", "must differ"}},
+		{"an unknown methodOverride", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.MethodOverride = "Forward"
+		}, []string{"spec.sidecar.methodOverride", "Unsupported value", "Strip", "Evaluate"}},
+		{"methodOverride Evaluate", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.MethodOverride = authv1alpha1.MethodOverrideEvaluate
+		}, nil},
 		{"a name too long for its Secret's label", func(p *authv1alpha1.AuthPolicy) {
 			p.Name = strings.Repeat("a", 64)
 		}, []string{"metadata.name must be at most 63 characters"}},

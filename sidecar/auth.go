@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -129,6 +130,10 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, errBodyTooLarge
+		}
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			w.Header().Set("Connection", "close")
+			return nil, errBodyTimeout
 		}
 		return nil, errMalformed
 	}
@@ -356,13 +361,37 @@ func hashHex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// bearerToken extracts the token of an `Authorization: Bearer` header.
+// bearerToken extracts the token of the request's one `Authorization: Bearer` header: the
+// scheme, spaces, and a b64token (RFC 6750 §2.1). A request with several Authorization
+// headers has none: which one counts would be each reader's guess.
 func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
+	vs := r.Header.Values("Authorization")
+	if len(vs) != 1 {
+		return "", false
+	}
+	h := vs[0]
 	const scheme = "bearer "
 	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
 		return "", false
 	}
 	t := strings.TrimSpace(h[len(scheme):])
-	return t, t != ""
+	return t, isB64Token(t)
+}
+
+// isB64Token reports whether t is an RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." /
+// "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(t string) bool {
+	body := strings.TrimRight(t, "=")
+	if body == "" {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~+/", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -51,11 +52,39 @@ var (
 	errRevocationsNotLoaded = unavailable("revocation list not loaded yet: the session store has not answered since start", nil)
 	errInvalidRefresh       = errStatus(http.StatusUnauthorized, "invalid refresh token")
 	errBodyTooLarge         = errStatus(http.StatusRequestEntityTooLarge, "request body too large")
+	errBodyTimeout          = errStatus(http.StatusRequestTimeout, "request body not received in time")
 )
 
+// invalidToken is the 401 for a refused token. reason is Tokens.Verify's, which may quote
+// what the token carries (a header's name); only the fixed descriptions below are ever sent,
+// in the body and in WWW-Authenticate's error_description, so no token can write into a
+// response header, and none breaks its quoted-string.
 func invalidToken(reason string) *httpError {
-	return &httpError{status: http.StatusUnauthorized, msg: "invalid token: " + reason, bearer: "invalid_token"}
+	desc, ok := tokenErrorDescriptions[reason]
+	switch {
+	case ok:
+	case strings.HasPrefix(reason, "header "):
+		desc = "header not accepted"
+	default:
+		desc = "invalid"
+	}
+	return &httpError{status: http.StatusUnauthorized, msg: "invalid token: " + desc, bearer: "invalid_token"}
 }
+
+// tokenErrorDescriptions are the reasons for refusing a token that a client is told.
+var tokenErrorDescriptions = func() map[string]string {
+	m := map[string]string{}
+	for _, d := range []string{
+		"malformed", "too large", "expired", "not valid yet", "issued in the future", "revoked",
+		"bad signature", "algorithm not allowed", "algorithm does not match the key",
+		"unknown signing key", "typ is not at+jwt", "wrong issuer", "wrong audience",
+		"invalid claims", "a required claim is missing", "exp is missing", "iss is missing",
+		"aud is missing", "sub is missing", "jti is missing", "iat is missing", "invalid",
+	} {
+		m[d] = d
+	}
+	return m
+}()
 
 func forbidden(msg string) *httpError {
 	return &httpError{status: http.StatusForbidden, msg: msg, bearer: "insufficient_scope"}

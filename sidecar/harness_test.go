@@ -96,6 +96,13 @@ type upstreamApp struct {
 }
 
 func (a *upstreamApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") == "websocket" {
+		a.mu.Lock()
+		a.last = r.Clone(r.Context())
+		a.mu.Unlock()
+		serveEcho(w, r)
+		return
+	}
 	body, _ := io.ReadAll(r.Body)
 	a.mu.Lock()
 	a.last, a.body = r.Clone(r.Context()), body

@@ -17,26 +17,50 @@ limitations under the License.
 package sidecar
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/api/v1alpha1"
 )
 
-// Identity headers the app receives. Whatever a client sends under the X-Auth- prefix is
-// removed first, so the app can trust them.
+// Identity headers the app receives. Whatever a client sends under the X-Auth- prefix (or
+// X_Auth_, in any case) is removed first, so the app can trust them.
 const (
 	HeaderSubject = "X-Auth-Subject"
 	HeaderRole    = "X-Auth-Role"
-	authHeaderPfx = "X-Auth-"
 )
+
+// forwarding is what serveProxy decided about a request, handed to the proxy's Rewrite hook
+// through the request's context. Rewrite runs after the hop-by-hop headers, and every header
+// the client named in Connection, are gone from the outgoing request: what it sets there is
+// what the app gets, whatever the client wrote.
+type forwarding struct {
+	identity *Identity // nil on public routes
+	token    string    // the verified access token, forwarded as the only Authorization
+	// override is the method override the routes were checked against (Evaluate mode).
+	override MethodOverride
+}
+
+type forwardingKey struct{}
 
 // serveProxy validates the request against the policy's routes and forwards it.
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string) {
-	stripAuthHeaders(r.Header)
+	fwd, err := s.readForwarding(r.Header)
+	if err != nil {
+		s.metrics.Requests.WithLabelValues("bad_request").Inc()
+		s.errs.write(w, r, err)
+		return
+	}
 	access := s.routes.Match(r.Method, clean)
+	if fwd.override.Method != "" {
+		// The app may run either method: the request must pass the rules of both.
+		access = access.And(s.routes.Match(fwd.override.Method, clean))
+	}
 	if !access.Public {
 		if !s.revocations.Synced() {
 			// Without the revocation list a logged-out token would pass: fail closed.
@@ -63,23 +87,149 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 			s.errs.write(w, r, forbidden("role not allowed"))
 			return
 		}
-		r.Header[HeaderSubject] = []string{id.Subject}
-		r.Header[HeaderRole] = []string{id.Role}
+		fwd.identity, fwd.token = id, raw
 		s.outcomes.allowed.Inc()
 	} else {
 		s.outcomes.public.Inc()
 	}
 	// What is forwarded is what was matched: the clean path, re-encoded canonically.
 	r.URL.Path, r.URL.RawPath = clean, ""
-	s.proxy.ServeHTTP(w, r)
+	ctx := context.WithValue(r.Context(), forwardingKey{}, fwd)
+	if fwd.identity != nil && r.Header.Get("Upgrade") != "" {
+		// An upgraded connection (a WebSocket) outlives the request that checked its token:
+		// it lasts only as long as the token stays valid. The proxy closes it when ctx ends.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go s.watchTunnel(ctx, cancel, fwd.token)
+	}
+	s.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
+// readForwarding reads what, in a request's headers, decides how it is checked and forwarded,
+// and refuses what cannot be forwarded faithfully: several credentials, an h2c upgrade, and
+// (Evaluate mode) a malformed method override.
+func (s *Server) readForwarding(h http.Header) (*forwarding, error) {
+	if err := singleCredential(h); err != nil {
+		return nil, err
+	}
+	if upgradesToH2C(h) {
+		return nil, errH2CUpgrade
+	}
+	fwd := &forwarding{}
+	if s.spec.Sidecar.MethodOverride == v1alpha1.MethodOverrideEvaluate {
+		o, err := ParseMethodOverride(h)
+		if err != nil {
+			return nil, errStatus(http.StatusBadRequest, err.Error())
+		}
+		fwd.override = o
+	}
+	return fwd, nil
+}
+
+// tunnelCheckInterval is how often the token of an upgraded connection is checked again.
+const tunnelCheckInterval = time.Second
+
+// watchTunnel ends an upgraded connection once the token that opened it is no longer valid:
+// expired, revoked (logout, a revoked session or subject) or signed by a removed key.
+func (s *Server) watchTunnel(ctx context.Context, end context.CancelFunc, token string) {
+	t := time.NewTicker(tunnelCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.tokens.Verify(token); err != nil {
+				s.log.Info("closing an upgraded connection: its token is no longer valid", "reason", err.Error())
+				end()
+				return
+			}
+		}
+	}
+}
+
+var errH2CUpgrade = errStatus(http.StatusBadRequest, "upgrade to h2c is not allowed")
+
+// upgradesToH2C reports whether the request asks to switch to cleartext HTTP/2: a backend
+// that accepts would take every later request on the connection past the sidecar's rules.
+func upgradesToH2C(h http.Header) bool {
+	for _, v := range h.Values("Upgrade") {
+		for _, p := range strings.Split(v, ",") {
+			name, _, _ := strings.Cut(strings.TrimSpace(p), "/")
+			if strings.EqualFold(name, "h2c") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var errSeveralCredentials = errStatus(http.StatusBadRequest, "more than one Authorization credential")
+
+// singleCredential refuses a request with several Authorization headers, or several bearer
+// tokens joined in one: the sidecar would verify one and the app might read another.
+func singleCredential(h http.Header) error {
+	vs := h.Values("Authorization")
+	if len(vs) > 1 {
+		return errSeveralCredentials
+	}
+	if len(vs) == 1 && len(vs[0]) > 7 && strings.EqualFold(vs[0][:7], "bearer ") && strings.Contains(vs[0], ",") {
+		return errSeveralCredentials
+	}
+	return nil
+}
+
+// apply writes the forwarding decision into the outgoing request's headers: first every
+// header the client may not send the app is removed, then the identity is set.
+func (f *forwarding) apply(h http.Header) {
+	stripAuthHeaders(h)
+	stripMethodOverrides(h)
+	delete(h, "Http2-Settings") // only ever meant for an h2c upgrade, which is refused
+	if f == nil {
+		return
+	}
+	for _, name := range f.override.Headers {
+		h[name] = []string{f.override.Method}
+	}
+	if f.identity != nil {
+		h["Authorization"] = []string{"Bearer " + f.token}
+		h[HeaderSubject] = []string{f.identity.Subject}
+		h[HeaderRole] = []string{f.identity.Role}
+	}
+}
+
+// stripAuthHeaders removes every header whose name starts with X-Auth-, in any case and
+// with `_` for `-`: CGI-style servers (Rack, PHP, WSGI) read X_Auth_Role as HTTP_X_AUTH_ROLE,
+// the very variable X-Auth-Role becomes. Go keeps names with `_` as sent, so the names are
+// compared, not looked up.
 func stripAuthHeaders(h http.Header) {
 	for k := range h {
-		if len(k) >= len(authHeaderPfx) && strings.EqualFold(k[:len(authHeaderPfx)], authHeaderPfx) {
+		if headerNameHasPrefix(k, "x-auth-") {
 			delete(h, k)
 		}
 	}
+}
+
+// headerNameHasPrefix reports whether name starts with prefix (lower case, with `-`),
+// ignoring case and reading `_` as `-`.
+func headerNameHasPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // newProxy forwards to the upstream over kept-alive connections, streaming bodies both ways,
@@ -106,6 +256,8 @@ func newProxy(upstream *url.URL, errs errorWriter, m *Metrics) *httputil.Reverse
 			pr.Out.URL.RawQuery = in.RawQuery
 			pr.Out.Host = pr.In.Host // the app sees the Host the client asked for
 			pr.SetXForwarded()
+			fwd, _ := pr.In.Context().Value(forwardingKey{}).(*forwarding)
+			fwd.apply(pr.Out.Header)
 		},
 		Transport:     transport,
 		FlushInterval: -1, // stream: every write reaches the client at once

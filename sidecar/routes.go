@@ -44,10 +44,27 @@ type Access struct {
 	Public bool
 	Roles  map[string]bool // empty: any authenticated subject
 	Rule   int             // index in spec.routes, -1 for the default rule
+	also   *Access         // a second rule the request must pass too (see And)
 }
 
 // Allows reports whether a subject with this role passes.
-func (a Access) Allows(role string) bool { return len(a.Roles) == 0 || a.Roles[role] }
+func (a Access) Allows(role string) bool {
+	if a.also != nil && !a.also.Allows(role) {
+		return false
+	}
+	return len(a.Roles) == 0 || a.Roles[role]
+}
+
+// And is the access a request needs to pass both a and b: public only if both are, and only
+// roles both allow.
+func (a Access) And(b Access) Access {
+	if a.also != nil {
+		b = b.And(*a.also)
+	}
+	a.Public = a.Public && b.Public
+	a.also = &b
+	return a
+}
 
 // NewRoutes compiles spec.routes.
 func NewRoutes(specs []v1alpha1.Route) *Routes {

@@ -48,12 +48,20 @@ type Config struct {
 	TrustedProxies *TrustedProxies
 	// TokenCacheSize bounds the verified-token cache; 0 disables it.
 	TokenCacheSize int
-	Log            *slog.Logger
-	Now            func() time.Time
+	// AuthBodyTimeout bounds the time an auth endpoint waits for its request body; 0 means
+	// DefaultAuthBodyTimeout.
+	AuthBodyTimeout time.Duration
+	Log             *slog.Logger
+	Now             func() time.Time
 }
 
 // DefaultTokenCacheSize is the default bound of the verified-token cache.
 const DefaultTokenCacheSize = 10000
+
+// DefaultAuthBodyTimeout is how long login, refresh and logout wait for a body of at most
+// MaxAuthBodySize: ample for any client, and what keeps clients trickling bodies from holding
+// connections (and the sidecar's memory) for longer.
+const DefaultAuthBodyTimeout = 10 * time.Second
 
 // Server is one sidecar.
 type Server struct {
@@ -88,6 +96,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.AuthBodyTimeout <= 0 {
+		cfg.AuthBodyTimeout = DefaultAuthBodyTimeout
 	}
 	spec := &cfg.Policy.Spec
 	s := &Server{
@@ -206,13 +217,18 @@ func (s *Server) storeFailed(op string, err error) error {
 // Handler serves the client-facing port: the auth endpoints, the discovery documents, and
 // the validating proxy for everything else.
 func (s *Server) Handler() http.Handler {
-	login := s.errs.wrap(post(s.login))
-	refresh := s.errs.wrap(post(s.refresh))
-	logout := s.errs.wrap(post(s.logout))
+	login := s.authEndpoint(post(s.login))
+	refresh := s.authEndpoint(post(s.refresh))
+	logout := s.authEndpoint(post(s.logout))
 	jwks := s.errs.wrap(get(s.jwks))
 	discovery := s.errs.wrap(get(s.discovery))
 	loginPath, refreshPath, logoutPath := s.authPrefix+"/login", s.authPrefix+"/refresh", s.authPrefix+"/logout"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkMethod(r.Method); err != nil {
+			s.metrics.Requests.WithLabelValues("bad_request").Inc()
+			s.errs.write(w, r, errStatus(http.StatusBadRequest, err.Error()))
+			return
+		}
 		clean, err := CleanPath(r.URL.EscapedPath())
 		if err != nil {
 			s.metrics.Requests.WithLabelValues("bad_request").Inc()
@@ -241,6 +257,17 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
+// authEndpoint serves an auth endpoint, whose body must arrive within AuthBodyTimeout. Only
+// these endpoints get a deadline on the whole body: proxied uploads stream for as long as the
+// app wants them.
+func (s *Server) authEndpoint(h handlerFunc) http.Handler {
+	return s.errs.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		// Not every ResponseWriter has a connection (tests): then there is nothing to bound.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.AuthBodyTimeout))
+		return h(w, r)
+	})
+}
+
 func post(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if r.Method != http.MethodPost {
@@ -262,7 +289,8 @@ func get(h handlerFunc) handlerFunc {
 }
 
 // NewHTTPServer returns an http.Server with the timeouts a sidecar in front of an app
-// wants: bounded header reads and idle connections, but no write timeout, so streaming
+// wants: bounded header reads and idle connections, but no read timeout on bodies (the auth
+// endpoints bound theirs, see authEndpoint) and no write timeout, so uploads, streaming
 // responses and long polls pass.
 func NewHTTPServer(addr string, h http.Handler) *http.Server {
 	return &http.Server{

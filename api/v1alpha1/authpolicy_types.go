@@ -289,7 +289,25 @@ type SidecarSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(p, isCIDR(p) || isIP(p))",message="each entry must be an IP address or a CIDR (no zone, no IPv4-mapped IPv6)"
 	// +listType=set
 	TrustedProxies []string `json:"trustedProxies,omitempty"`
+	// MethodOverride says what happens to X-HTTP-Method-Override, X-HTTP-Method and
+	// X-Method-Override, with which frameworks (Express, Rails, Laravel, Symfony) run a POST
+	// as another method. Strip removes them, so the method the routes saw is the one the app
+	// runs. Evaluate keeps one: the request must pass the routes both as its own method and
+	// as the overriding one, and the app gets the override in canonical upper case.
+	// +optional
+	// +kubebuilder:default=Strip
+	MethodOverride MethodOverride `json:"methodOverride,omitempty"`
 }
+
+// MethodOverride is what the sidecar does with method-override headers.
+// +kubebuilder:validation:Enum=Strip;Evaluate
+type MethodOverride string
+
+// Method-override handling.
+const (
+	MethodOverrideStrip    MethodOverride = "Strip"
+	MethodOverrideEvaluate MethodOverride = "Evaluate"
+)
 
 // LocalObjectReference names an object in the policy's namespace.
 type LocalObjectReference struct {

@@ -37,6 +37,7 @@ const (
 	DefaultSidecarPort          = 8000
 	DefaultUpstreamPort         = 8080
 	DefaultAuthPathPrefix       = "/auth"
+	DefaultMethodOverride       = MethodOverrideStrip
 )
 
 // Default fills every unset field with its documented default. The issuer and audiences,
@@ -77,6 +78,9 @@ func (p *AuthPolicy) Default() {
 	}
 	if s.Sidecar.AuthPathPrefix == "" {
 		s.Sidecar.AuthPathPrefix = DefaultAuthPathPrefix
+	}
+	if s.Sidecar.MethodOverride == "" {
+		s.Sidecar.MethodOverride = DefaultMethodOverride
 	}
 }
 

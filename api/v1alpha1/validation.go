@@ -133,6 +133,11 @@ func (p *AuthPolicy) Validate() error {
 		errs = append(errs, field.Invalid(sc.Child("authPathPrefix"), s.Sidecar.AuthPathPrefix, "must be an absolute path without a trailing slash"))
 	}
 	errs = append(errs, validateTrustedProxies(sc.Child("trustedProxies"), s.Sidecar.TrustedProxies)...)
+	switch s.Sidecar.MethodOverride {
+	case MethodOverrideStrip, MethodOverrideEvaluate:
+	default:
+		errs = append(errs, field.NotSupported(sc.Child("methodOverride"), s.Sidecar.MethodOverride, []string{string(MethodOverrideStrip), string(MethodOverrideEvaluate)}))
+	}
 	return errs.ToAggregate()
 }
 
