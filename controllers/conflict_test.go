@@ -18,18 +18,22 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clientevents "k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
 	"github.com/tollgate-dev/tollgate/internal/cli"
 )
@@ -109,5 +113,84 @@ func TestASecretUpdateConflictIsRetried(t *testing.T) {
 	}
 	if created != 1 {
 		t.Errorf("%d KeyCreated events, want exactly one", created)
+	}
+}
+
+// A Secret or ConfigMap that has the name of one the policy would own, but is someone
+// else's, is neither adopted nor overwritten (adopting it would also delete it with the
+// policy): the policy is not Ready, says why, and takes the name once it is free.
+func TestAnObjectUnderAnOwnedNameIsNotAdopted(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		object func(ns string) client.Object
+	}{
+		{"a Secret named like the keys Secret", func(ns string) client.Object {
+			return &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "api-signing-keys", Labels: map[string]string{"app": "mine"}},
+				Data:       map[string][]byte{"keyset.json": []byte("not a keyset, but mine"), "other": []byte("x")},
+			}
+		}},
+		{"a ConfigMap named like the sidecar ConfigMap", func(ns string) client.Object {
+			return &corev1.ConfigMap{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "api-sidecar"},
+				Data:       map[string]string{"policy.yaml": "mine"},
+			}
+		}},
+		{"a Secret that carries tollgate's labels", func(ns string) client.Object {
+			return &corev1.Secret{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "api-signing-keys", Labels: map[string]string{
+					authv1alpha1.ManagedByLabel: authv1alpha1.ManagedByValue, authv1alpha1.PolicyLabel: "api",
+				}},
+				Data: map[string][]byte{"keyset.json": []byte("mine")},
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ns := newNamespace(t)
+			theirs := tc.object(ns)
+			create(t, theirs)
+			kind := "Secret"
+			if _, ok := theirs.(*corev1.ConfigMap); ok {
+				kind = "ConfigMap"
+			}
+			create(t, newPolicy(ns, "api"))
+
+			waitFor(t, 30*time.Second, "Ready=False NameConflict", func() (bool, string) {
+				p := getPolicy(t, ns, "api")
+				c := meta.FindStatusCondition(p.Status.Conditions, authv1alpha1.ConditionReady)
+				if c == nil || c.Status != metav1.ConditionFalse || c.Reason != authv1alpha1.ReasonNameConflict {
+					return false, fmt.Sprintf("condition %+v", c)
+				}
+				if !strings.Contains(c.Message, kind+" "+ns+"/"+theirs.GetName()+" exists and is not owned by this AuthPolicy") {
+					return false, "message " + c.Message
+				}
+				return true, ""
+			})
+			waitForEvent(t, ns, "api", corev1.EventTypeWarning, authv1alpha1.ReasonNameConflict, kind+" "+ns+"/"+theirs.GetName(), "neither adopts nor overwrites")
+
+			now := theirs.DeepCopyObject().(client.Object)
+			if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(theirs), now); err != nil {
+				t.Fatal(err)
+			}
+			if now.GetResourceVersion() != theirs.GetResourceVersion() || len(now.GetOwnerReferences()) != 0 {
+				t.Errorf("the %s was written: resourceVersion %s (was %s), owners %+v", kind, now.GetResourceVersion(), theirs.GetResourceVersion(), now.GetOwnerReferences())
+			}
+
+			// Freed, the name is taken.
+			if err := k8s.Delete(context.Background(), now); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 60*time.Second, "the policy Ready once the name is free", func() (bool, string) {
+				p := getPolicy(t, ns, "api")
+				c := meta.FindStatusCondition(p.Status.Conditions, authv1alpha1.ConditionReady)
+				return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("condition %+v", c)
+			})
+			mine := theirs.DeepCopyObject().(client.Object)
+			if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(theirs), mine); err != nil {
+				t.Fatal(err)
+			}
+			checkOwnedBy(t, mine, getPolicy(t, ns, "api"))
+		})
 	}
 }

@@ -18,11 +18,12 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
+	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -92,8 +93,8 @@ func (i *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("reading AuthPolicy %s/%s: %w", namespace, name, err))
 	}
 
-	mutated := pod.DeepCopy()
-	if err := InjectSidecar(mutated, policy, i.SidecarImage); err != nil {
+	in, err := planInjection(pod, policy, i.SidecarImage)
+	if err != nil {
 		var refused *RefusalError
 		if errors.As(err, &refused) {
 			log.V(1).Info("pod refused", "reason", err.Error())
@@ -101,11 +102,50 @@ func (i *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 		}
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
-	raw, err := json.Marshal(mutated)
-	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding the injected pod: %w", err))
+	if in.empty() {
+		return admission.Allowed("")
 	}
-	return admission.PatchResponseFromRaw(req.Object.Raw, raw)
+	return admission.Patched("", in.patch(pod)...)
+}
+
+// patch is the injection as JSON patch operations that only add. The pod as its author
+// sent it keeps every field, also those newer than the manager's API types, which a patch
+// computed from a re-encoded typed pod would remove. pod is that pod, decoded: its lists
+// have as many items as the JSON it came from.
+func (in *injection) patch(pod *corev1.Pod) []jsonpatch.JsonPatchOperation {
+	add := func(path string, value any) jsonpatch.JsonPatchOperation {
+		return jsonpatch.JsonPatchOperation{Operation: "add", Path: path, Value: value}
+	}
+	var ops []jsonpatch.JsonPatchOperation
+	if in.sidecar != nil {
+		if len(pod.Spec.InitContainers) == 0 {
+			ops = append(ops, add("/spec/initContainers", []corev1.Container{*in.sidecar}))
+		} else {
+			ops = append(ops, add("/spec/initContainers/0", in.sidecar))
+		}
+	}
+	if len(in.volumes) > 0 {
+		if len(pod.Spec.Volumes) == 0 {
+			ops = append(ops, add("/spec/volumes", in.volumes))
+		} else {
+			for _, v := range in.volumes {
+				ops = append(ops, add("/spec/volumes/-", v))
+			}
+		}
+	}
+	if in.annotate {
+		if len(pod.Annotations) == 0 {
+			ops = append(ops, add("/metadata/annotations", map[string]string{authv1alpha1.StatusAnnotation: authv1alpha1.StatusInjected}))
+		} else {
+			ops = append(ops, add("/metadata/annotations/"+jsonPointerEscape(authv1alpha1.StatusAnnotation), authv1alpha1.StatusInjected))
+		}
+	}
+	return ops
+}
+
+// jsonPointerEscape escapes one reference token of a JSON pointer (RFC 6901).
+func jsonPointerEscape(token string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(token, "~", "~0"), "/", "~1")
 }
 
 func (i *PodInjector) policy(ctx context.Context, namespace, name string) (*authv1alpha1.AuthPolicy, error) {

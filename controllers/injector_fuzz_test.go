@@ -17,12 +17,21 @@ limitations under the License.
 package controllers
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"testing"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 )
@@ -74,4 +83,123 @@ func FuzzInjectSidecar(f *testing.F) {
 			t.Fatal("a second pass changed the pod")
 		}
 	})
+}
+
+// FuzzInjectionPatch feeds hostile pods, as JSON with fields of any name, to the webhook's
+// handler: it never panics, and a patch it returns only adds, applies to the pod as sent,
+// keeps every value that was there, and leaves nothing for a second pass to add.
+func FuzzInjectionPatch(f *testing.F) {
+	f.Add(`{"metadata":{"annotations":{"auth.tollgate.dev/policy":"shop-api"}},"spec":{"containers":[{"name":"app","image":"a","future":1}]}}`)
+	f.Add(`{"metadata":{"annotations":{"auth.tollgate.dev/policy":"shop-api","auth.tollgate.dev/status":"no"}},"spec":{"futureField":{},"initContainers":[{"name":"m"}],"volumes":[{"name":"v","emptyDir":{}}],"containers":[{"name":"app"}]}}`)
+	f.Add(`{"metadata":{"annotations":{"auth.tollgate.dev/policy":"shop-api"}},"spec":{"initContainers":null,"volumes":[],"containers":[{"name":"tollgate-sidecar"}]}}`)
+	f.Add(`{"metadata":{"annotations":{"auth.tollgate.dev/policy":"shop-api"}},"spec":{"volumes":[{"name":"tollgate-keys","secret":{"secretName":"shop-api-signing-keys"}}],"containers":[{"name":"app"}]}}`)
+	policy := &authv1alpha1.AuthPolicy{ObjectMeta: metav1.ObjectMeta{Name: "shop-api", Namespace: "shop"}}
+	inj := NewPodInjector(fixedPolicy{policy}, nil, fuzzScheme(), "tollgate:test")
+	f.Fuzz(func(t *testing.T, pod string) {
+		var doc map[string]any
+		// The API server sends a pod object with its spec always there.
+		if json.Unmarshal([]byte(pod), &doc) != nil {
+			return
+		}
+		if _, ok := doc["spec"].(map[string]any); !ok {
+			return
+		}
+		handle := func(raw []byte) admission.Response {
+			return inj.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+				UID: "1", Operation: admissionv1.Create, Namespace: "shop", Object: runtime.RawExtension{Raw: raw},
+			}})
+		}
+		resp := handle([]byte(pod))
+		if !resp.Allowed || len(resp.Patches) == 0 {
+			return
+		}
+		for _, op := range resp.Patches {
+			if op.Operation != "add" {
+				t.Fatalf("operation %s %s", op.Operation, op.Path)
+			}
+		}
+		ops, err := json.Marshal(resp.Patches)
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch, err := jsonpatch.DecodePatch(ops)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := patch.Apply([]byte(pod))
+		if err != nil {
+			t.Fatalf("the patch %s does not apply: %v", ops, err)
+		}
+		var after map[string]any
+		if err := json.Unmarshal(out, &after); err != nil {
+			t.Fatal(err)
+		}
+		if where := lost(doc, after, ""); where != "" {
+			t.Fatalf("%s lost by %s", where, ops)
+		}
+		if again := handle(out); !again.Allowed || len(again.Patches) != 0 {
+			t.Fatalf("second pass: allowed %v, patches %+v", again.Allowed, again.Patches)
+		}
+	})
+}
+
+// lost is the path of a value of before that after does not hold at the same place
+// (lists may gain items), the status annotation aside; "" when none is.
+func lost(before, after any, path string) string {
+	switch b := before.(type) {
+	case map[string]any:
+		a, ok := after.(map[string]any)
+		if !ok {
+			return path
+		}
+		for k, v := range b {
+			if path+"/"+k == "/metadata/annotations/"+authv1alpha1.StatusAnnotation {
+				continue // the one value the webhook sets
+			}
+			w, ok := a[k]
+			if !ok {
+				return path + "/" + k
+			}
+			if p := lost(v, w, path+"/"+k); p != "" {
+				return p
+			}
+		}
+	case []any:
+		a, ok := after.([]any)
+		if !ok {
+			return path
+		}
+		j := 0
+		for i, v := range b {
+			for j < len(a) && lost(v, a[j], "") != "" {
+				j++
+			}
+			if j == len(a) {
+				return fmt.Sprintf("%s/%d", path, i)
+			}
+			j++
+		}
+	default:
+		if !reflect.DeepEqual(before, after) {
+			return path
+		}
+	}
+	return ""
+}
+
+// fixedPolicy is a reader that holds one policy, under every name.
+type fixedPolicy struct{ p *authv1alpha1.AuthPolicy }
+
+func (o fixedPolicy) Get(_ context.Context, _ client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	o.p.DeepCopyInto(obj.(*authv1alpha1.AuthPolicy))
+	return nil
+}
+
+func (o fixedPolicy) List(context.Context, client.ObjectList, ...client.ListOption) error { return nil }
+
+func fuzzScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = corev1.AddToScheme(s)
+	_ = authv1alpha1.AddToScheme(s)
+	return s
 }

@@ -63,57 +63,110 @@ var (
 	DefaultSidecarMemoryLimit   = resource.MustParse("64Mi")
 )
 
-// RefusalError is why a pod cannot get its sidecar: something its author must change.
-type RefusalError struct{ msg string }
-
-func (e *RefusalError) Error() string { return e.msg }
-
-func refuse(format string, args ...any) error {
-	return &RefusalError{msg: fmt.Sprintf(format, args...)}
-}
-
-// InjectSidecar gives pod the sidecar of policy, running image. Every addition is made only
-// if absent, so injecting an injected pod changes nothing. A *RefusalError says why a pod
+// InjectSidecar gives pod the sidecar of policy, running image. It adds only what is
+// absent, so injecting an injected pod changes nothing. A *RefusalError says why a pod
 // cannot be protected as it is.
 func InjectSidecar(pod *corev1.Pod, policy *authv1alpha1.AuthPolicy, image string) error {
+	in, err := planInjection(pod, policy, image)
+	if err != nil {
+		return err
+	}
+	in.applyTo(pod)
+	return nil
+}
+
+// injection is what a pod lacks of its sidecar. The webhook patches exactly these
+// additions into the pod as its author sent it; InjectSidecar adds them to a typed pod.
+type injection struct {
+	// sidecar goes first among the init containers; nil when the pod has it already.
+	sidecar *corev1.Container
+	// volumes are appended to the pod's volumes.
+	volumes []corev1.Volume
+	// annotate: the status annotation is to be set.
+	annotate bool
+}
+
+func (in *injection) empty() bool {
+	return in.sidecar == nil && len(in.volumes) == 0 && !in.annotate
+}
+
+func (in *injection) applyTo(pod *corev1.Pod) {
+	pod.Spec.Volumes = append(pod.Spec.Volumes, in.volumes...)
+	if in.sidecar != nil {
+		// First among the init containers: ready before any other init container or the
+		// app runs.
+		pod.Spec.InitContainers = append([]corev1.Container{*in.sidecar}, pod.Spec.InitContainers...)
+	}
+	if in.annotate {
+		if pod.Annotations == nil {
+			pod.Annotations = map[string]string{}
+		}
+		pod.Annotations[authv1alpha1.StatusAnnotation] = authv1alpha1.StatusInjected
+	}
+}
+
+// planInjection decides what pod needs to run the sidecar of policy, or refuses it.
+func planInjection(pod *corev1.Pod, policy *authv1alpha1.AuthPolicy, image string) (*injection, error) {
 	p := policy.DeepCopy()
 	p.Default()
 	spec := p.Spec.Sidecar
 
-	if pod.Spec.HostNetwork {
-		return refuse("pod uses hostNetwork: the tollgate sidecar would listen on the node's ports %d and %d and the app would be reachable around it; run the pod without hostNetwork, or remove the %s annotation",
-			spec.Port, SidecarMetricsPort, authv1alpha1.PolicyAnnotation)
+	if err := checkIsolation(pod, spec.Port); err != nil {
+		return nil, err
 	}
 	upstream, err := upstreamPort(pod, spec.UpstreamPort)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if upstream == spec.Port || upstream == SidecarMetricsPort {
-		return refuse("the upstream port %d is a port of the tollgate sidecar (spec.sidecar.port of AuthPolicy %q is %d, metrics %d): set %s to the port your app listens on",
+		return nil, refuse("the upstream port %d is a port of the tollgate sidecar (spec.sidecar.port of AuthPolicy %q is %d, metrics %d): set %s to the port your app listens on",
 			upstream, policy.Name, spec.Port, SidecarMetricsPort, authv1alpha1.UpstreamPortAnnotation)
-	}
-	if err := checkPortsFree(pod, policy.Name, spec.Port); err != nil {
-		return err
 	}
 	res, err := sidecarResources(pod.Annotations)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	sidecar := sidecarContainer(p, image, upstream, res)
+	volumes := sidecarVolumes(p)
+	if err := checkReservedNames(pod, policy.Name, sidecar, volumes); err != nil {
+		return nil, err
+	}
+	if err := checkKeysPrivate(pod, policy.Name); err != nil {
+		return nil, err
+	}
+	if err := checkPortsFree(pod, policy.Name, spec.Port); err != nil {
+		return nil, err
 	}
 
-	addVolume(pod, corev1.Volume{Name: KeysVolume, VolumeSource: corev1.VolumeSource{
-		Secret: &corev1.SecretVolumeSource{SecretName: authv1alpha1.SigningKeysSecretName(policy.Name)},
-	}})
-	addVolume(pod, corev1.Volume{Name: PolicyVolume, VolumeSource: corev1.VolumeSource{
-		ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: authv1alpha1.SidecarConfigMapName(policy.Name)}},
-	}})
+	in := &injection{annotate: pod.Annotations[authv1alpha1.StatusAnnotation] != authv1alpha1.StatusInjected}
+	for _, v := range volumes {
+		if !slices.ContainsFunc(pod.Spec.Volumes, func(x corev1.Volume) bool { return x.Name == v.Name }) {
+			in.volumes = append(in.volumes, v)
+		}
+	}
+	// checkReservedNames let through no container of this name but the genuine sidecar.
+	if !HasSidecar(pod) {
+		in.sidecar = &sidecar
+	}
+	return in, nil
+}
+
+// sidecarVolumes are the volumes the sidecar of a defaulted policy reads.
+func sidecarVolumes(p *authv1alpha1.AuthPolicy) []corev1.Volume {
+	vols := []corev1.Volume{
+		{Name: KeysVolume, VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: authv1alpha1.SigningKeysSecretName(p.Name)},
+		}},
+		{Name: PolicyVolume, VolumeSource: corev1.VolumeSource{
+			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: authv1alpha1.SidecarConfigMapName(p.Name)}},
+		}},
+	}
 	if ref := p.Spec.Login.UsersSecretRef; ref != nil {
-		addVolume(pod, corev1.Volume{Name: UsersVolume, VolumeSource: corev1.VolumeSource{
+		vols = append(vols, corev1.Volume{Name: UsersVolume, VolumeSource: corev1.VolumeSource{
 			Secret: &corev1.SecretVolumeSource{SecretName: ref.Name, Items: []corev1.KeyToPath{{Key: UsersFileKey, Path: UsersFileKey}}},
 		}})
 	}
-	addSidecar(pod, sidecarContainer(p, image, upstream, res))
-	addAnnotation(pod, authv1alpha1.StatusAnnotation, authv1alpha1.StatusInjected)
-	return nil
+	return vols
 }
 
 // sidecarContainer is the injected container for a defaulted policy.
@@ -257,6 +310,9 @@ func sidecarResources(ann map[string]string) (corev1.ResourceRequirements, error
 		if q.Sign() <= 0 {
 			return res, refuse("annotation %s: %q must be greater than zero", o.annotation, v)
 		}
+		// As the API server stores it: rounded up to a thousandth. A reinvoked webhook
+		// compares the stored sidecar with a fresh one.
+		q.RoundUp(resource.Milli)
 		o.list[o.name] = q
 		if o.limit {
 			explicitLimit[o.name] = true
@@ -276,34 +332,8 @@ func sidecarResources(ann map[string]string) (corev1.ResourceRequirements, error
 	return res, nil
 }
 
-func addVolume(pod *corev1.Pod, v corev1.Volume) {
-	if slices.ContainsFunc(pod.Spec.Volumes, func(x corev1.Volume) bool { return x.Name == v.Name }) {
-		return
-	}
-	pod.Spec.Volumes = append(pod.Spec.Volumes, v)
-}
-
-// addSidecar puts the sidecar first among the init containers, so that it is ready before
-// any other init container or the app runs.
-func addSidecar(pod *corev1.Pod, c corev1.Container) {
-	if HasSidecar(pod) {
-		return
-	}
-	pod.Spec.InitContainers = append([]corev1.Container{c}, pod.Spec.InitContainers...)
-}
-
 // HasSidecar reports whether pod has the tollgate sidecar.
 func HasSidecar(pod *corev1.Pod) bool {
 	named := func(c corev1.Container) bool { return c.Name == SidecarContainerName }
 	return slices.ContainsFunc(pod.Spec.InitContainers, named) || slices.ContainsFunc(pod.Spec.Containers, named)
-}
-
-func addAnnotation(pod *corev1.Pod, key, value string) {
-	if pod.Annotations[key] == value {
-		return
-	}
-	if pod.Annotations == nil {
-		pod.Annotations = map[string]string{}
-	}
-	pod.Annotations[key] = value
 }

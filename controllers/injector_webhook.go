@@ -45,7 +45,13 @@ const (
 	DefaultOperatorNamespace = "tollgate-system"
 )
 
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=get;list;watch;create;update
+// The manager writes one webhook configuration, its own: cert-controller puts the CA into
+// it. Reads go through cert-controller's cache, which lists and watches without a field
+// selector, so list and watch cannot be limited by name. No create: config/default makes
+// the configuration; a manager run outside the cluster (--webhook-url) creates its dev
+// configuration with its user's credentials.
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=list;watch
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=get;update,resourceNames=tollgate-mutating-webhook-configuration
 
 // InjectionWebhook is the injection webhook with clientConfig cc: the rules, selector and
 // policies that the markers on PodInjector and config/webhook produce. Namespaces opt in

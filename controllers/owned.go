@@ -17,11 +17,17 @@ limitations under the License.
 package controllers
 
 import (
+	"fmt"
 	"maps"
+	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -52,6 +58,46 @@ func ownedLabels(policy *authv1alpha1.AuthPolicy) map[string]string {
 		authv1alpha1.ManagedByLabel: authv1alpha1.ManagedByValue,
 		authv1alpha1.PolicyLabel:    policy.Name,
 	}
+}
+
+// nameConflictRetry is how often a policy blocked by a name conflict looks again: the
+// object in the way is not in the cache, so its deletion is not seen.
+const nameConflictRetry = 15 * time.Second
+
+// nameConflict: an object under the name of one the policy owns exists and is not the
+// policy's.
+type nameConflict struct {
+	kind string
+	key  types.NamespacedName
+}
+
+func (e *nameConflict) Error() string {
+	return fmt.Sprintf("%s %s exists and is not owned by this AuthPolicy: tollgate neither adopts nor overwrites it; delete or rename it, or give the policy another name", e.kind, e.key)
+}
+
+// claim refuses to take over obj unless the policy controls it already. An object that
+// merely has the name the policy's would have is someone else's: adopting it would
+// overwrite it, and delete it with the policy.
+func claim(policy *authv1alpha1.AuthPolicy, obj client.Object, kind string) error {
+	if metav1.IsControlledBy(obj, policy) {
+		return nil
+	}
+	return &nameConflict{kind: kind, key: client.ObjectKeyFromObject(obj)}
+}
+
+// blockedBy records a name conflict of this pass: Ready=False with reason NameConflict,
+// and a Warning Event the first time, not at every look. It returns when to look again.
+func (r *AuthPolicyReconciler) blockedBy(s *scope, c *nameConflict) ctrl.Result {
+	msg := c.Error()
+	if s.notReady == authv1alpha1.ReasonNameConflict {
+		msg = s.readyMessage + "; " + msg
+	}
+	s.setNotReady(authv1alpha1.ReasonNameConflict, msg)
+	prev := meta.FindStatusCondition(s.policy.Status.Conditions, authv1alpha1.ConditionReady)
+	if prev == nil || prev.Reason != authv1alpha1.ReasonNameConflict || !strings.Contains(prev.Message, c.kind+" "+c.key.String()+" ") {
+		r.Recorder.Eventf(s.policy, nil, corev1.EventTypeWarning, authv1alpha1.ReasonNameConflict, "Adopt", "%s", msg)
+	}
+	return ctrl.Result{RequeueAfter: nameConflictRetry}
 }
 
 // adopt labels obj as the policy's and makes the policy its controller. It reports whether

@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 
@@ -73,7 +74,12 @@ func (r *AuthPolicyReconciler) reconcileSidecarConfig(ctx context.Context, s *sc
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if !exists {
+	var conflict *nameConflict
+	if exists {
+		if err := claim(policy, cm, "ConfigMap"); errors.As(err, &conflict) {
+			return r.blockedBy(s, conflict), nil
+		}
+	} else {
 		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	}
 	changed, err := r.adopt(policy, cm)
@@ -88,11 +94,15 @@ func (r *AuthPolicyReconciler) reconcileSidecarConfig(ctx context.Context, s *sc
 	case !exists:
 		err = r.Create(ctx, cm)
 		if apierrors.IsAlreadyExists(err) {
-			// Not in the cache yet, or made by someone else without the label: adopt it.
-			err = r.adoptLive(ctx, policy, key, want)
+			// Ours, not in the cache yet; or someone else's, which the cache never holds
+			// without the label.
+			err = r.updateLive(ctx, policy, key, want)
 		}
 	case changed:
 		err = r.Update(ctx, cm)
+	}
+	if errors.As(err, &conflict) {
+		return r.blockedBy(s, conflict), nil
 	}
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("writing ConfigMap %s: %w", key, err)
@@ -100,9 +110,12 @@ func (r *AuthPolicyReconciler) reconcileSidecarConfig(ctx context.Context, s *sc
 	return ctrl.Result{}, nil
 }
 
-func (r *AuthPolicyReconciler) adoptLive(ctx context.Context, policy *authv1alpha1.AuthPolicy, key types.NamespacedName, want map[string]string) error {
+func (r *AuthPolicyReconciler) updateLive(ctx context.Context, policy *authv1alpha1.AuthPolicy, key types.NamespacedName, want map[string]string) error {
 	cm := &corev1.ConfigMap{}
 	if err := r.APIReader.Get(ctx, key, cm); err != nil {
+		return err
+	}
+	if err := claim(policy, cm, "ConfigMap"); err != nil {
 		return err
 	}
 	if _, err := r.adopt(policy, cm); err != nil {

@@ -19,6 +19,7 @@ package controllers
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -74,6 +75,10 @@ func (r *AuthPolicyReconciler) reconcileSigningKeys(ctx context.Context, s *scop
 		pass, err = r.syncSigningKeys(ctx, s, pol, attempt > 1)
 		return err
 	})
+	var conflict *nameConflict
+	if errors.As(err, &conflict) {
+		return r.blockedBy(s, conflict), nil
+	}
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("reconciling the signing keys Secret of AuthPolicy %s: %w", s.policy.Key(), err)
 	}
@@ -112,6 +117,9 @@ func (r *AuthPolicyReconciler) syncSigningKeys(ctx context.Context, s *scope, po
 
 	var current *keyset.Keyset
 	if exists {
+		if err := claim(policy, secret, "Secret"); err != nil {
+			return nil, err
+		}
 		current, pass.invalid = parseSecret(secret)
 	} else {
 		secret = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}, Type: corev1.SecretTypeOpaque}

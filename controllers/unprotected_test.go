@@ -23,7 +23,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
@@ -84,7 +86,15 @@ func TestStripPodKeepsWhatTheReportReads(t *testing.T) {
 		p.Name, p.UID, p.ResourceVersion = "a", "uid-1", "7"
 		p.Labels = map[string]string{"app": "x"}
 		p.Annotations["other"] = "big"
-		p.Spec.InitContainers = []corev1.Container{{Name: controllers.SidecarContainerName, Image: "img", Args: []string{"--x"}}}
+		p.Spec.InitContainers = []corev1.Container{{
+			Name: controllers.SidecarContainerName, Image: "img", Args: []string{"--x"},
+			Env:       []corev1.EnvVar{{Name: "TOLLGATE_REDIS_PASSWORD", Value: "not kept"}},
+			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Mi")}},
+		}}
+		p.Spec.Volumes = []corev1.Volume{
+			{Name: controllers.KeysVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "api-signing-keys"}}},
+			{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		}
 		p.Status.Phase = corev1.PodRunning
 		p.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
 	})
@@ -99,11 +109,66 @@ func TestStripPodKeepsWhatTheReportReads(t *testing.T) {
 	if len(s.Annotations) != 1 || s.Annotations[authv1alpha1.PolicyAnnotation] != "api" || s.Labels != nil || s.ManagedFields != nil {
 		t.Errorf("metadata kept too much or too little: %+v", s.ObjectMeta)
 	}
-	if !controllers.HasSidecar(s) || s.Spec.InitContainers[0].Image != "" || s.Spec.Containers[0].Ports != nil {
+	if !controllers.HasSidecar(s) || s.Spec.Containers[0].Image != "" || s.Spec.Containers[0].Ports != nil {
 		t.Errorf("containers: want names only, got %+v", s.Spec)
+	}
+	if c := s.Spec.InitContainers[0]; c.Image != "img" || len(c.Args) != 1 || c.Env[0].Value != "" || c.Env[0].Name != "TOLLGATE_REDIS_PASSWORD" || c.Resources.Limits != nil {
+		t.Errorf("the sidecar: want what tells it from a counterfeit, variables without values; got %+v", c)
+	}
+	if len(s.Spec.Volumes) != 1 || s.Spec.Volumes[0].Name != controllers.KeysVolume {
+		t.Errorf("volumes: want the sidecar's only, got %+v", s.Spec.Volumes)
 	}
 	bare, _ := controllers.StripPod(appPod("ns", "", func(p *corev1.Pod) { p.Name = "b" }))
 	if b := bare.(*corev1.Pod); b.Name != "b" || len(b.Spec.Containers) != 0 {
 		t.Errorf("a pod naming no policy keeps more than its identity: %+v", b)
 	}
+}
+
+// Pods created past the webhook (here: in a namespace without the label) with a container
+// named like the sidecar are counted unless that container is the sidecar the webhook
+// injects, whatever the policy's settings.
+func TestACounterfeitSidecarIsReportedAsUnprotected(t *testing.T) {
+	ns := newNamespace(t)
+	policy := newPolicy(ns, "api", func(p *authv1alpha1.AuthPolicy) {
+		p.Spec.Login.UsersSecretRef = &authv1alpha1.LocalObjectReference{Name: "users"}
+	})
+	create(t, policy)
+	waitReady(t, ns, "api")
+
+	genuine := injected(t, policy)
+	createPod(t, genuine.DeepCopy())
+	createPod(t, genuine.DeepCopy())
+
+	fake := createPod(t, appPod(ns, "api", func(p *corev1.Pod) {
+		p.Spec.InitContainers = []corev1.Container{{
+			Name: controllers.SidecarContainerName, Image: "busybox", Command: []string{"sleep", "infinity"},
+			RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+		}}
+		p.Annotations[authv1alpha1.StatusAnnotation] = authv1alpha1.StatusInjected
+	}))
+	publicRoutes := genuine.DeepCopy()
+	publicRoutes.Name, publicRoutes.GenerateName = "", "public-"
+	for i := range publicRoutes.Spec.Volumes {
+		if v := &publicRoutes.Spec.Volumes[i]; v.Name == controllers.PolicyVolume {
+			v.ConfigMap.Name = "everything-public"
+		}
+	}
+	publicRoutes = createPod(t, publicRoutes)
+	ownUsers := genuine.DeepCopy()
+	for i := range ownUsers.Spec.Volumes {
+		if v := &ownUsers.Spec.Volumes[i]; v.Name == controllers.UsersVolume {
+			v.Secret.SecretName = "my-own-admins"
+		}
+	}
+	ownUsers = createPod(t, ownUsers)
+	ownStore := genuine.DeepCopy()
+	ownStore.Spec.InitContainers[0].Args = append(ownStore.Spec.InitContainers[0].Args, "--redis-url=redis://attacker.example")
+	ownStore = createPod(t, ownStore)
+
+	waitUnprotected(t, ns, "api", 4)
+	waitForEvent(t, ns, fake.Name, corev1.EventTypeWarning, controllers.ReasonUnprotected,
+		"container named tollgate-sidecar that is not the tollgate sidecar", `runs image "busybox"`)
+	waitForEvent(t, ns, "api", corev1.EventTypeWarning, controllers.ReasonUnprotectedPod, "pod "+publicRoutes.Name, "volume tollgate-policy is not ConfigMap api-sidecar")
+	waitForEvent(t, ns, "api", corev1.EventTypeWarning, controllers.ReasonUnprotectedPod, "pod "+ownUsers.Name, "volume tollgate-users is not the policy's users Secret")
+	waitForEvent(t, ns, "api", corev1.EventTypeWarning, controllers.ReasonUnprotectedPod, "pod "+ownStore.Name, "--redis-url")
 }

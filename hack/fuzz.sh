@@ -49,7 +49,7 @@ done <<<"$listing"
 # Targets whose every run costs about a millisecond (a Pod deep-copied, injected and compared)
 # get a budget of runs instead of time: with a time budget, Go's fuzzer can reach the end while
 # it minimizes a new input, and then fails with "context deadline exceeded".
-declare -A budget=([FuzzInjectSidecar]=3000x)
+declare -A budget=([FuzzInjectSidecar]=3000x [FuzzInjectionPatch]=3000x)
 
 cache="$(go env GOCACHE)/fuzz"
 saved=0

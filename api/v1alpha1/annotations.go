@@ -83,6 +83,9 @@ const (
 	ReasonSecretRecreated = "SecretRecreated"
 	ReasonReconcileFailed = "ReconcileFailed"
 	ReasonInvalidSpec     = "InvalidSpec"
+	// ReasonNameConflict: a Secret or ConfigMap the policy would own exists and is not the
+	// policy's; the operator neither adopts nor overwrites it.
+	ReasonNameConflict = "NameConflict"
 )
 
 // ParseRevokeRequests reads the revoke-keys annotation: a JSON object from kid to reason.

@@ -224,7 +224,12 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the AuthPolicy controller: %w", err)
 	}
-	if err := (&controllers.UnprotectedPodReporter{Client: mgr.GetClient()}).SetupWithManager(context.Background(), mgr); err != nil {
+	if o.SidecarImage == "" {
+		if o.SidecarImage, err = ownImage(mgr.GetAPIReader()); err != nil {
+			return nil, err
+		}
+	}
+	if err := (&controllers.UnprotectedPodReporter{Client: mgr.GetClient(), SidecarImage: o.SidecarImage}).SetupWithManager(context.Background(), mgr); err != nil {
 		return nil, fmt.Errorf("setting up the unprotected-pod report: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -297,12 +302,6 @@ func newInjectionWebhook(o ManagerOptions) (*injectionWebhook, error) {
 func (h *injectionWebhook) setup(mgr ctrl.Manager, o ManagerOptions) error {
 	log := ctrl.Log.WithName("setup")
 	image := o.SidecarImage
-	if image == "" {
-		var err error
-		if image, err = ownImage(mgr.GetAPIReader()); err != nil {
-			return err
-		}
-	}
 	log.Info("injection webhook", "sidecarImage", image, "operatorNamespace", o.Namespace, "certMode", o.CertMode, "url", h.url)
 	h.server.Register(controllers.InjectPath, &webhook.Admission{
 		Handler: controllers.NewPodInjector(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme(), image),
