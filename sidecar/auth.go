@@ -319,13 +319,15 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		s.metrics.Revoked.WithLabelValues("session").Inc()
 	}
 	if req.All {
-		// Tokens carry iat in whole seconds: everything issued up to the end of this second
-		// goes, so that no token minted in the same second as the logout survives it.
-		before := now.Truncate(time.Second).Add(time.Second)
-		if err := s.store.RevokeSubject(ctx, id.Subject, before, until); err != nil {
+		// Every session the store knows for the subject goes, by sid: exact, whatever the
+		// clocks, and a login right after (even in the same second) starts a live session.
+		revoked, err := s.store.RevokeSubject(ctx, id.Subject, until)
+		if err != nil {
 			return s.storeFailed("revoke_subject", err)
 		}
-		s.revocations.Add(store.Revocation{Kind: store.RevokedSubject, ID: id.Subject, IssuedBefore: before, Until: until})
+		for _, r := range revoked {
+			s.revocations.Add(r)
+		}
 		s.metrics.Revoked.WithLabelValues("subject").Inc()
 	}
 	s.log.Info("logout", "subject", id.Subject, "session", family, "all", req.All)

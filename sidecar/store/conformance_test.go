@@ -199,7 +199,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		assertRevocation(t, revocations(t, s, now), store.Revocation{Kind: store.RevokedSession, ID: first.Family, Until: until})
 	})
 
-	t.Run("RevokeSubject revokes every family of the subject and no other", func(t *testing.T) {
+	t.Run("RevokeSubject revokes every session of the subject by sid and no other", func(t *testing.T) {
 		s := newStore(t)
 		a1 := login(t, s, "alice", week)
 		a2 := login(t, s, "alice", week)
@@ -207,9 +207,14 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if _, err := s.RotateRefresh(ctx, a2.Hash, a3, now); err != nil {
 			t.Fatalf("RotateRefresh: %v", err)
 		}
+		// A session whose refresh life has ended may still have access tokens out.
+		ended := login(t, s, "alice", time.Now().Add(-time.Minute))
+		// One that ended longer ago than any access token lives is forgotten.
+		forgotten := login(t, s, "alice", time.Now().Add(-store.SessionIndexRetention-time.Minute))
 		bob := login(t, s, "bob", week)
 		until := now.Add(15 * time.Minute)
-		if err := s.RevokeSubject(ctx, "alice", now, until); err != nil {
+		got, err := s.RevokeSubject(ctx, "alice", until)
+		if err != nil {
 			t.Fatalf("RevokeSubject: %v", err)
 		}
 		for _, hash := range []string{a1.Hash, a2.Hash, a3.Hash} {
@@ -220,7 +225,34 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if _, err := s.LookupRefresh(ctx, bob.Hash, now); err != nil {
 			t.Errorf("LookupRefresh(bob) = %v, want it untouched", err)
 		}
-		assertRevocation(t, revocations(t, s, now), store.Revocation{Kind: store.RevokedSubject, ID: "alice", IssuedBefore: now, Until: until})
+		revs := revocations(t, s, now)
+		for _, fam := range []string{a1.Family, a2.Family, ended.Family} {
+			want := store.Revocation{Kind: store.RevokedSession, ID: fam, Until: until}
+			assertRevocation(t, revs, want)
+			assertRevocation(t, got, want)
+		}
+		if len(got) != 3 {
+			t.Errorf("RevokeSubject returned %v, want the 3 sessions of alice", got)
+		}
+		if hasRevocation(revs, store.RevokedSession, forgotten.Family) || hasRevocation(revs, store.RevokedSession, bob.Family) {
+			t.Errorf("revocations %v revoke a forgotten session or bob's", revs)
+		}
+		if hasRevocation(revs, store.RevokedSubject, "alice") {
+			t.Errorf("revocations %v hold a clock-based subject cutoff", revs)
+		}
+
+		// A session created right after is not touched, and a second logout-all ends it.
+		after := login(t, s, "alice", week)
+		if _, err := s.LookupRefresh(ctx, after.Hash, now); err != nil {
+			t.Errorf("LookupRefresh(session created after) = %v, want it live", err)
+		}
+		if hasRevocation(revocations(t, s, now), store.RevokedSession, after.Family) {
+			t.Errorf("the session created after the logout-all is revoked")
+		}
+		got, err = s.RevokeSubject(ctx, "alice", until)
+		if err != nil || len(got) != 1 || got[0].ID != after.Family {
+			t.Errorf("second RevokeSubject = %v, %v; want only the new session", got, err)
+		}
 	})
 
 	t.Run("revocations are listed until they end", func(t *testing.T) {
@@ -279,8 +311,13 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 			{"a revocation without an id", func() error {
 				return s.Revoke(ctx, store.Revocation{Kind: store.RevokedToken, Until: week})
 			}},
-			{"a subject revocation without IssuedBefore", func() error {
-				return s.RevokeSubject(ctx, "alice", time.Time{}, week)
+			{"a subject revocation without Until", func() error {
+				_, err := s.RevokeSubject(ctx, "alice", time.Time{})
+				return err
+			}},
+			{"a subject revocation without a subject", func() error {
+				_, err := s.RevokeSubject(ctx, "", week)
+				return err
 			}},
 			{"a family revocation without a family", func() error {
 				return s.RevokeFamily(ctx, "", week)
@@ -410,13 +447,14 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if _, err := s.RotateRefresh(ctx, tok.Hash, store.RefreshToken{Hash: randomHash(t)}, now); !errors.Is(err, store.ErrReused) {
 			t.Fatalf("reuse = %v, want ErrReused", err)
 		}
-		if err := s.RevokeSubject(ctx, "bob", now, week); err != nil {
+		bob := login(t, s, "bob", week)
+		if _, err := s.RevokeSubject(ctx, "bob", week); err != nil {
 			t.Fatal(err)
 		}
 		w.waitFor(t, 5*time.Second, "revocations", func(revoked []store.Revocation, _ int) bool {
 			return hasRevocation(revoked, store.RevokedToken, "jti-1") &&
 				hasRevocation(revoked, store.RevokedSession, tok.Family) &&
-				hasRevocation(revoked, store.RevokedSubject, "bob")
+				hasRevocation(revoked, store.RevokedSession, bob.Family)
 		})
 	})
 

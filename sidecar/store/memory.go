@@ -37,7 +37,7 @@ type Memory struct {
 	mu          sync.Mutex
 	tokens      map[string]*memToken // by hash
 	families    map[string]*memFamily
-	subjects    map[string]map[string]struct{} // subject -> family ids
+	subjects    map[string]map[string]time.Time // subject -> family id -> the family's end
 	revocations map[memRevocationKey]Revocation
 	attempts    map[string]memAttempts
 	watchers    map[*memWatcher]struct{}
@@ -55,7 +55,6 @@ type memToken struct {
 }
 
 type memFamily struct {
-	subject   string
 	expiresAt time.Time
 	hashes    []string
 }
@@ -80,7 +79,7 @@ func newMemory(now func() time.Time) *Memory {
 	m := &Memory{
 		tokens:      map[string]*memToken{},
 		families:    map[string]*memFamily{},
-		subjects:    map[string]map[string]struct{}{},
+		subjects:    map[string]map[string]time.Time{},
 		revocations: map[memRevocationKey]Revocation{},
 		attempts:    map[string]memAttempts{},
 		watchers:    map[*memWatcher]struct{}{},
@@ -117,14 +116,14 @@ func (m *Memory) CreateRefresh(_ context.Context, t RefreshToken) error {
 	m.tokens[t.Hash] = &memToken{RefreshToken: t}
 	f := m.families[t.Family]
 	if f == nil {
-		f = &memFamily{subject: t.Subject, expiresAt: t.ExpiresAt}
+		f = &memFamily{expiresAt: t.ExpiresAt}
 		m.families[t.Family] = f
 	}
 	f.hashes = append(f.hashes, t.Hash)
 	if m.subjects[t.Subject] == nil {
-		m.subjects[t.Subject] = map[string]struct{}{}
+		m.subjects[t.Subject] = map[string]time.Time{}
 	}
-	m.subjects[t.Subject][t.Family] = struct{}{}
+	m.subjects[t.Subject][t.Family] = t.ExpiresAt
 	return nil
 }
 
@@ -208,22 +207,29 @@ func (m *Memory) RevokeFamily(_ context.Context, family string, until time.Time)
 }
 
 // RevokeSubject implements Store.
-func (m *Memory) RevokeSubject(_ context.Context, subject string, issuedBefore, until time.Time) error {
-	r := Revocation{Kind: RevokedSubject, ID: subject, IssuedBefore: issuedBefore, Until: until}
-	if err := checkRevocation(r); err != nil {
-		return err
+func (m *Memory) RevokeSubject(_ context.Context, subject string, until time.Time) ([]Revocation, error) {
+	if err := checkSubjectRevocation(subject, until); err != nil {
+		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return errClosed
+		return nil, errClosed
 	}
-	for family := range m.subjects[subject] {
+	now := m.now()
+	var out []Revocation
+	for family, end := range m.subjects[subject] {
+		if !end.Add(SessionIndexRetention).After(now) {
+			continue
+		}
 		m.dropFamily(family)
+		r := Revocation{Kind: RevokedSession, ID: family, Until: ms(until)}
+		m.addRevocation(r, now)
+		out = append(out, r)
 	}
 	delete(m.subjects, subject)
-	m.addRevocation(r, m.now())
-	return nil
+	slices.SortFunc(out, func(a, b Revocation) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // Revoke implements Store.
@@ -417,7 +423,8 @@ func (m *Memory) liveToken(hash string, now time.Time) *memToken {
 	return t
 }
 
-// dropFamily forgets every token of the family, spent ones included.
+// dropFamily forgets every token of the family, spent ones included. The subject's index
+// keeps the family until SessionIndexRetention after its end: its access tokens may live on.
 func (m *Memory) dropFamily(family string) {
 	f := m.families[family]
 	if f == nil {
@@ -427,12 +434,6 @@ func (m *Memory) dropFamily(family string) {
 		delete(m.tokens, h)
 	}
 	delete(m.families, family)
-	if fams := m.subjects[f.subject]; fams != nil {
-		delete(fams, family)
-		if len(fams) == 0 {
-			delete(m.subjects, f.subject)
-		}
-	}
 }
 
 // addRevocation records r until r.Until and hands it to every watcher. One that has already
@@ -474,6 +475,16 @@ func (m *Memory) sweep() {
 	for id, f := range m.families {
 		if !f.expiresAt.After(now) {
 			m.dropFamily(id)
+		}
+	}
+	for subject, fams := range m.subjects {
+		for family, end := range fams {
+			if !end.Add(SessionIndexRetention).After(now) {
+				delete(fams, family)
+			}
+		}
+		if len(fams) == 0 {
+			delete(m.subjects, subject)
 		}
 	}
 	for k, r := range m.revocations {

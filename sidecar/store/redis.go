@@ -40,7 +40,8 @@ import (
 //	P:rt:<hash>           hash   one refresh token (fields subject role family parent iat exp,
 //	                             and next once spent), expiring with its family
 //	P:family:<family>     set    hashes of the family's tokens, spent ones included
-//	P:subject:<subject>   zset   the subject's families, scored by their end (ms)
+//	P:subject:<subject>   zset   the subject's families, scored by their end (ms), kept
+//	                             SessionIndexRetention past it
 //	P:revoked             zset   revocations (JSON, see wireRevocation), scored by Until (ms)
 //	P:attempts:<sha256>   string attempt counter, expiring with its window; the name holds
 //	                             the hex SHA-256 of the caller's key
@@ -157,6 +158,7 @@ func (s *Redis) CreateRefresh(ctx context.Context, t RefreshToken) error {
 	res, err := createScript.Run(ctx, s.client,
 		[]string{s.tokenKey(t.Hash), s.familyKey(t.Family), s.subjectKey(t.Subject)},
 		t.Hash, t.Subject, t.Role, t.Family, t.Parent, msArg(t.IssuedAt), msArg(t.ExpiresAt), msArg(now),
+		SessionIndexRetention.Milliseconds(),
 	).Int()
 	if err != nil {
 		return unavailable("create refresh token", err)
@@ -264,18 +266,22 @@ func (s *Redis) RevokeFamily(ctx context.Context, family string, until time.Time
 }
 
 // RevokeSubject implements Store.
-func (s *Redis) RevokeSubject(ctx context.Context, subject string, issuedBefore, until time.Time) error {
-	if err := checkRevocation(Revocation{Kind: RevokedSubject, ID: subject, IssuedBefore: issuedBefore, Until: until}); err != nil {
-		return err
+func (s *Redis) RevokeSubject(ctx context.Context, subject string, until time.Time) ([]Revocation, error) {
+	if err := checkSubjectRevocation(subject, until); err != nil {
+		return nil, err
 	}
-	err := revokeSubjectScript.Run(ctx, s.client,
+	families, err := revokeSubjectScript.Run(ctx, s.client,
 		[]string{s.subjectKey(subject), s.revokedKey()},
-		s.prefix, s.channel, subject, msArg(issuedBefore), msArg(until), msArg(time.Now()),
-	).Err()
+		s.prefix, s.channel, msArg(until), msArg(time.Now()), SessionIndexRetention.Milliseconds(),
+	).StringSlice()
 	if err != nil {
-		return unavailable("revoke subject", err)
+		return nil, unavailable("revoke subject", err)
 	}
-	return nil
+	out := make([]Revocation, 0, len(families))
+	for _, f := range families {
+		out = append(out, Revocation{Kind: RevokedSession, ID: f, Until: ms(until)})
+	}
+	return out, nil
 }
 
 // Revoke implements Store.

@@ -50,8 +50,10 @@ local function dropFamily(prefix, famkey)
 end
 `
 
-// createScript stores the first token of a family.
-// KEYS: token, family, subject. ARGV: hash, subject, role, family, parent, iat, exp, now.
+// createScript stores the first token of a family and records the family in the subject's
+// index, which keeps it until retention past its end.
+// KEYS: token, family, subject.
+// ARGV: hash, subject, role, family, parent, iat, exp, now, retention (ms).
 // Returns 1, or 0 when another family holds the hash (the same family: a retry, 1).
 var createScript = redis.NewScript(luaLib + `
 local fam = redis.call('HGET', KEYS[1], 'family')
@@ -64,10 +66,10 @@ redis.call('HSET', KEYS[1], 'subject', ARGV[2], 'role', ARGV[3], 'family', ARGV[
 redis.call('PEXPIREAT', KEYS[1], ARGV[7])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PEXPIREAT', KEYS[2], ARGV[7])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[8]) - tonumber(ARGV[9]))
 redis.call('ZADD', KEYS[3], ARGV[7], ARGV[4])
 local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[3], last[2])
+redis.call('PEXPIREAT', KEYS[3], tonumber(last[2]) + tonumber(ARGV[9]))
 return 1
 `)
 
@@ -105,15 +107,18 @@ addRevocation(KEYS[2], ARGV[2], revocationLua('sid', ARGV[3], '0', ARGV[4]), ARG
 return 1
 `)
 
-// revokeSubjectScript: KEYS: subject, revocations.
-// ARGV: prefix, channel, subject, issuedBefore, until, now.
+// revokeSubjectScript ends every session in the subject's index (those that ended more
+// than retention ago excepted) by sid, and returns their family ids.
+// KEYS: subject, revocations. ARGV: prefix, channel, until, now, retention (ms).
 var revokeSubjectScript = redis.NewScript(luaLib + `
-for _, fam in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[5]))
+local fams = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, fam in ipairs(fams) do
   dropFamily(ARGV[1], ARGV[1] .. ':family:' .. fam)
+  addRevocation(KEYS[2], ARGV[2], revocationLua('sid', fam, '0', ARGV[3]), ARGV[3], ARGV[4])
 end
 redis.call('DEL', KEYS[1])
-addRevocation(KEYS[2], ARGV[2], revocationLua('sub', ARGV[3], ARGV[4], ARGV[5]), ARGV[5], ARGV[6])
-return 1
+return fams
 `)
 
 // revokeScript: KEYS: revocations. ARGV: channel, kind, id, issuedBefore, until, now.

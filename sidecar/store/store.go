@@ -58,8 +58,16 @@ const (
 	// RevokedSession revokes every access token of one refresh family (claim sid).
 	RevokedSession RevocationKind = "sid"
 	// RevokedSubject revokes every access token of a subject issued before IssuedBefore.
+	// Logout-all no longer writes it (it revokes each session by sid, which needs no
+	// clock); sidecars still honour one written by an older version.
 	RevokedSubject RevocationKind = "sub"
 )
+
+// SessionIndexRetention is how long after its end a session stays in its subject's index:
+// the longest access token lifetime a policy allows (24h) plus the largest clock skew
+// (5m). A session refreshed just before its end issued an access token that lives on that
+// long, and RevokeSubject must still reach it.
+const SessionIndexRetention = 24*time.Hour + 5*time.Minute
 
 // Revocation is one entry of the revocation list. It is dropped at Until, when no token it
 // could match is still valid.
@@ -91,9 +99,12 @@ type Store interface {
 	// revocation until `until`.
 	RevokeFamily(ctx context.Context, family string, until time.Time) error
 
-	// RevokeSubject revokes every family of the subject, and publishes a RevokedSubject
-	// revocation: access tokens issued before issuedBefore stop validating.
-	RevokeSubject(ctx context.Context, subject string, issuedBefore, until time.Time) error
+	// RevokeSubject ends every session of the subject that exists now, in one atomic step:
+	// every family recorded for the subject by CreateRefresh (ended ones included, for
+	// SessionIndexRetention) has its tokens made unusable and gets a RevokedSession
+	// revocation until `until`, published like any other. It returns those revocations.
+	// A session created after it is untouched, whatever the replicas' clocks say.
+	RevokeSubject(ctx context.Context, subject string, until time.Time) ([]Revocation, error)
 
 	// Revoke adds one revocation (a logged-out access token) and publishes it.
 	Revoke(ctx context.Context, r Revocation) error

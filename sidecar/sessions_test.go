@@ -1,0 +1,102 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package sidecar
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/testredis"
+)
+
+// refresh presents a refresh token and returns the status and, on 200, the new pair.
+func (h *harness) refresh(token string) (int, TokenResponse) {
+	h.t.Helper()
+	resp, body := h.do("POST", "/auth/refresh", "", map[string]string{"refreshToken": token})
+	var tr TokenResponse
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(body, &tr); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, tr
+}
+
+// call is the status of a request with an access token to a path that needs any valid one.
+func (h *harness) call(access string) int {
+	h.t.Helper()
+	resp, _ := h.do("GET", "/orders", access, nil)
+	return resp.StatusCode
+}
+
+func TestLogoutAllIsExact(t *testing.T) {
+	eachStore(t, func(t *testing.T, st harnessOption) {
+		// The harness's clock stands still: everything below happens in the same second,
+		// the same millisecond even.
+		h := newHarness(t, st)
+		one := h.login("alice@example.com", alicePassword)
+		two := h.login("alice@example.com", alicePassword)
+		bob := h.login("bob@example.com", bobPassword)
+
+		resp, body := h.do("POST", "/auth/logout", one.AccessToken, map[string]any{"all": true})
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("logout all: %d %s", resp.StatusCode, body)
+		}
+		again := h.login("alice@example.com", alicePassword)
+
+		if got := h.call(again.AccessToken); got != 200 {
+			t.Errorf("a login in the same instant as the logout-all is refused: %d", got)
+		}
+		if got, _ := h.refresh(again.RefreshToken); got != 200 {
+			t.Errorf("the new session cannot refresh: %d", got)
+		}
+		for name, tr := range map[string]TokenResponse{"the logged-out session": one, "the other session": two} {
+			if got := h.call(tr.AccessToken); got != 401 {
+				t.Errorf("%s: access token works after logout-all: %d", name, got)
+			}
+			if got, _ := h.refresh(tr.RefreshToken); got != 401 {
+				t.Errorf("%s: refresh token works after logout-all: %d", name, got)
+			}
+		}
+		if got := h.call(bob.AccessToken); got != 200 {
+			t.Errorf("alice's logout-all ended bob's session: %d", got)
+		}
+	})
+}
+
+func TestLogoutAllDoesNotDependOnReplicaClocks(t *testing.T) {
+	srv := testredis.Start(t)
+	a := newHarness(t, withRedis(srv))
+	// Replica B's clock runs 20s ahead of A's (within the 30s skew the tokens tolerate).
+	ahead := &clock{t: a.clock.Now().Add(20 * time.Second)}
+	b := newHarness(t, withStoreOf(a), withKeys(a.keys), withClock(ahead))
+	eventually(t, 5*time.Second, "replica B loads its revocations", b.server.Revocations().Synced)
+
+	before := b.login("alice@example.com", alicePassword)
+	if resp, body := a.do("POST", "/auth/logout", a.login("alice@example.com", alicePassword).AccessToken, map[string]any{"all": true}); resp.StatusCode != 204 {
+		t.Fatalf("logout all on A: %d %s", resp.StatusCode, body)
+	}
+	eventually(t, time.Second, "both replicas refuse the session B issued before the logout", func() bool {
+		return a.call(before.AccessToken) == 401 && b.call(before.AccessToken) == 401
+	})
+	after := a.login("alice@example.com", alicePassword)
+	if got := b.call(after.AccessToken); got != 200 {
+		t.Errorf("replica B refuses a session A created after the logout-all: %d", got)
+	}
+}
