@@ -301,17 +301,23 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	s.revocations.Add(tokenRev) // enforced here at once, whatever the pub/sub delay
 	s.metrics.Revoked.WithLabelValues("token").Inc()
 
-	family := id.SessionID
+	// The access token's own session always ends. A refresh token in the body ends its
+	// session too when it is the same subject's (a client that logs out with a stale pair);
+	// another subject's is ignored, so a leaked refresh token is no lever on its owner.
+	var families []string
+	if id.SessionID != "" {
+		families = append(families, id.SessionID)
+	}
 	if req.RefreshToken != "" && wellFormedRefreshToken(req.RefreshToken) {
 		rt, err := s.store.LookupRefresh(ctx, hashHex(req.RefreshToken), now)
 		switch {
-		case err == nil && rt.Subject == id.Subject:
-			family = rt.Family
+		case err == nil && rt.Subject == id.Subject && rt.Family != id.SessionID:
+			families = append(families, rt.Family)
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return s.storeFailed("lookup_refresh", err)
 		}
 	}
-	if family != "" {
+	for _, family := range families {
 		if err := s.store.RevokeFamily(ctx, family, until); err != nil {
 			return s.storeFailed("revoke_family", err)
 		}
@@ -330,7 +336,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.metrics.Revoked.WithLabelValues("subject").Inc()
 	}
-	s.log.Info("logout", "subject", id.Subject, "session", family, "all", req.All)
+	s.log.Info("logout", "subject", id.Subject, "sessions", families, "all", req.All)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

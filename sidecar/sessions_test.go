@@ -100,3 +100,48 @@ func TestLogoutAllDoesNotDependOnReplicaClocks(t *testing.T) {
 		t.Errorf("replica B refuses a session A created after the logout-all: %d", got)
 	}
 }
+
+func TestLogoutAlwaysEndsTheCallersOwnSession(t *testing.T) {
+	eachStore(t, func(t *testing.T, st harnessOption) {
+		h := newHarness(t, st)
+
+		t.Run("with another session of the same subject in the body, both end", func(t *testing.T) {
+			mine := h.login("alice@example.com", alicePassword)
+			other := h.login("alice@example.com", alicePassword)
+			resp, body := h.do("POST", "/auth/logout", mine.AccessToken, map[string]any{"refreshToken": other.RefreshToken})
+			if resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("logout: %d %s", resp.StatusCode, body)
+			}
+			if got, _ := h.refresh(mine.RefreshToken); got != 401 {
+				t.Errorf("the caller's own session can still refresh: %d", got)
+			}
+			if got := h.call(mine.AccessToken); got != 401 {
+				t.Errorf("the caller's access token still works: %d", got)
+			}
+			if got, _ := h.refresh(other.RefreshToken); got != 401 {
+				t.Errorf("the session named in the body can still refresh: %d", got)
+			}
+			if got := h.call(other.AccessToken); got != 401 {
+				t.Errorf("the session named in the body still has a working access token: %d", got)
+			}
+		})
+
+		t.Run("another subject's refresh token in the body is ignored", func(t *testing.T) {
+			mine := h.login("alice@example.com", alicePassword)
+			bob := h.login("bob@example.com", bobPassword)
+			resp, body := h.do("POST", "/auth/logout", mine.AccessToken, map[string]any{"refreshToken": bob.RefreshToken})
+			if resp.StatusCode != http.StatusNoContent {
+				t.Fatalf("logout: %d %s", resp.StatusCode, body)
+			}
+			if got, _ := h.refresh(mine.RefreshToken); got != 401 {
+				t.Errorf("the caller's own session can still refresh: %d", got)
+			}
+			if got := h.call(bob.AccessToken); got != 200 {
+				t.Errorf("alice's logout ended bob's session: %d", got)
+			}
+			if got, _ := h.refresh(bob.RefreshToken); got != 200 {
+				t.Errorf("alice's logout ended bob's refresh token: %d", got)
+			}
+		})
+	})
+}
