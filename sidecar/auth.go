@@ -229,9 +229,17 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		return errInvalidRefresh
 	}
 	ctx := r.Context()
+	// Without a key to sign with, answer before the token is spent: the client retries later.
+	key, err := s.tokens.SigningKey()
+	if err != nil {
+		s.metrics.Refreshes.WithLabelValues("error").Inc()
+		return unavailable("no signing key available", err)
+	}
 	now := s.now()
+	oldHash := hashHex(req.RefreshToken)
 	next, nextHash := newRefreshToken()
-	old, err := s.store.RotateRefresh(ctx, hashHex(req.RefreshToken), store.RefreshToken{Hash: nextHash, IssuedAt: now}, now)
+	old, err := s.store.RotateRefresh(ctx, oldHash, store.RefreshToken{Hash: nextHash, IssuedAt: now}, now,
+		s.spec.Tokens.RefreshReuseInterval.Duration)
 	switch {
 	case errors.Is(err, store.ErrReused):
 		s.metrics.Refreshes.WithLabelValues("reused").Inc()
@@ -265,10 +273,16 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		}
 		role = u.Role
 	}
-	if err := s.issuePair(w, old.Subject, role, old.Family, next); err != nil {
+	access, ttl, err := s.tokens.IssueWith(key, old.Subject, role, old.Family)
+	if err != nil {
 		s.metrics.Refreshes.WithLabelValues("error").Inc()
-		return err
+		// Nothing reached the client: give the spent token back so that it can retry.
+		if uerr := s.store.UndoRotation(ctx, oldHash, nextHash); uerr != nil {
+			s.log.Warn("a refresh failed after spending its token and could not be undone: the client's retry will count as reuse", "error", uerr)
+		}
+		return unavailable("signing failed", err)
 	}
+	writePair(w, access, ttl, next)
 	s.metrics.Refreshes.WithLabelValues("success").Inc()
 	return nil
 }
@@ -351,10 +365,14 @@ func (s *Server) issuePair(w http.ResponseWriter, subject, role, family, refresh
 	if err != nil {
 		return unavailable("no signing key available", err)
 	}
+	writePair(w, access, ttl, refresh)
+	return nil
+}
+
+func writePair(w http.ResponseWriter, access string, ttl time.Duration, refresh string) {
 	writeJSON(w, http.StatusOK, TokenResponse{
 		AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
 	})
-	return nil
 }
 
 // newRefreshToken returns a fresh opaque refresh token and the hash the store keeps.

@@ -19,10 +19,12 @@ package sidecar
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/testredis"
+	"github.com/tollgate-dev/tollgate/keyset"
 )
 
 // refresh presents a refresh token and returns the status and, on 200, the new pair.
@@ -144,4 +146,116 @@ func TestLogoutAlwaysEndsTheCallersOwnSession(t *testing.T) {
 			}
 		})
 	})
+}
+
+// sessionOf is the sid of a valid access token.
+func (h *harness) sessionOf(access string) string {
+	h.t.Helper()
+	id, err := h.server.Tokens().Verify(access)
+	if err != nil {
+		h.t.Fatalf("access token does not verify: %v", err)
+	}
+	return id.SessionID
+}
+
+func TestRefreshReuseInterval(t *testing.T) {
+	policy := strings.Replace(testPolicyYAML, "clockSkew: 30s}", "clockSkew: 30s, refreshReuseInterval: 10s}", 1)
+	eachStore(t, func(t *testing.T, st harnessOption) {
+		h := newHarness(t, st, withPolicy(policy))
+		start := h.login("alice@example.com", alicePassword)
+		got, first := h.refresh(start.RefreshToken)
+		if got != 200 {
+			t.Fatalf("refresh: %d", got)
+		}
+		// The response was lost; the client retries 9s later with the token it still has.
+		h.clock.Advance(9 * time.Second)
+		got, retried := h.refresh(start.RefreshToken)
+		if got != 200 {
+			t.Fatalf("a retry within the interval: %d, want a fresh pair", got)
+		}
+		if retried.RefreshToken == first.RefreshToken || h.sessionOf(retried.AccessToken) != h.sessionOf(first.AccessToken) {
+			t.Errorf("the retry's pair is not a fresh pair of the same session")
+		}
+		for name, tr := range map[string]TokenResponse{"first": first, "retried": retried} {
+			if got := h.call(tr.AccessToken); got != 200 {
+				t.Errorf("%s access token refused after a retry within the interval: %d", name, got)
+			}
+		}
+		got, later := h.refresh(first.RefreshToken)
+		if got != 200 {
+			t.Errorf("the first successor cannot refresh: %d", got)
+		}
+
+		// Past the interval, presenting it again is reuse: the whole session goes.
+		h.clock.Advance(time.Second)
+		if got, _ := h.refresh(start.RefreshToken); got != 401 {
+			t.Fatalf("a reuse past the interval: %d, want 401", got)
+		}
+		if got := h.call(later.AccessToken); got != 401 {
+			t.Errorf("the session survived a reuse past the interval: %d", got)
+		}
+		if got, _ := h.refresh(retried.RefreshToken); got != 401 {
+			t.Errorf("a refresh token of the session survived a reuse past the interval: %d", got)
+		}
+	})
+}
+
+func TestARefreshThatFailsAfterSpendingCanBeRetried(t *testing.T) {
+	eachStore(t, func(t *testing.T, st harnessOption) {
+		h := newHarness(t, st)
+		good := h.keys.Keyset()
+		for _, tc := range []struct {
+			name string
+			keys func(t *testing.T) *keyset.Keyset
+		}{
+			{"no Active key at the moment of refresh", func(t *testing.T) *keyset.Keyset {
+				next, err := keyset.Generate(keyset.ES256, h.clock.Now().Add(time.Hour))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return &keyset.Keyset{Keys: []*keyset.SigningKey{next}}
+			}},
+			{"an Active key that cannot sign", func(t *testing.T) *keyset.Keyset {
+				broken := *good.Keys[0]
+				broken.Private = []byte("not an ECDSA key")
+				return &keyset.Keyset{Keys: []*keyset.SigningKey{&broken}}
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				tr := h.login("alice@example.com", alicePassword)
+				h.keys.Set(tc.keys(t))
+				if got, _ := h.refresh(tr.RefreshToken); got != 503 {
+					t.Fatalf("refresh without a usable key: %d, want 503", got)
+				}
+				h.keys.Set(good)
+				got, again := h.refresh(tr.RefreshToken)
+				if got != 200 {
+					t.Fatalf("the retry once keys are back: %d, want a fresh pair", got)
+				}
+				if got := h.call(again.AccessToken); got != 200 {
+					t.Errorf("the retried pair's access token: %d", got)
+				}
+				if got, _ := h.refresh(again.RefreshToken); got != 200 {
+					t.Errorf("the retried pair's refresh token: %d", got)
+				}
+			})
+		}
+	})
+}
+
+func TestARefreshReuseIntervalOverAMinuteIsRefused(t *testing.T) {
+	for _, v := range []string{"61s", "-1s"} {
+		policy := strings.Replace(testPolicyYAML, "clockSkew: 30s}", "clockSkew: 30s, refreshReuseInterval: "+v+"}", 1)
+		_, err := ParsePolicy([]byte(policy))
+		if err == nil || !strings.Contains(err.Error(), "spec.tokens.refreshReuseInterval") {
+			t.Errorf("refreshReuseInterval %s: %v, want a refusal naming the field", v, err)
+		}
+	}
+	p, err := ParsePolicy([]byte(testPolicyYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Spec.Tokens.RefreshReuseInterval; got == nil || got.Duration != 0 {
+		t.Errorf("default refreshReuseInterval = %v, want 0s", got)
+	}
 }

@@ -74,6 +74,7 @@ func (p *AuthPolicy) Validate() error {
 	errs = append(errs, durationIn(tok.Child("accessTokenTTL"), s.Tokens.AccessTokenTTL, 10*time.Second, 24*time.Hour)...)
 	errs = append(errs, durationIn(tok.Child("refreshTokenTTL"), s.Tokens.RefreshTokenTTL, time.Minute, 8760*time.Hour)...)
 	errs = append(errs, durationIn(tok.Child("clockSkew"), s.Tokens.ClockSkew, 0, 5*time.Minute)...)
+	errs = append(errs, durationIn(tok.Child("refreshReuseInterval"), s.Tokens.RefreshReuseInterval, 0, time.Minute)...)
 
 	login := spec.Child("login")
 	if s.Login.UsersSecretRef != nil && s.Login.VerifyURL != "" {

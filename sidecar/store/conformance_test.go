@@ -71,7 +71,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 			IssuedAt:  now.Add(time.Minute),
 			ExpiresAt: now.Add(100 * 24 * time.Hour),
 		}
-		old, err := s.RotateRefresh(ctx, first.Hash, next, now)
+		old, err := s.RotateRefresh(ctx, first.Hash, next, now, 0)
 		if err != nil {
 			t.Fatalf("RotateRefresh: %v", err)
 		}
@@ -95,7 +95,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		first := login(t, s, "alice", week)
 		next := store.RefreshToken{Hash: randomHash(t), IssuedAt: now}
 		for i := range 2 {
-			if _, err := s.RotateRefresh(ctx, first.Hash, next, now); err != nil {
+			if _, err := s.RotateRefresh(ctx, first.Hash, next, now, 0); err != nil {
 				t.Fatalf("RotateRefresh #%d: %v", i+1, err)
 			}
 		}
@@ -125,7 +125,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Errorf("LookupRefresh(%q) = %v, want ErrNotFound", hash, err)
 			}
 			next := store.RefreshToken{Hash: randomHash(t)}
-			if _, err := s.RotateRefresh(ctx, hash, next, now); !errors.Is(err, store.ErrNotFound) {
+			if _, err := s.RotateRefresh(ctx, hash, next, now, 0); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("RotateRefresh(%q) = %v, want ErrNotFound", hash, err)
 			}
 		}
@@ -138,7 +138,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if _, err := s.LookupRefresh(ctx, tok.Hash, later); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("LookupRefresh after expiry = %v, want ErrNotFound", err)
 		}
-		if _, err := s.RotateRefresh(ctx, tok.Hash, store.RefreshToken{Hash: randomHash(t)}, later); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.RotateRefresh(ctx, tok.Hash, store.RefreshToken{Hash: randomHash(t)}, later, 0); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("RotateRefresh after expiry = %v, want ErrNotFound", err)
 		}
 
@@ -153,10 +153,10 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		first := login(t, s, "alice", week)
 		sibling := login(t, s, "alice", week) // another login of the same user
 		second := store.RefreshToken{Hash: randomHash(t)}
-		if _, err := s.RotateRefresh(ctx, first.Hash, second, now); err != nil {
+		if _, err := s.RotateRefresh(ctx, first.Hash, second, now, 0); err != nil {
 			t.Fatalf("RotateRefresh: %v", err)
 		}
-		old, err := s.RotateRefresh(ctx, first.Hash, store.RefreshToken{Hash: randomHash(t)}, now)
+		old, err := s.RotateRefresh(ctx, first.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0)
 		if !errors.Is(err, store.ErrReused) {
 			t.Fatalf("RotateRefresh(spent) = %v, want ErrReused", err)
 		}
@@ -166,7 +166,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if _, err := s.LookupRefresh(ctx, second.Hash, now); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("LookupRefresh(newest of the family) = %v, want ErrNotFound", err)
 		}
-		if _, err := s.RotateRefresh(ctx, second.Hash, store.RefreshToken{Hash: randomHash(t)}, now); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.RotateRefresh(ctx, second.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("RotateRefresh(newest of the family) = %v, want ErrNotFound", err)
 		}
 		if _, err := s.LookupRefresh(ctx, sibling.Hash, now); err != nil {
@@ -176,12 +176,99 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		assertRevocation(t, revs, store.Revocation{Kind: store.RevokedSession, ID: first.Family, Until: first.ExpiresAt})
 	})
 
+	t.Run("within the reuse interval a spent token gets another successor, with no revocation", func(t *testing.T) {
+		s := newStore(t)
+		first := login(t, s, "alice", week)
+		const interval = 10 * time.Second
+		second := store.RefreshToken{Hash: randomHash(t)}
+		if _, err := s.RotateRefresh(ctx, first.Hash, second, now, interval); err != nil {
+			t.Fatalf("RotateRefresh: %v", err)
+		}
+		third := store.RefreshToken{Hash: randomHash(t)}
+		old, err := s.RotateRefresh(ctx, first.Hash, third, now.Add(interval-time.Millisecond), interval)
+		if err != nil {
+			t.Fatalf("RotateRefresh(spent, within the interval) = %v, want a success", err)
+		}
+		assertToken(t, old, first)
+		for _, next := range []store.RefreshToken{second, third} {
+			got, err := s.LookupRefresh(ctx, next.Hash, now)
+			if err != nil {
+				t.Fatalf("LookupRefresh(successor): %v", err)
+			}
+			if got.Family != first.Family || got.Subject != first.Subject || got.Parent != first.Hash {
+				t.Errorf("successor %+v is not in the first token's family", got)
+			}
+		}
+		if revs := revocations(t, s, now); hasRevocation(revs, store.RevokedSession, first.Family) {
+			t.Errorf("a reuse within the interval revoked the session: %v", revs)
+		}
+		// Each successor goes on by itself.
+		if _, err := s.RotateRefresh(ctx, second.Hash, store.RefreshToken{Hash: randomHash(t)}, now, interval); err != nil {
+			t.Errorf("RotateRefresh(second): %v", err)
+		}
+		if _, err := s.RotateRefresh(ctx, third.Hash, store.RefreshToken{Hash: randomHash(t)}, now, interval); err != nil {
+			t.Errorf("RotateRefresh(third): %v", err)
+		}
+
+		// From the interval's end on, it is reuse: the family goes.
+		_, err = s.RotateRefresh(ctx, first.Hash, store.RefreshToken{Hash: randomHash(t)}, now.Add(interval), interval)
+		if !errors.Is(err, store.ErrReused) {
+			t.Fatalf("RotateRefresh(spent, at the interval's end) = %v, want ErrReused", err)
+		}
+		if _, err := s.LookupRefresh(ctx, third.Hash, now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LookupRefresh(successor after reuse) = %v, want ErrNotFound", err)
+		}
+		assertRevocation(t, revocations(t, s, now), store.Revocation{Kind: store.RevokedSession, ID: first.Family, Until: first.ExpiresAt})
+	})
+
+	t.Run("an undone rotation gives the spent token back", func(t *testing.T) {
+		s := newStore(t)
+		first := login(t, s, "alice", week)
+		lost := store.RefreshToken{Hash: randomHash(t)}
+		if _, err := s.RotateRefresh(ctx, first.Hash, lost, now, 0); err != nil {
+			t.Fatalf("RotateRefresh: %v", err)
+		}
+		if err := s.UndoRotation(ctx, first.Hash, lost.Hash); err != nil {
+			t.Fatalf("UndoRotation: %v", err)
+		}
+		if _, err := s.LookupRefresh(ctx, lost.Hash, now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LookupRefresh(undone successor) = %v, want ErrNotFound", err)
+		}
+		if _, err := s.LookupRefresh(ctx, first.Hash, now); err != nil {
+			t.Errorf("LookupRefresh(the token given back) = %v, want it live", err)
+		}
+		retry := store.RefreshToken{Hash: randomHash(t)}
+		if _, err := s.RotateRefresh(ctx, first.Hash, retry, now, 0); err != nil {
+			t.Fatalf("RotateRefresh after the undo = %v, want a success", err)
+		}
+		if revs := revocations(t, s, now); hasRevocation(revs, store.RevokedSession, first.Family) {
+			t.Errorf("the retry after an undo revoked the session: %v", revs)
+		}
+
+		// A successor that has been used is not taken back, nor one of another parent.
+		used := store.RefreshToken{Hash: randomHash(t)}
+		if _, err := s.RotateRefresh(ctx, retry.Hash, used, now, 0); err != nil {
+			t.Fatal(err)
+		}
+		for _, undo := range [][2]string{{first.Hash, retry.Hash}, {first.Hash, used.Hash}, {randomHash(t), randomHash(t)}, {"", ""}} {
+			if err := s.UndoRotation(ctx, undo[0], undo[1]); err != nil {
+				t.Errorf("UndoRotation of nothing to undo: %v", err)
+			}
+		}
+		if _, err := s.LookupRefresh(ctx, used.Hash, now); err != nil {
+			t.Errorf("LookupRefresh(newest) = %v after undos that had nothing to undo", err)
+		}
+		if _, err := s.LookupRefresh(ctx, first.Hash, now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LookupRefresh(first) = %v: an undo gave back a token whose successor was used", err)
+		}
+	})
+
 	t.Run("RevokeFamily makes every token of the family unusable", func(t *testing.T) {
 		s := newStore(t)
 		first := login(t, s, "alice", week)
 		other := login(t, s, "alice", week)
 		second := store.RefreshToken{Hash: randomHash(t)}
-		if _, err := s.RotateRefresh(ctx, first.Hash, second, now); err != nil {
+		if _, err := s.RotateRefresh(ctx, first.Hash, second, now, 0); err != nil {
 			t.Fatalf("RotateRefresh: %v", err)
 		}
 		until := now.Add(15 * time.Minute)
@@ -189,7 +276,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("RevokeFamily: %v", err)
 		}
 		for _, hash := range []string{first.Hash, second.Hash} {
-			if _, err := s.RotateRefresh(ctx, hash, store.RefreshToken{Hash: randomHash(t)}, now); !errors.Is(err, store.ErrNotFound) {
+			if _, err := s.RotateRefresh(ctx, hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("RotateRefresh(revoked family) = %v, want ErrNotFound", err)
 			}
 		}
@@ -204,7 +291,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		a1 := login(t, s, "alice", week)
 		a2 := login(t, s, "alice", week)
 		a3 := store.RefreshToken{Hash: randomHash(t)}
-		if _, err := s.RotateRefresh(ctx, a2.Hash, a3, now); err != nil {
+		if _, err := s.RotateRefresh(ctx, a2.Hash, a3, now, 0); err != nil {
 			t.Fatalf("RotateRefresh: %v", err)
 		}
 		// A session whose refresh life has ended may still have access tokens out.
@@ -218,7 +305,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("RevokeSubject: %v", err)
 		}
 		for _, hash := range []string{a1.Hash, a2.Hash, a3.Hash} {
-			if _, err := s.RotateRefresh(ctx, hash, store.RefreshToken{Hash: randomHash(t)}, now); !errors.Is(err, store.ErrNotFound) {
+			if _, err := s.RotateRefresh(ctx, hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("RotateRefresh(revoked subject) = %v, want ErrNotFound", err)
 			}
 		}
@@ -302,7 +389,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 				return s.CreateRefresh(ctx, bad)
 			}},
 			{"a next token whose hash is not a SHA-256", func() error {
-				_, err := s.RotateRefresh(ctx, randomHash(t), store.RefreshToken{Hash: "raw"}, now)
+				_, err := s.RotateRefresh(ctx, randomHash(t), store.RefreshToken{Hash: "raw"}, now, 0)
 				return err
 			}},
 			{"a revocation of an unknown kind", func() error {
@@ -407,7 +494,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 			next := store.RefreshToken{Hash: randomHash(t)}
 			wg.Go(func() {
 				<-start
-				_, err := s.RotateRefresh(ctx, first.Hash, next, now)
+				_, err := s.RotateRefresh(ctx, first.Hash, next, now, 0)
 				switch {
 				case err == nil:
 					ok.Add(1)
@@ -441,10 +528,10 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatal(err)
 		}
 		tok := login(t, s, "alice", week)
-		if _, err := s.RotateRefresh(ctx, tok.Hash, store.RefreshToken{Hash: randomHash(t)}, now); err != nil {
+		if _, err := s.RotateRefresh(ctx, tok.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.RotateRefresh(ctx, tok.Hash, store.RefreshToken{Hash: randomHash(t)}, now); !errors.Is(err, store.ErrReused) {
+		if _, err := s.RotateRefresh(ctx, tok.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); !errors.Is(err, store.ErrReused) {
 			t.Fatalf("reuse = %v, want ErrReused", err)
 		}
 		bob := login(t, s, "bob", week)

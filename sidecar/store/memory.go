@@ -52,6 +52,8 @@ type memToken struct {
 	RefreshToken
 	// next is the hash of the token that replaced this one; "" while it is unspent.
 	next string
+	// spentAt is when next replaced it.
+	spentAt time.Time
 }
 
 type memFamily struct {
@@ -127,9 +129,8 @@ func (m *Memory) CreateRefresh(_ context.Context, t RefreshToken) error {
 	return nil
 }
 
-// RotateRefresh implements Store. Rotating again with the same next hash returns the first
-// call's result instead of counting as reuse, so a caller may retry.
-func (m *Memory) RotateRefresh(_ context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error) {
+// RotateRefresh implements Store.
+func (m *Memory) RotateRefresh(_ context.Context, oldHash string, next RefreshToken, now time.Time, reuseInterval time.Duration) (RefreshToken, error) {
 	if err := checkRotation(oldHash, next); err != nil {
 		return RefreshToken{}, err
 	}
@@ -142,19 +143,20 @@ func (m *Memory) RotateRefresh(_ context.Context, oldHash string, next RefreshTo
 	if old == nil {
 		return RefreshToken{}, ErrNotFound
 	}
-	switch old.next {
-	case "":
-	case next.Hash:
-		return old.RefreshToken, nil
-	default:
+	if n := m.tokens[next.Hash]; n != nil {
+		if n.Parent == oldHash {
+			return old.RefreshToken, nil // a retry of this very rotation
+		}
+		return RefreshToken{}, errors.New("store: a refresh token with the next hash already exists")
+	}
+	if old.next != "" && !now.Before(old.spentAt.Add(reuseInterval)) {
 		m.dropFamily(old.Family)
 		m.addRevocation(Revocation{Kind: RevokedSession, ID: old.Family, Until: old.ExpiresAt}, now)
 		return old.RefreshToken, ErrReused
 	}
-	if _, taken := m.tokens[next.Hash]; taken {
-		return RefreshToken{}, errors.New("store: a refresh token with the next hash already exists")
+	if old.next == "" {
+		old.next, old.spentAt = next.Hash, ms(now)
 	}
-	old.next = next.Hash
 	n := RefreshToken{
 		Hash:      next.Hash,
 		Subject:   old.Subject,
@@ -172,6 +174,27 @@ func (m *Memory) RotateRefresh(_ context.Context, oldHash string, next RefreshTo
 		f.hashes = append(f.hashes, n.Hash)
 	}
 	return old.RefreshToken, nil
+}
+
+// UndoRotation implements Store.
+func (m *Memory) UndoRotation(_ context.Context, oldHash, nextHash string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errClosed
+	}
+	n := m.tokens[nextHash]
+	if n == nil || n.Parent != oldHash || oldHash == "" || n.next != "" {
+		return nil
+	}
+	delete(m.tokens, nextHash)
+	if f := m.families[n.Family]; f != nil {
+		f.hashes = slices.DeleteFunc(f.hashes, func(h string) bool { return h == nextHash })
+	}
+	if old := m.tokens[oldHash]; old != nil && old.next == nextHash {
+		old.next, old.spentAt = "", time.Time{}
+	}
+	return nil
 }
 
 // LookupRefresh implements Store.

@@ -56,7 +56,7 @@ func TestMemorySweepDropsWhatHasExpired(t *testing.T) {
 		if err := m.CreateRefresh(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.RotateRefresh(ctx, tok.Hash, RefreshToken{Hash: fmt.Sprintf("%064x", 2*i+1)}, now); err != nil {
+		if _, err := m.RotateRefresh(ctx, tok.Hash, RefreshToken{Hash: fmt.Sprintf("%064x", 2*i+1)}, now, 0); err != nil {
 			t.Fatal(err)
 		}
 		if err := m.Revoke(ctx, Revocation{Kind: RevokedToken, ID: fmt.Sprintf("jti-%d", i), Until: now.Add(15 * time.Minute)}); err != nil {

@@ -38,7 +38,7 @@ import (
 // Keys, all in one hash slot (P is "tollgate:{<namespace>/<policy>}"):
 //
 //	P:rt:<hash>           hash   one refresh token (fields subject role family parent iat exp,
-//	                             and next once spent), expiring with its family
+//	                             and next and spent once spent), expiring with its family
 //	P:family:<family>     set    hashes of the family's tokens, spent ones included
 //	P:subject:<subject>   zset   the subject's families, scored by their end (ms), kept
 //	                             SessionIndexRetention past it
@@ -169,9 +169,8 @@ func (s *Redis) CreateRefresh(ctx context.Context, t RefreshToken) error {
 	return nil
 }
 
-// RotateRefresh implements Store. Rotating again with the same next hash returns the first
-// call's result instead of counting as reuse, so the client's retries are safe.
-func (s *Redis) RotateRefresh(ctx context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error) {
+// RotateRefresh implements Store.
+func (s *Redis) RotateRefresh(ctx context.Context, oldHash string, next RefreshToken, now time.Time, reuseInterval time.Duration) (RefreshToken, error) {
 	if err := checkRotation(oldHash, next); err != nil {
 		return RefreshToken{}, err
 	}
@@ -180,7 +179,7 @@ func (s *Redis) RotateRefresh(ctx context.Context, oldHash string, next RefreshT
 	}
 	res, err := rotateScript.Run(ctx, s.client,
 		[]string{s.tokenKey(oldHash), s.tokenKey(next.Hash), s.revokedKey()},
-		s.prefix, s.channel, oldHash, next.Hash, msArg(next.IssuedAt), msArg(now),
+		s.prefix, s.channel, oldHash, next.Hash, msArg(next.IssuedAt), msArg(now), max(reuseInterval, 0).Milliseconds(),
 	).StringSlice()
 	if err != nil {
 		return RefreshToken{}, unavailable("rotate refresh token", err)
@@ -201,6 +200,21 @@ func (s *Redis) RotateRefresh(ctx context.Context, oldHash string, next RefreshT
 		return old, ErrReused
 	}
 	return old, nil
+}
+
+// UndoRotation implements Store.
+func (s *Redis) UndoRotation(ctx context.Context, oldHash, nextHash string) error {
+	if !validHash(oldHash) || !validHash(nextHash) {
+		return nil
+	}
+	err := undoRotationScript.Run(ctx, s.client,
+		[]string{s.tokenKey(oldHash), s.tokenKey(nextHash)},
+		s.prefix, oldHash, nextHash,
+	).Err()
+	if err != nil {
+		return unavailable("undo refresh rotation", err)
+	}
+	return nil
 }
 
 // tokenFromFields reads subject, role, family, parent, iat, exp.

@@ -75,29 +75,50 @@ return 1
 
 // rotateScript spends the old token and stores the next one in its place.
 // KEYS: old token, next token, revocations.
-// ARGV: prefix, channel, old hash, next hash, next iat, now.
+// ARGV: prefix, channel, old hash, next hash, next iat, now, reuse interval (ms).
 // Returns {status, subject, role, family, parent, iat, exp} of the old token, status one of
 // ok, reused, notfound, taken (the next hash exists already).
 // A spent token keeps its record until the family ends, with the hash that replaced it in
-// "next": a second spend with another next hash is reuse, the same one a retry.
+// "next" and when in "spent": a next hash already stored as its successor is a retry,
+// another one within the reuse interval one more successor, and later reuse.
 var rotateScript = redis.NewScript(luaLib + `
-local t = redis.call('HMGET', KEYS[1], 'subject', 'role', 'family', 'parent', 'iat', 'exp', 'next')
+local t = redis.call('HMGET', KEYS[1], 'subject', 'role', 'family', 'parent', 'iat', 'exp', 'next', 'spent')
 if not t[3] or tonumber(t[6]) <= tonumber(ARGV[6]) then return {'notfound'} end
 local res = {'ok', t[1], t[2], t[3], t[4], t[5], t[6]}
-if t[7] then
-  if t[7] == ARGV[4] then return res end
-  dropFamily(ARGV[1], ARGV[1] .. ':family:' .. t[3])
-  addRevocation(KEYS[3], ARGV[2], revocationLua('sid', t[3], '0', t[6]), t[6], ARGV[6])
-  res[1] = 'reused'
-  return res
+local parent = redis.call('HGET', KEYS[2], 'parent')
+if parent then
+  if parent == ARGV[3] then return res end
+  return {'taken'}
 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'taken'} end
-redis.call('HSET', KEYS[1], 'next', ARGV[4])
+if t[7] then
+  if tonumber(t[8] or '0') + tonumber(ARGV[7]) <= tonumber(ARGV[6]) then
+    dropFamily(ARGV[1], ARGV[1] .. ':family:' .. t[3])
+    addRevocation(KEYS[3], ARGV[2], revocationLua('sid', t[3], '0', t[6]), t[6], ARGV[6])
+    res[1] = 'reused'
+    return res
+  end
+else
+  redis.call('HSET', KEYS[1], 'next', ARGV[4], 'spent', ARGV[6])
+end
 redis.call('HSET', KEYS[2], 'subject', t[1], 'role', t[2], 'family', t[3],
   'parent', ARGV[3], 'iat', ARGV[5], 'exp', t[6])
 redis.call('PEXPIREAT', KEYS[2], t[6])
 redis.call('SADD', ARGV[1] .. ':family:' .. t[3], ARGV[4])
 return res
+`)
+
+// undoRotationScript forgets a successor that was never spent and unspends its parent if
+// it was the parent's first successor. KEYS: old token, next token.
+// ARGV: prefix, old hash, next hash. Returns 1 when it undid something, else 0.
+var undoRotationScript = redis.NewScript(`
+local n = redis.call('HMGET', KEYS[2], 'parent', 'family', 'next')
+if not n[1] or n[1] ~= ARGV[2] or n[3] then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('SREM', ARGV[1] .. ':family:' .. n[2], ARGV[3])
+if redis.call('HGET', KEYS[1], 'next') == ARGV[3] then
+  redis.call('HDEL', KEYS[1], 'next', 'spent')
+end
+return 1
 `)
 
 // revokeFamilyScript: KEYS: family, revocations. ARGV: prefix, channel, family, until, now.

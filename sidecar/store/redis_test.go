@@ -104,7 +104,7 @@ func TestRedisUnavailable(t *testing.T) {
 			return s.CreateRefresh(ctx, tok2)
 		}},
 		{"RotateRefresh", func(ctx context.Context) error {
-			_, err := s.RotateRefresh(ctx, tok.Hash, next, now)
+			_, err := s.RotateRefresh(ctx, tok.Hash, next, now, 0)
 			return err
 		}},
 		{"LookupRefresh", func(ctx context.Context) error {
@@ -171,7 +171,7 @@ func TestRedisKeysCarryThePolicyPrefix(t *testing.T) {
 	week := now.Add(7 * 24 * time.Hour)
 
 	a := login(t, s, "alice", week)
-	if _, err := s.RotateRefresh(ctx, a.Hash, store.RefreshToken{Hash: randomHash(t)}, now); err != nil {
+	if _, err := s.RotateRefresh(ctx, a.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); err != nil {
 		t.Fatal(err)
 	}
 	login(t, s, "bob", week)
@@ -259,7 +259,7 @@ func TestRedisTokenLivesAsLongAsItsFamily(t *testing.T) {
 	expires := time.Now().Add(time.Hour)
 	tok := login(t, s, "alice", expires)
 	next := store.RefreshToken{Hash: randomHash(t)}
-	if _, err := s.RotateRefresh(ctx, tok.Hash, next, time.Now()); err != nil {
+	if _, err := s.RotateRefresh(ctx, tok.Hash, next, time.Now(), 0); err != nil {
 		t.Fatal(err)
 	}
 	for key, want := range map[string]time.Time{

@@ -87,10 +87,23 @@ type Store interface {
 	// RotateRefresh spends the token with hash oldHash and stores next in its place, in one
 	// atomic step: of concurrent calls with the same oldHash exactly one succeeds. next's
 	// Subject, Role, Family, Parent and ExpiresAt are taken from the old token; the old
-	// token is returned. A spent oldHash revokes the whole family (every token of it, and
-	// a RevokedSession revocation for the family until its ExpiresAt) and returns the spent token with ErrReused.
-	// An unknown, expired or revoked one returns ErrNotFound.
-	RotateRefresh(ctx context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error)
+	// token is returned.
+	//
+	// A spent oldHash presented again within reuseInterval of its spending gets next as
+	// one more successor in the same family, with no revocation (a client retrying after a
+	// lost response, two tabs refreshing at once). Later, it revokes the whole family (every
+	// token of it, and a RevokedSession revocation for the family until its ExpiresAt) and
+	// returns the spent token with ErrReused. A next already stored as oldHash's successor
+	// is a retry of the same call and succeeds again. An unknown, expired or revoked oldHash
+	// returns ErrNotFound.
+	RotateRefresh(ctx context.Context, oldHash string, next RefreshToken, now time.Time, reuseInterval time.Duration) (RefreshToken, error)
+
+	// UndoRotation takes back a rotation whose successor never reached the client (the
+	// sidecar could not sign its access token): the successor nextHash is forgotten, and
+	// oldHash, if that was its first successor, is unspent again, so the client may retry.
+	// A successor that has been spent already is left alone. Undoing what is not there is
+	// not an error.
+	UndoRotation(ctx context.Context, oldHash, nextHash string) error
 
 	// LookupRefresh returns the live token with this hash, or ErrNotFound.
 	LookupRefresh(ctx context.Context, hash string, now time.Time) (RefreshToken, error)
