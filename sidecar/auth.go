@@ -251,6 +251,10 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.log.Warn("spent refresh token presented again: its whole session is revoked", "client", clientIP(r))
 		return errInvalidRefresh
+	case errors.Is(err, store.ErrTampered):
+		s.metrics.Refreshes.WithLabelValues("invalid").Inc()
+		s.recordRejected(r)
+		return errInvalidRefresh
 	case errors.Is(err, store.ErrNotFound):
 		s.metrics.Refreshes.WithLabelValues("invalid").Inc()
 		return errInvalidRefresh
@@ -327,6 +331,8 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		switch {
 		case err == nil && rt.Subject == id.Subject && rt.Family != id.SessionID:
 			families = append(families, rt.Family)
+		case errors.Is(err, store.ErrTampered):
+			s.recordRejected(r)
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return s.storeFailed("lookup_refresh", err)
 		}
@@ -353,6 +359,13 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("logout", "subject", id.Subject, "sessions", families, "all", req.All)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// recordRejected reports a refresh token record that failed authentication: someone with
+// write access to the store, but not this policy's record key, wrote or changed it.
+func (s *Server) recordRejected(r *http.Request) {
+	s.metrics.Forged.Inc()
+	s.log.Warn("a refresh token record in the store failed authentication and was refused: something without this policy's record key wrote it; check who can write the policy's keys in Redis", "client", clientIP(r))
 }
 
 // accessLifetime is how long after now an access token issued now may still validate.

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/tollgate-dev/tollgate/internal/testredis"
 	"github.com/tollgate-dev/tollgate/keyset"
 )
@@ -257,5 +259,55 @@ func TestARefreshReuseIntervalOverAMinuteIsRefused(t *testing.T) {
 	}
 	if got := p.Spec.Tokens.RefreshReuseInterval; got == nil || got.Duration != 0 {
 		t.Errorf("default refreshReuseInterval = %v, want 0s", got)
+	}
+}
+
+func TestARefreshTokenRecordForgedInRedisIsRefused(t *testing.T) {
+	srv := testredis.Start(t)
+	h := newHarness(t, withRedis(srv))
+	ctx := t.Context()
+	raw := srv.Client()
+	prefix := "tollgate:{shop/shop-api}:rt:"
+
+	// bob (clerk) holds a genuine session; a tenant who can write the policy's keys in Redis
+	// writes a record that makes a token of his choosing alice's (id 42, admin).
+	genuine := h.login("bob@example.com", bobPassword)
+	token, hash := newRefreshToken()
+	now := h.clock.Now()
+	err := raw.HSet(ctx, prefix+hash, map[string]any{
+		"subject": "42", "role": "admin", "family": "forged-session", "parent": "",
+		"iat": now.UnixMilli(), "exp": now.Add(time.Hour).UnixMilli(), "mac": strings.Repeat("ab", 32),
+	}).Err()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, tr := h.refresh(token); got != 401 {
+		t.Fatalf("refresh with a forged record: %d (a session for %q), want 401", got, h.sessionOf(tr.AccessToken))
+	}
+	var m dto.Metric
+	if err := h.server.Metrics().Forged.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.GetCounter().GetValue(); n != 1 {
+		t.Errorf("tollgate_store_records_rejected_total = %v, want 1", n)
+	}
+
+	// The same with bob's genuine record copied under the forger's token.
+	fields, err := raw.HGetAll(ctx, prefix+hashHex(genuine.RefreshToken)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	token2, hash2 := newRefreshToken()
+	for k, v := range fields {
+		if err := raw.HSet(ctx, prefix+hash2, k, v).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, _ := h.refresh(token2); got != 401 {
+		t.Errorf("refresh with a copied genuine record: %d, want 401", got)
+	}
+
+	if got, _ := h.refresh(genuine.RefreshToken); got != 200 {
+		t.Errorf("the genuine session cannot refresh: %d", got)
 	}
 }

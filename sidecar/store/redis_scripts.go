@@ -53,7 +53,7 @@ end
 // createScript stores the first token of a family and records the family in the subject's
 // index, which keeps it until retention past its end.
 // KEYS: token, family, subject.
-// ARGV: hash, subject, role, family, parent, iat, exp, now, retention (ms).
+// ARGV: hash, subject, role, family, parent, iat, exp, now, retention (ms), mac.
 // Returns 1, or 0 when another family holds the hash (the same family: a retry, 1).
 var createScript = redis.NewScript(luaLib + `
 local fam = redis.call('HGET', KEYS[1], 'family')
@@ -62,7 +62,7 @@ if fam then
   return 0
 end
 redis.call('HSET', KEYS[1], 'subject', ARGV[2], 'role', ARGV[3], 'family', ARGV[4],
-  'parent', ARGV[5], 'iat', ARGV[6], 'exp', ARGV[7])
+  'parent', ARGV[5], 'iat', ARGV[6], 'exp', ARGV[7], 'mac', ARGV[10])
 redis.call('PEXPIREAT', KEYS[1], ARGV[7])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PEXPIREAT', KEYS[2], ARGV[7])
@@ -75,15 +75,18 @@ return 1
 
 // rotateScript spends the old token and stores the next one in its place.
 // KEYS: old token, next token, revocations.
-// ARGV: prefix, channel, old hash, next hash, next iat, now, reuse interval (ms).
+// ARGV: prefix, channel, old hash, next hash, next iat, now, reuse interval (ms),
+// the old token's mac as the caller verified it, the next token's mac.
 // Returns {status, subject, role, family, parent, iat, exp} of the old token, status one of
-// ok, reused, notfound, taken (the next hash exists already).
+// ok, reused, notfound, changed (the record's mac is not the one verified), taken (the next
+// hash exists already).
 // A spent token keeps its record until the family ends, with the hash that replaced it in
 // "next" and when in "spent": a next hash already stored as its successor is a retry,
 // another one within the reuse interval one more successor, and later reuse.
 var rotateScript = redis.NewScript(luaLib + `
-local t = redis.call('HMGET', KEYS[1], 'subject', 'role', 'family', 'parent', 'iat', 'exp', 'next', 'spent')
+local t = redis.call('HMGET', KEYS[1], 'subject', 'role', 'family', 'parent', 'iat', 'exp', 'next', 'spent', 'mac')
 if not t[3] or tonumber(t[6]) <= tonumber(ARGV[6]) then return {'notfound'} end
+if t[9] ~= ARGV[8] then return {'changed'} end
 local res = {'ok', t[1], t[2], t[3], t[4], t[5], t[6]}
 local parent = redis.call('HGET', KEYS[2], 'parent')
 if parent then
@@ -101,7 +104,7 @@ else
   redis.call('HSET', KEYS[1], 'next', ARGV[4], 'spent', ARGV[6])
 end
 redis.call('HSET', KEYS[2], 'subject', t[1], 'role', t[2], 'family', t[3],
-  'parent', ARGV[3], 'iat', ARGV[5], 'exp', t[6])
+  'parent', ARGV[3], 'iat', ARGV[5], 'exp', t[6], 'mac', ARGV[9])
 redis.call('PEXPIREAT', KEYS[2], t[6])
 redis.call('SADD', ARGV[1] .. ':family:' .. t[3], ARGV[4])
 return res

@@ -17,6 +17,7 @@ limitations under the License.
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -287,4 +288,109 @@ func TestNewRedisRefusesBadPolicyKeys(t *testing.T) {
 		}
 		_ = client.Close()
 	}
+}
+
+// TestRedisRefusesForgedRecords: whoever can write the policy's keys in Redis but does not
+// hold its record key (another tenant sharing the server) cannot mint a session.
+func TestRedisRefusesForgedRecords(t *testing.T) {
+	srv := testredis.Start(t)
+	ctx := context.Background()
+	recordKey := bytes.Repeat([]byte{7, 1}, 16)
+	open := func(key []byte) *store.Redis {
+		s, err := store.OpenRedis(store.RedisOptions{Addresses: []string{srv.Addr()}}, "shop/shop-api", store.WithRecordKey(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	s := open(recordKey)
+	raw := srv.Client()
+	now := time.Now()
+	week := now.Add(7 * 24 * time.Hour)
+	const prefix = "tollgate:{shop/shop-api}:rt:"
+
+	genuine := login(t, s, "bob", week)
+	fields, err := raw.HGetAll(ctx, prefix+genuine.Hash).Result()
+	if err != nil || fields["mac"] == "" {
+		t.Fatalf("the genuine record %v (%v) carries no mac", fields, err)
+	}
+	forge := func(t *testing.T, hash string, change map[string]string) {
+		t.Helper()
+		f := map[string]any{}
+		for k, v := range fields {
+			f[k] = v
+		}
+		for k, v := range change {
+			f[k] = v
+		}
+		if err := raw.HSet(ctx, prefix+hash, f).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := func(t *testing.T, hash string) {
+		t.Helper()
+		if _, err := s.LookupRefresh(ctx, hash, now); !errors.Is(err, store.ErrTampered) || !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LookupRefresh(forged) = %v, want ErrTampered (an ErrNotFound)", err)
+		}
+		if _, err := s.RotateRefresh(ctx, hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); !errors.Is(err, store.ErrTampered) {
+			t.Errorf("RotateRefresh(forged) = %v, want ErrTampered", err)
+		}
+	}
+
+	t.Run("a record written from scratch", func(t *testing.T) {
+		hash := randomHash(t)
+		forge(t, hash, map[string]string{"subject": "alice", "role": "admin", "family": "forged", "mac": strings.Repeat("0", 64)})
+		refused(t, hash)
+	})
+	t.Run("a genuine record copied under another token", func(t *testing.T) {
+		hash := randomHash(t)
+		forge(t, hash, nil)
+		refused(t, hash)
+	})
+	t.Run("a genuine record with its role changed", func(t *testing.T) {
+		victim := login(t, s, "carol", week)
+		if err := raw.HSet(ctx, prefix+victim.Hash, "role", "admin").Err(); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, victim.Hash)
+	})
+	t.Run("a record without a mac", func(t *testing.T) {
+		hash := randomHash(t)
+		forge(t, hash, nil)
+		if err := raw.HDel(ctx, prefix+hash, "mac").Err(); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, hash)
+	})
+	t.Run("a forged spent record does not revoke the session it names", func(t *testing.T) {
+		hash := randomHash(t)
+		forge(t, hash, map[string]string{"next": randomHash(t), "spent": "1"})
+		if _, err := s.RotateRefresh(ctx, hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); !errors.Is(err, store.ErrTampered) {
+			t.Errorf("RotateRefresh(forged spent record) = %v, want ErrTampered", err)
+		}
+		if _, err := s.LookupRefresh(ctx, genuine.Hash, now); err != nil {
+			t.Errorf("the genuine session is gone after a forged reuse: %v", err)
+		}
+	})
+	t.Run("a replica with another record key refuses the records", func(t *testing.T) {
+		other := open(bytes.Repeat([]byte{9, 3}, 16))
+		if _, err := other.LookupRefresh(ctx, genuine.Hash, now); !errors.Is(err, store.ErrTampered) {
+			t.Errorf("LookupRefresh with another key = %v, want ErrTampered", err)
+		}
+	})
+	t.Run("the genuine record and its successors are accepted", func(t *testing.T) {
+		next := store.RefreshToken{Hash: randomHash(t)}
+		if _, err := s.RotateRefresh(ctx, genuine.Hash, next, now, 0); err != nil {
+			t.Fatalf("RotateRefresh(genuine): %v", err)
+		}
+		same := open(recordKey) // another replica with the same key
+		got, err := same.LookupRefresh(ctx, next.Hash, now)
+		if err != nil || got.Subject != "bob" {
+			t.Fatalf("LookupRefresh(successor) on another replica = %+v, %v", got, err)
+		}
+		if _, err := same.RotateRefresh(ctx, next.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); err != nil {
+			t.Errorf("RotateRefresh(successor) on another replica: %v", err)
+		}
+	})
 }

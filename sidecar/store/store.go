@@ -21,6 +21,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -33,6 +34,10 @@ var (
 	ErrReused = errors.New("refresh token reused")
 	// ErrUnavailable wraps failures to reach the store.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrTampered: a stored refresh token record failed authentication: it was written or
+	// changed by something that does not hold the policy's record key. It wraps ErrNotFound:
+	// to a client, such a token is unknown.
+	ErrTampered = fmt.Errorf("%w: the stored record failed authentication", ErrNotFound)
 )
 
 // RefreshToken is what the store keeps of an issued refresh token. The token itself never
