@@ -47,6 +47,7 @@ type options struct {
 	upstream        string
 	metricsListen   string
 	redisURL        string
+	recordKeyFile   string
 	tokenCacheSize  int
 	reloadInterval  time.Duration
 	shutdownTimeout time.Duration
@@ -65,6 +66,7 @@ func main() {
 	fs.StringVar(&o.upstream, "upstream", "http://127.0.0.1:8080", "URL of the app")
 	fs.StringVar(&o.metricsListen, "metrics-listen", ":9090", "address of /metrics, /healthz and /readyz")
 	fs.StringVar(&o.redisURL, "redis-url", "", "redis:// or rediss:// URL, overriding spec.store (password also from TOLLGATE_REDIS_PASSWORD)")
+	fs.StringVar(&o.recordKeyFile, "record-key-file", "", "file holding the key (base64, at least 32 bytes) that authenticates refresh token records in Redis; default: record-key in --keys-dir")
 	fs.IntVar(&o.tokenCacheSize, "token-cache-size", sidecar.DefaultTokenCacheSize, "verified tokens remembered so a repeated token costs no signature check; 0 disables")
 	fs.DurationVar(&o.reloadInterval, "reload-interval", time.Second, "how often mounted files are checked for changes")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 20*time.Second, "on SIGTERM, how long in-flight requests may take to finish (keep it under the pod's grace period)")
