@@ -244,6 +244,14 @@ type RedisSpec struct {
 	// +optional
 	MasterName string `json:"masterName,omitempty"`
 
+	// Username is the Redis ACL user the sidecars log in as (default: Redis's default
+	// user). One user per policy, allowed only the policy's keys and channel, keeps
+	// tenants sharing a Redis apart (see the README).
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[!-~]*$`
+	Username string `json:"username,omitempty"`
+
 	// PasswordSecretRef names the Secret key holding the Redis password; the sidecar gets
 	// it as TOLLGATE_REDIS_PASSWORD.
 	// +optional

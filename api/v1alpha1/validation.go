@@ -111,6 +111,9 @@ func (p *AuthPolicy) Validate() error {
 				errs = append(errs, field.Invalid(rp.Child("addresses").Index(i), a, "must be host:port"))
 			}
 		}
+		if u := r.Username; len(u) > 256 || strings.IndexFunc(u, func(c rune) bool { return c < '!' || c > '~' }) >= 0 {
+			errs = append(errs, field.Invalid(rp.Child("username"), u, "must be at most 256 printable ASCII characters without spaces"))
+		}
 		if r.DB < 0 || r.DB > 15 {
 			errs = append(errs, field.Invalid(rp.Child("db"), r.DB, "must be between 0 and 15"))
 		}

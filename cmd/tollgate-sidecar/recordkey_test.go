@@ -122,3 +122,34 @@ func TestSidecarRefusesARedisStoreWithoutARecordKey(t *testing.T) {
 		})
 	}
 }
+
+func TestSidecarLogsInAsThePolicysRedisUser(t *testing.T) {
+	bin := buildSidecar(t)
+	srv := testredis.Start(t)
+	admin := srv.Client()
+	ctx := t.Context()
+	for _, cmd := range [][]any{
+		{"ACL", "SETUSER", "tollgate-shop-shop-api", "on", ">s3cret", "~tollgate:{shop/shop-api}:*", "&tollgate:{shop/shop-api}:revocations", "+@all"},
+		// From here on, logging in without the user name fails: the default user's password is another.
+		{"ACL", "SETUSER", "default", "resetpass", ">not-the-tenants"},
+	} {
+		if err := admin.Do(ctx, cmd...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	policy := writeFile(t, dir, "policy.yaml", strings.Replace(testPolicy, "spec:\n",
+		"spec:\n  store:\n    redis: {addresses: [\""+srv.Addr()+"\"], username: tollgate-shop-shop-api}\n", 1))
+	t.Setenv("TOLLGATE_REDIS_PASSWORD", "s3cret")
+	p := startSidecar(t, bin, "--policy", policy, "--users-file", writeFile(t, dir, "users.yaml", testUsers),
+		"--keys-dir", writeKeysDir(t, keyset.GenerateRecordKey()), "--upstream", "http://127.0.0.1:1")
+	resp, err := http.Post("http://"+p.addr+"/auth/login", "application/json",
+		strings.NewReader(`{"email":"alice@example.com","password":"wonderland"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("login through Redis as the policy's user: %d\n%s", resp.StatusCode, p.Logs())
+	}
+}

@@ -43,7 +43,7 @@ func openStore(o options, policy *v1alpha1.AuthPolicy, log *slog.Logger) (store.
 			return nil, fmt.Errorf("--redis-url: %w", err)
 		}
 	case r != nil:
-		ro = store.RedisOptions{Addresses: r.Addresses, MasterName: r.MasterName, DB: int(r.DB), TLS: r.TLS}
+		ro = store.RedisOptions{Addresses: r.Addresses, MasterName: r.MasterName, DB: int(r.DB), TLS: r.TLS, Username: r.Username}
 	default:
 		log.Info("in-memory store: refresh tokens, revocations and login counters are per-process; use spec.store.redis for several replicas")
 		return store.NewMemory(), nil

@@ -394,3 +394,78 @@ func TestRedisRefusesForgedRecords(t *testing.T) {
 		}
 	})
 }
+
+// TestRedisWorksUnderAPerPolicyACL runs a policy's store as a Redis user that may touch
+// only that policy's keys and channel: the ACL the README recommends, so that one tenant's
+// credentials cannot write, delete or revoke another policy's sessions.
+func TestRedisWorksUnderAPerPolicyACL(t *testing.T) {
+	srv := testredis.Start(t)
+	ctx := context.Background()
+	admin := srv.Client()
+	// The README's example, word for word.
+	acl := []any{"ACL", "SETUSER", "tollgate-shop-shop-api", "on", ">s3cret", "resetkeys", "resetchannels",
+		"~tollgate:{shop/shop-api}:*", "&tollgate:{shop/shop-api}:revocations",
+		"-@all", "+@connection", "+evalsha", "+eval", "+subscribe", "+publish",
+		"+get", "+incr", "+del", "+exists", "+pexpire", "+pexpireat", "+pttl",
+		"+hget", "+hmget", "+hset", "+hdel", "+sadd", "+srem", "+smembers",
+		"+zadd", "+zrange", "+zrangebyscore", "+zremrangebyscore"}
+	if err := admin.Do(ctx, acl...).Err(); err != nil {
+		t.Fatalf("ACL SETUSER: %v", err)
+	}
+	s, err := store.OpenRedis(store.RedisOptions{Addresses: []string{srv.Addr()}, Username: "tollgate-shop-shop-api", Password: "s3cret"}, "shop/shop-api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	now := time.Now()
+	week := now.Add(7 * 24 * time.Hour)
+
+	w, _ := watch(t, s)
+	w.waitFor(t, 5*time.Second, "resync", func(_ []store.Revocation, resyncs int) bool { return resyncs >= 1 })
+	tok := login(t, s, "alice", week)
+	next := store.RefreshToken{Hash: randomHash(t)}
+	if _, err := s.RotateRefresh(ctx, tok.Hash, next, now, 0); err != nil {
+		t.Fatalf("RotateRefresh under the ACL: %v", err)
+	}
+	if _, err := s.LookupRefresh(ctx, next.Hash, now); err != nil {
+		t.Fatalf("LookupRefresh under the ACL: %v", err)
+	}
+	if _, _, err := s.AddAttempt(ctx, "alice@example.com", time.Minute); err != nil {
+		t.Fatalf("AddAttempt under the ACL: %v", err)
+	}
+	if _, _, err := s.Attempts(ctx, "alice@example.com"); err != nil {
+		t.Fatalf("Attempts under the ACL: %v", err)
+	}
+	if err := s.ClearAttempts(ctx, "alice@example.com"); err != nil {
+		t.Fatalf("ClearAttempts under the ACL: %v", err)
+	}
+	if err := s.Revoke(ctx, store.Revocation{Kind: store.RevokedToken, ID: "jti", Until: week}); err != nil {
+		t.Fatalf("Revoke under the ACL: %v", err)
+	}
+	if _, err := s.RevokeSubject(ctx, "alice", week); err != nil {
+		t.Fatalf("RevokeSubject under the ACL: %v", err)
+	}
+	if _, err := s.Revocations(ctx, now); err != nil {
+		t.Fatalf("Revocations under the ACL: %v", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping under the ACL: %v", err)
+	}
+	w.waitFor(t, 5*time.Second, "the revocations published under the ACL", func(revoked []store.Revocation, _ int) bool {
+		return hasRevocation(revoked, store.RevokedToken, "jti") && hasRevocation(revoked, store.RevokedSession, tok.Family)
+	})
+
+	// The same user cannot touch another policy's keys or channel.
+	tenant := redis.NewClient(&redis.Options{Addr: srv.Addr(), Username: "tollgate-shop-shop-api", Password: "s3cret"})
+	t.Cleanup(func() { _ = tenant.Close() })
+	for name, err := range map[string]error{
+		"write another policy's record":       tenant.HSet(ctx, "tollgate:{shop/billing}:rt:"+randomHash(t), "subject", "42").Err(),
+		"delete another policy's keys":        tenant.Del(ctx, "tollgate:{shop/billing}:revoked").Err(),
+		"script on another policy's key":      tenant.Eval(ctx, "return redis.call('SET', KEYS[1], 'x')", []string{"tollgate:{shop/billing}:x"}).Err(),
+		"publish on another policy's channel": tenant.Publish(ctx, "tollgate:{shop/billing}:revocations", "{}").Err(),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "NOPERM") {
+			t.Errorf("%s: %v, want NOPERM", name, err)
+		}
+	}
+}
