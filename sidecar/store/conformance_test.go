@@ -221,6 +221,18 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		assertRevocation(t, revocations(t, s, now), store.Revocation{Kind: store.RevokedSession, ID: first.Family, Until: first.ExpiresAt})
 	})
 
+	t.Run("with no reuse interval a second spend is reuse even from a caller whose clock is behind", func(t *testing.T) {
+		s := newStore(t)
+		first := login(t, s, "alice", week)
+		if _, err := s.RotateRefresh(ctx, first.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); err != nil {
+			t.Fatalf("RotateRefresh: %v", err)
+		}
+		_, err := s.RotateRefresh(ctx, first.Hash, store.RefreshToken{Hash: randomHash(t)}, now.Add(-time.Second), 0)
+		if !errors.Is(err, store.ErrReused) {
+			t.Fatalf("RotateRefresh(spent) from a clock 1s behind = %v, want ErrReused", err)
+		}
+	})
+
 	t.Run("an undone rotation gives the spent token back", func(t *testing.T) {
 		s := newStore(t)
 		first := login(t, s, "alice", week)

@@ -149,7 +149,8 @@ func (m *Memory) RotateRefresh(_ context.Context, oldHash string, next RefreshTo
 		}
 		return RefreshToken{}, errors.New("store: a refresh token with the next hash already exists")
 	}
-	if old.next != "" && !now.Before(old.spentAt.Add(reuseInterval)) {
+	// With no interval, any second spend is reuse, whatever the callers' clocks say.
+	if old.next != "" && (reuseInterval <= 0 || !now.Before(old.spentAt.Add(reuseInterval))) {
 		m.dropFamily(old.Family)
 		m.addRevocation(Revocation{Kind: RevokedSession, ID: old.Family, Until: old.ExpiresAt}, now)
 		return old.RefreshToken, ErrReused

@@ -94,7 +94,7 @@ if parent then
   return {'taken'}
 end
 if t[7] then
-  if tonumber(t[8] or '0') + tonumber(ARGV[7]) <= tonumber(ARGV[6]) then
+  if tonumber(ARGV[7]) <= 0 or tonumber(t[8] or '0') + tonumber(ARGV[7]) <= tonumber(ARGV[6]) then
     dropFamily(ARGV[1], ARGV[1] .. ':family:' .. t[3])
     addRevocation(KEYS[3], ARGV[2], revocationLua('sid', t[3], '0', t[6]), t[6], ARGV[6])
     res[1] = 'reused'
