@@ -290,6 +290,12 @@ func TestInvalidManifestsAreRefusedWithTheFieldNamed(t *testing.T) {
 		{"an access token TTL of 25h", func(p *authv1alpha1.AuthPolicy) {
 			p.Spec.Tokens.AccessTokenTTL = d("25h")
 		}, []string{"spec.tokens.accessTokenTTL"}},
+		{"a refresh reuse interval of 61s", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Tokens.RefreshReuseInterval = d("61s")
+		}, []string{"spec.tokens.refreshReuseInterval", "between 0s and 60s"}},
+		{"a refresh reuse interval of 60s", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Tokens.RefreshReuseInterval = d("60s")
+		}, nil},
 		{"the sidecar on the app's port", func(p *authv1alpha1.AuthPolicy) {
 			p.Spec.Sidecar.Port, p.Spec.Sidecar.UpstreamPort = 8080, 8080
 		}, []string{"spec.sidecar", "must differ"}},

@@ -158,7 +158,7 @@ func (r *AuthPolicyReconciler) syncSigningKeys(ctx context.Context, s *scope, po
 		return nil, err
 	}
 
-	want, err := secretData(pass.plan.Keyset, s.now)
+	want, err := secretData(pass.plan.Keyset, s.now, recordKeyOf(secret))
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +231,16 @@ func parseSecret(secret *corev1.Secret) (*keyset.Keyset, error) {
 	return keyset.Parse(data)
 }
 
-func secretData(ks *keyset.Keyset, now time.Time) (map[string][]byte, error) {
+// recordKeyOf is the Secret's record key, or a new one when it has none that parses. It is
+// made once and kept: changing it would refuse every session stored so far.
+func recordKeyOf(secret *corev1.Secret) []byte {
+	if k, err := keyset.ParseRecordKey(secret.Data[keyset.RecordKeyFileName]); err == nil {
+		return k
+	}
+	return keyset.GenerateRecordKey()
+}
+
+func secretData(ks *keyset.Keyset, now time.Time, recordKey []byte) (map[string][]byte, error) {
 	file, err := ks.Marshal()
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s: %w", keyset.FileName, err)
@@ -240,7 +249,11 @@ func secretData(ks *keyset.Keyset, now time.Time) (map[string][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s: %w", keyset.JWKSFileName, err)
 	}
-	return map[string][]byte{keyset.FileName: file, keyset.JWKSFileName: jwks}, nil
+	return map[string][]byte{
+		keyset.FileName:          file,
+		keyset.JWKSFileName:      jwks,
+		keyset.RecordKeyFileName: keyset.EncodeRecordKey(recordKey),
+	}, nil
 }
 
 func sameData(a, b map[string][]byte) bool {

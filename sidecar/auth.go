@@ -220,9 +220,17 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		return errInvalidRefresh
 	}
 	ctx := r.Context()
+	// Without a key to sign with, answer before the token is spent: the client retries later.
+	key, err := s.tokens.SigningKey()
+	if err != nil {
+		s.metrics.Refreshes.WithLabelValues("error").Inc()
+		return unavailable("no signing key available", err)
+	}
 	now := s.now()
+	oldHash := hashHex(req.RefreshToken)
 	next, nextHash := newRefreshToken()
-	old, err := s.store.RotateRefresh(ctx, hashHex(req.RefreshToken), store.RefreshToken{Hash: nextHash, IssuedAt: now}, now)
+	old, err := s.store.RotateRefresh(ctx, oldHash, store.RefreshToken{Hash: nextHash, IssuedAt: now}, now,
+		s.spec.Tokens.RefreshReuseInterval.Duration)
 	switch {
 	case errors.Is(err, store.ErrReused):
 		s.metrics.Refreshes.WithLabelValues("reused").Inc()
@@ -233,6 +241,10 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 			s.revocations.Add(store.Revocation{Kind: store.RevokedSession, ID: old.Family, Until: now.Add(s.accessLifetime())})
 		}
 		s.log.Warn("spent refresh token presented again: its whole session is revoked", "client", s.clientAddr(r))
+		return errInvalidRefresh
+	case errors.Is(err, store.ErrTampered):
+		s.metrics.Refreshes.WithLabelValues("invalid").Inc()
+		s.recordRejected(r)
 		return errInvalidRefresh
 	case errors.Is(err, store.ErrNotFound):
 		s.metrics.Refreshes.WithLabelValues("invalid").Inc()
@@ -256,10 +268,16 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		}
 		role = u.Role
 	}
-	if err := s.issuePair(w, old.Subject, role, old.Family, next); err != nil {
+	access, ttl, err := s.tokens.IssueWith(key, old.Subject, role, old.Family)
+	if err != nil {
 		s.metrics.Refreshes.WithLabelValues("error").Inc()
-		return err
+		// Nothing reached the client: give the spent token back so that it can retry.
+		if uerr := s.store.UndoRotation(ctx, oldHash, nextHash); uerr != nil {
+			s.log.Warn("a refresh failed after spending its token and could not be undone: the client's retry will count as reuse", "error", uerr)
+		}
+		return unavailable("signing failed", err)
 	}
+	writePair(w, access, ttl, next)
 	s.metrics.Refreshes.WithLabelValues("success").Inc()
 	return nil
 }
@@ -292,17 +310,25 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	s.revocations.Add(tokenRev) // enforced here at once, whatever the pub/sub delay
 	s.metrics.Revoked.WithLabelValues("token").Inc()
 
-	family := id.SessionID
+	// The access token's own session always ends. A refresh token in the body ends its
+	// session too when it is the same subject's (a client that logs out with a stale pair);
+	// another subject's is ignored, so a leaked refresh token is no lever on its owner.
+	var families []string
+	if id.SessionID != "" {
+		families = append(families, id.SessionID)
+	}
 	if req.RefreshToken != "" && wellFormedRefreshToken(req.RefreshToken) {
 		rt, err := s.store.LookupRefresh(ctx, hashHex(req.RefreshToken), now)
 		switch {
-		case err == nil && rt.Subject == id.Subject:
-			family = rt.Family
+		case err == nil && rt.Subject == id.Subject && rt.Family != id.SessionID:
+			families = append(families, rt.Family)
+		case errors.Is(err, store.ErrTampered):
+			s.recordRejected(r)
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return s.storeFailed("lookup_refresh", err)
 		}
 	}
-	if family != "" {
+	for _, family := range families {
 		if err := s.store.RevokeFamily(ctx, family, until); err != nil {
 			return s.storeFailed("revoke_family", err)
 		}
@@ -310,18 +336,27 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		s.metrics.Revoked.WithLabelValues("session").Inc()
 	}
 	if req.All {
-		// Tokens carry iat in whole seconds: everything issued up to the end of this second
-		// goes, so that no token minted in the same second as the logout survives it.
-		before := now.Truncate(time.Second).Add(time.Second)
-		if err := s.store.RevokeSubject(ctx, id.Subject, before, until); err != nil {
+		// Every session the store knows for the subject goes, by sid: exact, whatever the
+		// clocks, and a login right after (even in the same second) starts a live session.
+		revoked, err := s.store.RevokeSubject(ctx, id.Subject, until)
+		if err != nil {
 			return s.storeFailed("revoke_subject", err)
 		}
-		s.revocations.Add(store.Revocation{Kind: store.RevokedSubject, ID: id.Subject, IssuedBefore: before, Until: until})
+		for _, r := range revoked {
+			s.revocations.Add(r)
+		}
 		s.metrics.Revoked.WithLabelValues("subject").Inc()
 	}
-	s.log.Info("logout", "subject", id.Subject, "session", family, "all", req.All)
+	s.log.Info("logout", "subject", id.Subject, "sessions", families, "all", req.All)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// recordRejected reports a refresh token record that failed authentication: someone with
+// write access to the store, but not this policy's record key, wrote or changed it.
+func (s *Server) recordRejected(r *http.Request) {
+	s.metrics.Forged.Inc()
+	s.log.Warn("a refresh token record in the store failed authentication and was refused: something without this policy's record key wrote it; check who can write the policy's keys in Redis", "client", s.clientAddr(r))
 }
 
 // accessLifetime is how long after now an access token issued now may still validate.
@@ -334,10 +369,14 @@ func (s *Server) issuePair(w http.ResponseWriter, subject, role, family, refresh
 	if err != nil {
 		return unavailable("no signing key available", err)
 	}
+	writePair(w, access, ttl, refresh)
+	return nil
+}
+
+func writePair(w http.ResponseWriter, access string, ttl time.Duration, refresh string) {
 	writeJSON(w, http.StatusOK, TokenResponse{
 		AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
 	})
-	return nil
 }
 
 // newRefreshToken returns a fresh opaque refresh token and the hash the store keeps.

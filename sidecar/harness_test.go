@@ -45,6 +45,9 @@ const testUsersYAML = `
   passwordHash: $2a$04$XxapY7T1jVJKSFXR2kOcAeAlnTrfC81qc2lEEC0zpk6Z8PRe/gnJO
 `
 
+// testRecordKey authenticates the Redis records of every harness, so replicas share sessions.
+var testRecordKey = []byte("tollgate test record key, 32+ bytes long")
+
 const (
 	alicePassword = "wonderland"
 	bobPassword   = "builder"
@@ -175,7 +178,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		if err := h.redis.Client().FlushAll(t.Context()).Err(); err != nil {
 			t.Fatal(err)
 		}
-		r, err := store.OpenRedis(store.RedisOptions{Addresses: []string{h.redis.Addr()}}, policy.Key())
+		r, err := store.OpenRedis(store.RedisOptions{Addresses: []string{h.redis.Addr()}}, policy.Key(), store.WithRecordKey(testRecordKey))
 		if err != nil {
 			t.Fatal(err)
 		}

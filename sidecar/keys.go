@@ -76,6 +76,20 @@ func LoadKeysDir(dir string) (*Keys, error) {
 	return k, nil
 }
 
+// LoadRecordKey reads a record key file (keyset.RecordKeyFileName in the keys Secret, or
+// --record-key-file). A missing file is an error that wraps fs.ErrNotExist.
+func LoadRecordKey(path string) ([]byte, error) {
+	data, err := readCapped(path, keyset.MaxRecordKeyFileSize)
+	if err != nil {
+		return nil, err
+	}
+	k, err := keyset.ParseRecordKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
 // Keyset is the keyset in force.
 func (k *Keys) Keyset() *keyset.Keyset { return k.current.Load() }
 

@@ -29,6 +29,7 @@ type Metrics struct {
 	Logins     *prometheus.CounterVec
 	Refreshes  *prometheus.CounterVec
 	Reuse      prometheus.Counter
+	Forged     prometheus.Counter
 	Revoked    *prometheus.CounterVec
 	StoreErrs  *prometheus.CounterVec
 	StoreUp    prometheus.Gauge
@@ -60,6 +61,10 @@ func NewMetrics(revocations, cachedTokens func() float64) *Metrics {
 			Name: "tollgate_refresh_reuse_detected_total",
 			Help: "Spent refresh tokens presented again; each revoked its whole family.",
 		}),
+		Forged: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tollgate_store_records_rejected_total",
+			Help: "Refresh token records in the store refused because they failed authentication with the policy's record key: written by something else than this policy's sidecars.",
+		}),
 		Revoked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_revocations_total",
 			Help: "Revocations made by this sidecar, by kind: token, session, subject.",
@@ -78,7 +83,7 @@ func NewMetrics(revocations, cachedTokens func() float64) *Metrics {
 		}, []string{"file", "result"}),
 	}
 	m.Registry.MustRegister(
-		m.Requests, m.Validation, m.Logins, m.Refreshes, m.Reuse, m.Revoked, m.StoreErrs, m.StoreUp, m.Reloads,
+		m.Requests, m.Validation, m.Logins, m.Refreshes, m.Reuse, m.Forged, m.Revoked, m.StoreErrs, m.StoreUp, m.Reloads,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tollgate_revocation_entries", Help: "Revocations held in memory.",
 		}, revocations),

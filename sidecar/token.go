@@ -105,11 +105,26 @@ func NewTokens(c TokensConfig) *Tokens {
 
 // Issue signs a new access token with the key active now.
 func (t *Tokens) Issue(subject, role, sessionID string) (string, time.Duration, error) {
-	now := t.now()
-	key := t.keys.Keyset().Active(now)
-	if key == nil {
-		return "", 0, errors.New("no active signing key")
+	key, err := t.SigningKey()
+	if err != nil {
+		return "", 0, err
 	}
+	return t.IssueWith(key, subject, role, sessionID)
+}
+
+// SigningKey is the key active now. Taking it before spending anything lets a caller
+// refuse a request that could not be answered while the request is still harmless to retry.
+func (t *Tokens) SigningKey() (*keyset.SigningKey, error) {
+	key := t.keys.Keyset().Active(t.now())
+	if key == nil {
+		return nil, errors.New("no active signing key")
+	}
+	return key, nil
+}
+
+// IssueWith signs a new access token with key, which SigningKey returned a moment ago.
+func (t *Tokens) IssueWith(key *keyset.SigningKey, subject, role, sessionID string) (string, time.Duration, error) {
+	now := t.now()
 	claims := AccessClaims{
 		Role:      role,
 		SessionID: sessionID,

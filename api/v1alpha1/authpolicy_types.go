@@ -127,6 +127,15 @@ type TokensSpec struct {
 	// +kubebuilder:default="30s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('5m')",message="must be between 0s and 5m"
 	ClockSkew *metav1.Duration `json:"clockSkew,omitempty"`
+
+	// RefreshReuseInterval is how long after a refresh token was spent it may be presented
+	// again and still get a fresh pair in the same session: a client retrying after a lost
+	// response, or two tabs refreshing at once. After it, a spent token presented again
+	// revokes its whole session. 0s, the default, is strict (0s to 60s).
+	// +optional
+	// +kubebuilder:default="0s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('60s')",message="must be between 0s and 60s"
+	RefreshReuseInterval *metav1.Duration `json:"refreshReuseInterval,omitempty"`
 }
 
 // LoginSpec says where passwords are checked and how fast they may be guessed.
@@ -236,6 +245,14 @@ type RedisSpec struct {
 	// MasterName selects Sentinel mode.
 	// +optional
 	MasterName string `json:"masterName,omitempty"`
+
+	// Username is the Redis ACL user the sidecars log in as (default: Redis's default
+	// user). One user per policy, allowed only the policy's keys and channel, keeps
+	// tenants sharing a Redis apart (see the README).
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[!-~]*$`
+	Username string `json:"username,omitempty"`
 
 	// PasswordSecretRef names the Secret key holding the Redis password; the sidecar gets
 	// it as TOLLGATE_REDIS_PASSWORD.

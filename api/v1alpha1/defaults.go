@@ -31,6 +31,7 @@ const (
 	DefaultAccessTokenTTL       = 15 * time.Minute
 	DefaultRefreshTokenTTL      = 168 * time.Hour
 	DefaultClockSkew            = 30 * time.Second
+	DefaultRefreshReuseInterval = time.Duration(0)
 	DefaultMaxAttempts          = 5
 	DefaultMaxAttemptsPerClient = 50
 	DefaultRateLimitWindow      = 15 * time.Minute
@@ -63,6 +64,7 @@ func (p *AuthPolicy) Default() {
 	defaultDuration(&s.Tokens.AccessTokenTTL, DefaultAccessTokenTTL)
 	defaultDuration(&s.Tokens.RefreshTokenTTL, DefaultRefreshTokenTTL)
 	defaultDuration(&s.Tokens.ClockSkew, DefaultClockSkew)
+	defaultDuration(&s.Tokens.RefreshReuseInterval, DefaultRefreshReuseInterval)
 	if s.Login.RateLimit.MaxAttempts == 0 {
 		s.Login.RateLimit.MaxAttempts = DefaultMaxAttempts
 	}

@@ -75,6 +75,7 @@ func (p *AuthPolicy) Validate() error {
 	errs = append(errs, durationIn(tok.Child("accessTokenTTL"), s.Tokens.AccessTokenTTL, 10*time.Second, 24*time.Hour)...)
 	errs = append(errs, durationIn(tok.Child("refreshTokenTTL"), s.Tokens.RefreshTokenTTL, time.Minute, 8760*time.Hour)...)
 	errs = append(errs, durationIn(tok.Child("clockSkew"), s.Tokens.ClockSkew, 0, 5*time.Minute)...)
+	errs = append(errs, durationIn(tok.Child("refreshReuseInterval"), s.Tokens.RefreshReuseInterval, 0, time.Minute)...)
 
 	login := spec.Child("login")
 	if s.Login.UsersSecretRef != nil && s.Login.VerifyURL != "" {
@@ -110,6 +111,9 @@ func (p *AuthPolicy) Validate() error {
 			if a == "" || !strings.Contains(a, ":") {
 				errs = append(errs, field.Invalid(rp.Child("addresses").Index(i), a, "must be host:port"))
 			}
+		}
+		if u := r.Username; len(u) > 256 || strings.IndexFunc(u, func(c rune) bool { return c < '!' || c > '~' }) >= 0 {
+			errs = append(errs, field.Invalid(rp.Child("username"), u, "must be at most 256 printable ASCII characters without spaces"))
 		}
 		if r.DB < 0 || r.DB > 15 {
 			errs = append(errs, field.Invalid(rp.Child("db"), r.DB, "must be between 0 and 15"))

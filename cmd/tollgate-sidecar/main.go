@@ -48,6 +48,7 @@ type options struct {
 	upstream        string
 	metricsListen   string
 	redisURL        string
+	recordKeyFile   string
 	tokenCacheSize  int
 	trustedProxies  *sidecar.TrustedProxies
 	reloadInterval  time.Duration
@@ -72,6 +73,7 @@ func main() {
 		o.trustedProxies = &tp
 		return err
 	})
+	fs.StringVar(&o.recordKeyFile, "record-key-file", "", "file holding the key (base64, at least 32 bytes) that authenticates refresh token records in Redis; default: record-key in --keys-dir")
 	fs.IntVar(&o.tokenCacheSize, "token-cache-size", sidecar.DefaultTokenCacheSize, "verified tokens remembered so a repeated token costs no signature check; 0 disables")
 	fs.DurationVar(&o.reloadInterval, "reload-interval", time.Second, "how often mounted files are checked for changes")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 20*time.Second, "on SIGTERM, how long in-flight requests may take to finish (keep it under the pod's grace period)")

@@ -213,6 +213,7 @@ func (b *bench) run() (string, error) {
 	keysDir := filepath.Join(b.dir, "keys")
 	_ = os.MkdirAll(keysDir, 0o700)
 	_ = os.WriteFile(filepath.Join(keysDir, keyset.FileName), ksJSON, 0o600)
+	_ = os.WriteFile(filepath.Join(keysDir, keyset.RecordKeyFileName), keyset.EncodeRecordKey(keyset.GenerateRecordKey()), 0o600)
 	policy := filepath.Join(b.dir, "policy.yaml")
 	_ = os.WriteFile(policy, []byte(benchPolicy), 0o600)
 	const password = "bench-password"

@@ -113,6 +113,20 @@ func Start(t testing.TB, bin, readyURL string, args ...string) *Process {
 // Logs is what the process wrote to stdout and stderr so far.
 func (p *Process) Logs() string { return p.logs.String() }
 
+// LogsContain reports whether the process has logged substr within timeout. The process's
+// output reaches the test through a pipe, so a line written before an HTTP answer can still
+// be on its way when the answer arrives.
+func (p *Process) LogsContain(substr string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(p.Logs(), substr) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 // Kill ends the process with SIGKILL, as a crash or an OOM kill would, and waits for it.
 func (p *Process) Kill() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)

@@ -45,7 +45,7 @@ func BenchmarkRotateRefresh(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
 				next := fmt.Sprintf("%064x", i) // any 64 hex digits will do
-				if _, err := s.RotateRefresh(ctx, cur, store.RefreshToken{Hash: next}, now); err != nil {
+				if _, err := s.RotateRefresh(ctx, cur, store.RefreshToken{Hash: next}, now, 0); err != nil {
 					b.Fatal(err)
 				}
 				cur = next

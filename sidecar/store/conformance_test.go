@@ -71,7 +71,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 			IssuedAt:  now.Add(time.Minute),
 			ExpiresAt: now.Add(100 * 24 * time.Hour),
 		}
-		old, err := s.RotateRefresh(ctx, first.Hash, next, now)
+		old, err := s.RotateRefresh(ctx, first.Hash, next, now, 0)
 		if err != nil {
 			t.Fatalf("RotateRefresh: %v", err)
 		}
@@ -95,7 +95,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		first := login(t, s, "alice", week)
 		next := store.RefreshToken{Hash: randomHash(t), IssuedAt: now}
 		for i := range 2 {
-			if _, err := s.RotateRefresh(ctx, first.Hash, next, now); err != nil {
+			if _, err := s.RotateRefresh(ctx, first.Hash, next, now, 0); err != nil {
 				t.Fatalf("RotateRefresh #%d: %v", i+1, err)
 			}
 		}
@@ -125,7 +125,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Errorf("LookupRefresh(%q) = %v, want ErrNotFound", hash, err)
 			}
 			next := store.RefreshToken{Hash: randomHash(t)}
-			if _, err := s.RotateRefresh(ctx, hash, next, now); !errors.Is(err, store.ErrNotFound) {
+			if _, err := s.RotateRefresh(ctx, hash, next, now, 0); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("RotateRefresh(%q) = %v, want ErrNotFound", hash, err)
 			}
 		}
@@ -138,7 +138,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if _, err := s.LookupRefresh(ctx, tok.Hash, later); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("LookupRefresh after expiry = %v, want ErrNotFound", err)
 		}
-		if _, err := s.RotateRefresh(ctx, tok.Hash, store.RefreshToken{Hash: randomHash(t)}, later); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.RotateRefresh(ctx, tok.Hash, store.RefreshToken{Hash: randomHash(t)}, later, 0); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("RotateRefresh after expiry = %v, want ErrNotFound", err)
 		}
 
@@ -153,10 +153,10 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		first := login(t, s, "alice", week)
 		sibling := login(t, s, "alice", week) // another login of the same user
 		second := store.RefreshToken{Hash: randomHash(t)}
-		if _, err := s.RotateRefresh(ctx, first.Hash, second, now); err != nil {
+		if _, err := s.RotateRefresh(ctx, first.Hash, second, now, 0); err != nil {
 			t.Fatalf("RotateRefresh: %v", err)
 		}
-		old, err := s.RotateRefresh(ctx, first.Hash, store.RefreshToken{Hash: randomHash(t)}, now)
+		old, err := s.RotateRefresh(ctx, first.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0)
 		if !errors.Is(err, store.ErrReused) {
 			t.Fatalf("RotateRefresh(spent) = %v, want ErrReused", err)
 		}
@@ -166,7 +166,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if _, err := s.LookupRefresh(ctx, second.Hash, now); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("LookupRefresh(newest of the family) = %v, want ErrNotFound", err)
 		}
-		if _, err := s.RotateRefresh(ctx, second.Hash, store.RefreshToken{Hash: randomHash(t)}, now); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.RotateRefresh(ctx, second.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("RotateRefresh(newest of the family) = %v, want ErrNotFound", err)
 		}
 		if _, err := s.LookupRefresh(ctx, sibling.Hash, now); err != nil {
@@ -176,12 +176,111 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		assertRevocation(t, revs, store.Revocation{Kind: store.RevokedSession, ID: first.Family, Until: first.ExpiresAt})
 	})
 
+	t.Run("within the reuse interval a spent token gets another successor, with no revocation", func(t *testing.T) {
+		s := newStore(t)
+		first := login(t, s, "alice", week)
+		const interval = 10 * time.Second
+		second := store.RefreshToken{Hash: randomHash(t)}
+		if _, err := s.RotateRefresh(ctx, first.Hash, second, now, interval); err != nil {
+			t.Fatalf("RotateRefresh: %v", err)
+		}
+		third := store.RefreshToken{Hash: randomHash(t)}
+		old, err := s.RotateRefresh(ctx, first.Hash, third, now.Add(interval-time.Millisecond), interval)
+		if err != nil {
+			t.Fatalf("RotateRefresh(spent, within the interval) = %v, want a success", err)
+		}
+		assertToken(t, old, first)
+		for _, next := range []store.RefreshToken{second, third} {
+			got, err := s.LookupRefresh(ctx, next.Hash, now)
+			if err != nil {
+				t.Fatalf("LookupRefresh(successor): %v", err)
+			}
+			if got.Family != first.Family || got.Subject != first.Subject || got.Parent != first.Hash {
+				t.Errorf("successor %+v is not in the first token's family", got)
+			}
+		}
+		if revs := revocations(t, s, now); hasRevocation(revs, store.RevokedSession, first.Family) {
+			t.Errorf("a reuse within the interval revoked the session: %v", revs)
+		}
+		// Each successor goes on by itself.
+		if _, err := s.RotateRefresh(ctx, second.Hash, store.RefreshToken{Hash: randomHash(t)}, now, interval); err != nil {
+			t.Errorf("RotateRefresh(second): %v", err)
+		}
+		if _, err := s.RotateRefresh(ctx, third.Hash, store.RefreshToken{Hash: randomHash(t)}, now, interval); err != nil {
+			t.Errorf("RotateRefresh(third): %v", err)
+		}
+
+		// From the interval's end on, it is reuse: the family goes.
+		_, err = s.RotateRefresh(ctx, first.Hash, store.RefreshToken{Hash: randomHash(t)}, now.Add(interval), interval)
+		if !errors.Is(err, store.ErrReused) {
+			t.Fatalf("RotateRefresh(spent, at the interval's end) = %v, want ErrReused", err)
+		}
+		if _, err := s.LookupRefresh(ctx, third.Hash, now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LookupRefresh(successor after reuse) = %v, want ErrNotFound", err)
+		}
+		assertRevocation(t, revocations(t, s, now), store.Revocation{Kind: store.RevokedSession, ID: first.Family, Until: first.ExpiresAt})
+	})
+
+	t.Run("with no reuse interval a second spend is reuse even from a caller whose clock is behind", func(t *testing.T) {
+		s := newStore(t)
+		first := login(t, s, "alice", week)
+		if _, err := s.RotateRefresh(ctx, first.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); err != nil {
+			t.Fatalf("RotateRefresh: %v", err)
+		}
+		_, err := s.RotateRefresh(ctx, first.Hash, store.RefreshToken{Hash: randomHash(t)}, now.Add(-time.Second), 0)
+		if !errors.Is(err, store.ErrReused) {
+			t.Fatalf("RotateRefresh(spent) from a clock 1s behind = %v, want ErrReused", err)
+		}
+	})
+
+	t.Run("an undone rotation gives the spent token back", func(t *testing.T) {
+		s := newStore(t)
+		first := login(t, s, "alice", week)
+		lost := store.RefreshToken{Hash: randomHash(t)}
+		if _, err := s.RotateRefresh(ctx, first.Hash, lost, now, 0); err != nil {
+			t.Fatalf("RotateRefresh: %v", err)
+		}
+		if err := s.UndoRotation(ctx, first.Hash, lost.Hash); err != nil {
+			t.Fatalf("UndoRotation: %v", err)
+		}
+		if _, err := s.LookupRefresh(ctx, lost.Hash, now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LookupRefresh(undone successor) = %v, want ErrNotFound", err)
+		}
+		if _, err := s.LookupRefresh(ctx, first.Hash, now); err != nil {
+			t.Errorf("LookupRefresh(the token given back) = %v, want it live", err)
+		}
+		retry := store.RefreshToken{Hash: randomHash(t)}
+		if _, err := s.RotateRefresh(ctx, first.Hash, retry, now, 0); err != nil {
+			t.Fatalf("RotateRefresh after the undo = %v, want a success", err)
+		}
+		if revs := revocations(t, s, now); hasRevocation(revs, store.RevokedSession, first.Family) {
+			t.Errorf("the retry after an undo revoked the session: %v", revs)
+		}
+
+		// A successor that has been used is not taken back, nor one of another parent.
+		used := store.RefreshToken{Hash: randomHash(t)}
+		if _, err := s.RotateRefresh(ctx, retry.Hash, used, now, 0); err != nil {
+			t.Fatal(err)
+		}
+		for _, undo := range [][2]string{{first.Hash, retry.Hash}, {first.Hash, used.Hash}, {randomHash(t), randomHash(t)}, {"", ""}} {
+			if err := s.UndoRotation(ctx, undo[0], undo[1]); err != nil {
+				t.Errorf("UndoRotation of nothing to undo: %v", err)
+			}
+		}
+		if _, err := s.LookupRefresh(ctx, used.Hash, now); err != nil {
+			t.Errorf("LookupRefresh(newest) = %v after undos that had nothing to undo", err)
+		}
+		if _, err := s.LookupRefresh(ctx, first.Hash, now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LookupRefresh(first) = %v: an undo gave back a token whose successor was used", err)
+		}
+	})
+
 	t.Run("RevokeFamily makes every token of the family unusable", func(t *testing.T) {
 		s := newStore(t)
 		first := login(t, s, "alice", week)
 		other := login(t, s, "alice", week)
 		second := store.RefreshToken{Hash: randomHash(t)}
-		if _, err := s.RotateRefresh(ctx, first.Hash, second, now); err != nil {
+		if _, err := s.RotateRefresh(ctx, first.Hash, second, now, 0); err != nil {
 			t.Fatalf("RotateRefresh: %v", err)
 		}
 		until := now.Add(15 * time.Minute)
@@ -189,7 +288,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("RevokeFamily: %v", err)
 		}
 		for _, hash := range []string{first.Hash, second.Hash} {
-			if _, err := s.RotateRefresh(ctx, hash, store.RefreshToken{Hash: randomHash(t)}, now); !errors.Is(err, store.ErrNotFound) {
+			if _, err := s.RotateRefresh(ctx, hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("RotateRefresh(revoked family) = %v, want ErrNotFound", err)
 			}
 		}
@@ -199,28 +298,60 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		assertRevocation(t, revocations(t, s, now), store.Revocation{Kind: store.RevokedSession, ID: first.Family, Until: until})
 	})
 
-	t.Run("RevokeSubject revokes every family of the subject and no other", func(t *testing.T) {
+	t.Run("RevokeSubject revokes every session of the subject by sid and no other", func(t *testing.T) {
 		s := newStore(t)
 		a1 := login(t, s, "alice", week)
 		a2 := login(t, s, "alice", week)
 		a3 := store.RefreshToken{Hash: randomHash(t)}
-		if _, err := s.RotateRefresh(ctx, a2.Hash, a3, now); err != nil {
+		if _, err := s.RotateRefresh(ctx, a2.Hash, a3, now, 0); err != nil {
 			t.Fatalf("RotateRefresh: %v", err)
 		}
+		// A session whose refresh life has ended may still have access tokens out.
+		ended := login(t, s, "alice", time.Now().Add(-time.Minute))
+		// One that ended longer ago than any access token lives is forgotten.
+		forgotten := login(t, s, "alice", time.Now().Add(-store.SessionIndexRetention-time.Minute))
 		bob := login(t, s, "bob", week)
 		until := now.Add(15 * time.Minute)
-		if err := s.RevokeSubject(ctx, "alice", now, until); err != nil {
+		got, err := s.RevokeSubject(ctx, "alice", until)
+		if err != nil {
 			t.Fatalf("RevokeSubject: %v", err)
 		}
 		for _, hash := range []string{a1.Hash, a2.Hash, a3.Hash} {
-			if _, err := s.RotateRefresh(ctx, hash, store.RefreshToken{Hash: randomHash(t)}, now); !errors.Is(err, store.ErrNotFound) {
+			if _, err := s.RotateRefresh(ctx, hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("RotateRefresh(revoked subject) = %v, want ErrNotFound", err)
 			}
 		}
 		if _, err := s.LookupRefresh(ctx, bob.Hash, now); err != nil {
 			t.Errorf("LookupRefresh(bob) = %v, want it untouched", err)
 		}
-		assertRevocation(t, revocations(t, s, now), store.Revocation{Kind: store.RevokedSubject, ID: "alice", IssuedBefore: now, Until: until})
+		revs := revocations(t, s, now)
+		for _, fam := range []string{a1.Family, a2.Family, ended.Family} {
+			want := store.Revocation{Kind: store.RevokedSession, ID: fam, Until: until}
+			assertRevocation(t, revs, want)
+			assertRevocation(t, got, want)
+		}
+		if len(got) != 3 {
+			t.Errorf("RevokeSubject returned %v, want the 3 sessions of alice", got)
+		}
+		if hasRevocation(revs, store.RevokedSession, forgotten.Family) || hasRevocation(revs, store.RevokedSession, bob.Family) {
+			t.Errorf("revocations %v revoke a forgotten session or bob's", revs)
+		}
+		if hasRevocation(revs, store.RevokedSubject, "alice") {
+			t.Errorf("revocations %v hold a clock-based subject cutoff", revs)
+		}
+
+		// A session created right after is not touched, and a second logout-all ends it.
+		after := login(t, s, "alice", week)
+		if _, err := s.LookupRefresh(ctx, after.Hash, now); err != nil {
+			t.Errorf("LookupRefresh(session created after) = %v, want it live", err)
+		}
+		if hasRevocation(revocations(t, s, now), store.RevokedSession, after.Family) {
+			t.Errorf("the session created after the logout-all is revoked")
+		}
+		got, err = s.RevokeSubject(ctx, "alice", until)
+		if err != nil || len(got) != 1 || got[0].ID != after.Family {
+			t.Errorf("second RevokeSubject = %v, %v; want only the new session", got, err)
+		}
 	})
 
 	t.Run("revocations are listed until they end", func(t *testing.T) {
@@ -270,7 +401,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 				return s.CreateRefresh(ctx, bad)
 			}},
 			{"a next token whose hash is not a SHA-256", func() error {
-				_, err := s.RotateRefresh(ctx, randomHash(t), store.RefreshToken{Hash: "raw"}, now)
+				_, err := s.RotateRefresh(ctx, randomHash(t), store.RefreshToken{Hash: "raw"}, now, 0)
 				return err
 			}},
 			{"a revocation of an unknown kind", func() error {
@@ -279,8 +410,13 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 			{"a revocation without an id", func() error {
 				return s.Revoke(ctx, store.Revocation{Kind: store.RevokedToken, Until: week})
 			}},
-			{"a subject revocation without IssuedBefore", func() error {
-				return s.RevokeSubject(ctx, "alice", time.Time{}, week)
+			{"a subject revocation without Until", func() error {
+				_, err := s.RevokeSubject(ctx, "alice", time.Time{})
+				return err
+			}},
+			{"a subject revocation without a subject", func() error {
+				_, err := s.RevokeSubject(ctx, "", week)
+				return err
 			}},
 			{"a family revocation without a family", func() error {
 				return s.RevokeFamily(ctx, "", week)
@@ -423,7 +559,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 			next := store.RefreshToken{Hash: randomHash(t)}
 			wg.Go(func() {
 				<-start
-				_, err := s.RotateRefresh(ctx, first.Hash, next, now)
+				_, err := s.RotateRefresh(ctx, first.Hash, next, now, 0)
 				switch {
 				case err == nil:
 					ok.Add(1)
@@ -457,19 +593,20 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatal(err)
 		}
 		tok := login(t, s, "alice", week)
-		if _, err := s.RotateRefresh(ctx, tok.Hash, store.RefreshToken{Hash: randomHash(t)}, now); err != nil {
+		if _, err := s.RotateRefresh(ctx, tok.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.RotateRefresh(ctx, tok.Hash, store.RefreshToken{Hash: randomHash(t)}, now); !errors.Is(err, store.ErrReused) {
+		if _, err := s.RotateRefresh(ctx, tok.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); !errors.Is(err, store.ErrReused) {
 			t.Fatalf("reuse = %v, want ErrReused", err)
 		}
-		if err := s.RevokeSubject(ctx, "bob", now, week); err != nil {
+		bob := login(t, s, "bob", week)
+		if _, err := s.RevokeSubject(ctx, "bob", week); err != nil {
 			t.Fatal(err)
 		}
 		w.waitFor(t, 5*time.Second, "revocations", func(revoked []store.Revocation, _ int) bool {
 			return hasRevocation(revoked, store.RevokedToken, "jti-1") &&
 				hasRevocation(revoked, store.RevokedSession, tok.Family) &&
-				hasRevocation(revoked, store.RevokedSubject, "bob")
+				hasRevocation(revoked, store.RevokedSession, bob.Family)
 		})
 	})
 

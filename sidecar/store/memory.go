@@ -37,7 +37,7 @@ type Memory struct {
 	mu          sync.Mutex
 	tokens      map[string]*memToken // by hash
 	families    map[string]*memFamily
-	subjects    map[string]map[string]struct{} // subject -> family ids
+	subjects    map[string]map[string]time.Time // subject -> family id -> the family's end
 	revocations map[memRevocationKey]Revocation
 	attempts    map[string]memAttempts
 	watchers    map[*memWatcher]struct{}
@@ -52,10 +52,11 @@ type memToken struct {
 	RefreshToken
 	// next is the hash of the token that replaced this one; "" while it is unspent.
 	next string
+	// spentAt is when next replaced it.
+	spentAt time.Time
 }
 
 type memFamily struct {
-	subject   string
 	expiresAt time.Time
 	hashes    []string
 }
@@ -80,7 +81,7 @@ func newMemory(now func() time.Time) *Memory {
 	m := &Memory{
 		tokens:      map[string]*memToken{},
 		families:    map[string]*memFamily{},
-		subjects:    map[string]map[string]struct{}{},
+		subjects:    map[string]map[string]time.Time{},
 		revocations: map[memRevocationKey]Revocation{},
 		attempts:    map[string]memAttempts{},
 		watchers:    map[*memWatcher]struct{}{},
@@ -117,20 +118,19 @@ func (m *Memory) CreateRefresh(_ context.Context, t RefreshToken) error {
 	m.tokens[t.Hash] = &memToken{RefreshToken: t}
 	f := m.families[t.Family]
 	if f == nil {
-		f = &memFamily{subject: t.Subject, expiresAt: t.ExpiresAt}
+		f = &memFamily{expiresAt: t.ExpiresAt}
 		m.families[t.Family] = f
 	}
 	f.hashes = append(f.hashes, t.Hash)
 	if m.subjects[t.Subject] == nil {
-		m.subjects[t.Subject] = map[string]struct{}{}
+		m.subjects[t.Subject] = map[string]time.Time{}
 	}
-	m.subjects[t.Subject][t.Family] = struct{}{}
+	m.subjects[t.Subject][t.Family] = t.ExpiresAt
 	return nil
 }
 
-// RotateRefresh implements Store. Rotating again with the same next hash returns the first
-// call's result instead of counting as reuse, so a caller may retry.
-func (m *Memory) RotateRefresh(_ context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error) {
+// RotateRefresh implements Store.
+func (m *Memory) RotateRefresh(_ context.Context, oldHash string, next RefreshToken, now time.Time, reuseInterval time.Duration) (RefreshToken, error) {
 	if err := checkRotation(oldHash, next); err != nil {
 		return RefreshToken{}, err
 	}
@@ -143,19 +143,21 @@ func (m *Memory) RotateRefresh(_ context.Context, oldHash string, next RefreshTo
 	if old == nil {
 		return RefreshToken{}, ErrNotFound
 	}
-	switch old.next {
-	case "":
-	case next.Hash:
-		return old.RefreshToken, nil
-	default:
+	if n := m.tokens[next.Hash]; n != nil {
+		if n.Parent == oldHash {
+			return old.RefreshToken, nil // a retry of this very rotation
+		}
+		return RefreshToken{}, errors.New("store: a refresh token with the next hash already exists")
+	}
+	// With no interval, any second spend is reuse, whatever the callers' clocks say.
+	if old.next != "" && (reuseInterval <= 0 || !now.Before(old.spentAt.Add(reuseInterval))) {
 		m.dropFamily(old.Family)
 		m.addRevocation(Revocation{Kind: RevokedSession, ID: old.Family, Until: old.ExpiresAt}, now)
 		return old.RefreshToken, ErrReused
 	}
-	if _, taken := m.tokens[next.Hash]; taken {
-		return RefreshToken{}, errors.New("store: a refresh token with the next hash already exists")
+	if old.next == "" {
+		old.next, old.spentAt = next.Hash, ms(now)
 	}
-	old.next = next.Hash
 	n := RefreshToken{
 		Hash:      next.Hash,
 		Subject:   old.Subject,
@@ -173,6 +175,27 @@ func (m *Memory) RotateRefresh(_ context.Context, oldHash string, next RefreshTo
 		f.hashes = append(f.hashes, n.Hash)
 	}
 	return old.RefreshToken, nil
+}
+
+// UndoRotation implements Store.
+func (m *Memory) UndoRotation(_ context.Context, oldHash, nextHash string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errClosed
+	}
+	n := m.tokens[nextHash]
+	if n == nil || n.Parent != oldHash || oldHash == "" || n.next != "" {
+		return nil
+	}
+	delete(m.tokens, nextHash)
+	if f := m.families[n.Family]; f != nil {
+		f.hashes = slices.DeleteFunc(f.hashes, func(h string) bool { return h == nextHash })
+	}
+	if old := m.tokens[oldHash]; old != nil && old.next == nextHash {
+		old.next, old.spentAt = "", time.Time{}
+	}
+	return nil
 }
 
 // LookupRefresh implements Store.
@@ -208,22 +231,29 @@ func (m *Memory) RevokeFamily(_ context.Context, family string, until time.Time)
 }
 
 // RevokeSubject implements Store.
-func (m *Memory) RevokeSubject(_ context.Context, subject string, issuedBefore, until time.Time) error {
-	r := Revocation{Kind: RevokedSubject, ID: subject, IssuedBefore: issuedBefore, Until: until}
-	if err := checkRevocation(r); err != nil {
-		return err
+func (m *Memory) RevokeSubject(_ context.Context, subject string, until time.Time) ([]Revocation, error) {
+	if err := checkSubjectRevocation(subject, until); err != nil {
+		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return errClosed
+		return nil, errClosed
 	}
-	for family := range m.subjects[subject] {
+	now := m.now()
+	var out []Revocation
+	for family, end := range m.subjects[subject] {
+		if !end.Add(SessionIndexRetention).After(now) {
+			continue
+		}
 		m.dropFamily(family)
+		r := Revocation{Kind: RevokedSession, ID: family, Until: ms(until)}
+		m.addRevocation(r, now)
+		out = append(out, r)
 	}
 	delete(m.subjects, subject)
-	m.addRevocation(r, m.now())
-	return nil
+	slices.SortFunc(out, func(a, b Revocation) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // Revoke implements Store.
@@ -436,7 +466,8 @@ func (m *Memory) liveToken(hash string, now time.Time) *memToken {
 	return t
 }
 
-// dropFamily forgets every token of the family, spent ones included.
+// dropFamily forgets every token of the family, spent ones included. The subject's index
+// keeps the family until SessionIndexRetention after its end: its access tokens may live on.
 func (m *Memory) dropFamily(family string) {
 	f := m.families[family]
 	if f == nil {
@@ -446,12 +477,6 @@ func (m *Memory) dropFamily(family string) {
 		delete(m.tokens, h)
 	}
 	delete(m.families, family)
-	if fams := m.subjects[f.subject]; fams != nil {
-		delete(fams, family)
-		if len(fams) == 0 {
-			delete(m.subjects, f.subject)
-		}
-	}
 }
 
 // addRevocation records r until r.Until and hands it to every watcher. One that has already
@@ -493,6 +518,16 @@ func (m *Memory) sweep() {
 	for id, f := range m.families {
 		if !f.expiresAt.After(now) {
 			m.dropFamily(id)
+		}
+	}
+	for subject, fams := range m.subjects {
+		for family, end := range fams {
+			if !end.Add(SessionIndexRetention).After(now) {
+				delete(fams, family)
+			}
+		}
+		if len(fams) == 0 {
+			delete(m.subjects, subject)
 		}
 	}
 	for k, r := range m.revocations {

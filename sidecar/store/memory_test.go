@@ -56,7 +56,7 @@ func TestMemorySweepDropsWhatHasExpired(t *testing.T) {
 		if err := m.CreateRefresh(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.RotateRefresh(ctx, tok.Hash, RefreshToken{Hash: fmt.Sprintf("%064x", 2*i+1)}, now); err != nil {
+		if _, err := m.RotateRefresh(ctx, tok.Hash, RefreshToken{Hash: fmt.Sprintf("%064x", 2*i+1)}, now, 0); err != nil {
 			t.Fatal(err)
 		}
 		if err := m.Revoke(ctx, Revocation{Kind: RevokedToken, ID: fmt.Sprintf("jti-%d", i), Until: now.Add(15 * time.Minute)}); err != nil {
@@ -67,15 +67,24 @@ func TestMemorySweepDropsWhatHasExpired(t *testing.T) {
 		}
 	}
 	// One of each that is still live afterwards.
-	live := RefreshToken{Hash: fmt.Sprintf("%064x", 1000), Subject: "stays", Family: "stays", ExpiresAt: now.Add(24 * time.Hour)}
+	live := RefreshToken{Hash: fmt.Sprintf("%064x", 1000), Subject: "stays", Family: "stays", ExpiresAt: now.Add(48 * time.Hour)}
 	if err := m.CreateRefresh(ctx, live); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Revoke(ctx, Revocation{Kind: RevokedToken, ID: "stays", Until: now.Add(24 * time.Hour)}); err != nil {
+	if err := m.Revoke(ctx, Revocation{Kind: RevokedToken, ID: "stays", Until: now.Add(48 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 
+	// Ended sessions stay in their subject's index while their access tokens may live.
 	clock.Add(2 * time.Hour)
+	m.sweep()
+	m.mu.Lock()
+	if len(m.tokens) != 1 || len(m.subjects) != 11 {
+		t.Errorf("2h later: %d tokens, %d subjects indexed; want 1, 11", len(m.tokens), len(m.subjects))
+	}
+	m.mu.Unlock()
+
+	clock.Add(SessionIndexRetention)
 	m.sweep()
 
 	m.mu.Lock()

@@ -17,8 +17,12 @@ limitations under the License.
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -38,19 +42,27 @@ import (
 // Keys, all in one hash slot (P is "tollgate:{<namespace>/<policy>}"):
 //
 //	P:rt:<hash>           hash   one refresh token (fields subject role family parent iat exp,
-//	                             and next once spent), expiring with its family
+//	                             and next and spent once spent), expiring with its family
 //	P:family:<family>     set    hashes of the family's tokens, spent ones included
-//	P:subject:<subject>   zset   the subject's families, scored by their end (ms)
+//	P:subject:<subject>   zset   the subject's families, scored by their end (ms), kept
+//	                             SessionIndexRetention past it
 //	P:revoked             zset   revocations (JSON, see wireRevocation), scored by Until (ms)
 //	P:attempts:<sha256>   string attempt counter, expiring with its window; the name holds
 //	                             the hex SHA-256 of the caller's key
 //
 // Revocations are published on the channel P:revocations.
+//
+// Every refresh token record carries "mac", an HMAC-SHA256 under the policy's record key of
+// the token's hash and every other field but next and spent (see recordMAC): a record that
+// does not verify is refused as ErrTampered, so whoever can write the policy's keys without
+// the record key cannot mint a session. They can still delete and revoke (see the README on
+// per-policy ACLs).
 type Redis struct {
-	client  redis.UniversalClient
-	prefix  string
-	channel string
-	log     *slog.Logger
+	client    redis.UniversalClient
+	prefix    string
+	channel   string
+	log       *slog.Logger
+	recordKey []byte
 
 	// healthEvery is how long Watch waits in silence before it pings its connection.
 	healthEvery time.Duration
@@ -73,6 +85,17 @@ func WithLogger(l *slog.Logger) RedisOption {
 	return func(s *Redis) {
 		if l != nil {
 			s.log = l
+		}
+	}
+}
+
+// WithRecordKey sets the key that authenticates refresh token records: every replica of
+// the policy must have the same one. Without it, NewRedis generates one, which only this
+// store knows: records written by any other process are then refused.
+func WithRecordKey(k []byte) RedisOption {
+	return func(s *Redis) {
+		if len(k) > 0 {
+			s.recordKey = bytes.Clone(k)
 		}
 	}
 }
@@ -101,6 +124,10 @@ func NewRedis(client redis.UniversalClient, policyKey string, opts ...RedisOptio
 	s.closeCtx, s.closeAll = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(s)
+	}
+	if s.recordKey == nil {
+		s.recordKey = make([]byte, 32)
+		_, _ = rand.Read(s.recordKey)
 	}
 	return s, nil
 }
@@ -144,6 +171,25 @@ func unavailable(op string, err error) error {
 
 func msArg(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
+// recordMAC authenticates a refresh token record of this policy: its hash (so a genuine
+// record copied under another token's name does not verify) and every field refresh
+// trusts. Each part is length-prefixed, so no two records encode alike.
+func (s *Redis) recordMAC(t RefreshToken) string {
+	m := hmac.New(sha256.New, s.recordKey)
+	var n [4]byte
+	for _, part := range []string{"tollgate refresh token v1", s.prefix, t.Hash, t.Subject, t.Role, t.Family, t.Parent, msArg(t.IssuedAt), msArg(t.ExpiresAt)} {
+		binary.BigEndian.PutUint32(n[:], uint32(len(part)))
+		m.Write(n[:])
+		m.Write([]byte(part))
+	}
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// checkMAC reports whether mac is the record's.
+func (s *Redis) checkMAC(t RefreshToken, mac string) bool {
+	return hmac.Equal([]byte(mac), []byte(s.recordMAC(t)))
+}
+
 // CreateRefresh implements Store. Creating the same token twice (same hash and family) is
 // harmless, so the client's retries are safe.
 func (s *Redis) CreateRefresh(ctx context.Context, t RefreshToken) error {
@@ -157,6 +203,7 @@ func (s *Redis) CreateRefresh(ctx context.Context, t RefreshToken) error {
 	res, err := createScript.Run(ctx, s.client,
 		[]string{s.tokenKey(t.Hash), s.familyKey(t.Family), s.subjectKey(t.Subject)},
 		t.Hash, t.Subject, t.Role, t.Family, t.Parent, msArg(t.IssuedAt), msArg(t.ExpiresAt), msArg(now),
+		SessionIndexRetention.Milliseconds(), s.recordMAC(t),
 	).Int()
 	if err != nil {
 		return unavailable("create refresh token", err)
@@ -167,18 +214,28 @@ func (s *Redis) CreateRefresh(ctx context.Context, t RefreshToken) error {
 	return nil
 }
 
-// RotateRefresh implements Store. Rotating again with the same next hash returns the first
-// call's result instead of counting as reuse, so the client's retries are safe.
-func (s *Redis) RotateRefresh(ctx context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error) {
+// RotateRefresh implements Store. It reads the old record first, to check its MAC and to
+// authenticate the successor's, then rotates in one script that refuses a record changed
+// in between.
+func (s *Redis) RotateRefresh(ctx context.Context, oldHash string, next RefreshToken, now time.Time, reuseInterval time.Duration) (RefreshToken, error) {
 	if err := checkRotation(oldHash, next); err != nil {
 		return RefreshToken{}, err
 	}
 	if next.IssuedAt.IsZero() {
 		next.IssuedAt = now
 	}
+	old, mac, _, err := s.readRecord(ctx, oldHash, now)
+	if err != nil {
+		return RefreshToken{}, err
+	}
+	successor := RefreshToken{
+		Hash: next.Hash, Subject: old.Subject, Role: old.Role, Family: old.Family, Parent: oldHash,
+		IssuedAt: ms(next.IssuedAt), ExpiresAt: old.ExpiresAt,
+	}
 	res, err := rotateScript.Run(ctx, s.client,
 		[]string{s.tokenKey(oldHash), s.tokenKey(next.Hash), s.revokedKey()},
-		s.prefix, s.channel, oldHash, next.Hash, msArg(next.IssuedAt), msArg(now),
+		s.prefix, s.channel, oldHash, next.Hash, msArg(next.IssuedAt), msArg(now), max(reuseInterval, 0).Milliseconds(),
+		mac, s.recordMAC(successor),
 	).StringSlice()
 	if err != nil {
 		return RefreshToken{}, unavailable("rotate refresh token", err)
@@ -186,19 +243,65 @@ func (s *Redis) RotateRefresh(ctx context.Context, oldHash string, next RefreshT
 	switch {
 	case len(res) == 1 && res[0] == "notfound":
 		return RefreshToken{}, ErrNotFound
+	case len(res) == 1 && res[0] == "changed":
+		return RefreshToken{}, ErrTampered
 	case len(res) == 1 && res[0] == "taken":
 		return RefreshToken{}, errors.New("store: a refresh token with the next hash already exists")
 	case len(res) != 7 || (res[0] != "ok" && res[0] != "reused"):
 		return RefreshToken{}, unavailable("rotate refresh token", errors.New("unexpected reply"))
 	}
-	old, err := tokenFromFields(oldHash, res[1:])
-	if err != nil {
-		return RefreshToken{}, unavailable("rotate refresh token", err)
+	got, err := tokenFromFields(oldHash, res[1:])
+	if err != nil || !s.checkMAC(got, mac) {
+		// The fields changed under an unchanged MAC between the read and the script.
+		return RefreshToken{}, ErrTampered
 	}
 	if res[0] == "reused" {
-		return old, ErrReused
+		return got, ErrReused
 	}
-	return old, nil
+	return got, nil
+}
+
+// readRecord reads a refresh token record, spent or not, checks its MAC and says whether
+// it is spent. A missing or expired one is ErrNotFound, one that does not verify
+// ErrTampered.
+func (s *Redis) readRecord(ctx context.Context, hash string, now time.Time) (t RefreshToken, mac string, spent bool, err error) {
+	vals, err := s.client.HMGet(ctx, s.tokenKey(hash), "subject", "role", "family", "parent", "iat", "exp", "mac", "next").Result()
+	if err != nil {
+		if errors.Is(err, redis.Nil) {
+			return RefreshToken{}, "", false, ErrNotFound
+		}
+		return RefreshToken{}, "", false, unavailable("read refresh token", err)
+	}
+	if len(vals) != 8 || vals[2] == nil {
+		return RefreshToken{}, "", false, ErrNotFound
+	}
+	f := make([]string, 7)
+	for i := range f {
+		f[i], _ = vals[i].(string)
+	}
+	t, err = tokenFromFields(hash, f[:6])
+	if err != nil || !s.checkMAC(t, f[6]) {
+		return RefreshToken{}, "", false, ErrTampered
+	}
+	if !t.ExpiresAt.After(now) {
+		return RefreshToken{}, "", false, ErrNotFound
+	}
+	return t, f[6], vals[7] != nil, nil
+}
+
+// UndoRotation implements Store.
+func (s *Redis) UndoRotation(ctx context.Context, oldHash, nextHash string) error {
+	if !validHash(oldHash) || !validHash(nextHash) {
+		return nil
+	}
+	err := undoRotationScript.Run(ctx, s.client,
+		[]string{s.tokenKey(oldHash), s.tokenKey(nextHash)},
+		s.prefix, oldHash, nextHash,
+	).Err()
+	if err != nil {
+		return unavailable("undo refresh rotation", err)
+	}
+	return nil
 }
 
 // tokenFromFields reads subject, role, family, parent, iat, exp.
@@ -224,25 +327,11 @@ func (s *Redis) LookupRefresh(ctx context.Context, hash string, now time.Time) (
 	if !validHash(hash) {
 		return RefreshToken{}, ErrNotFound
 	}
-	vals, err := s.client.HMGet(ctx, s.tokenKey(hash), "subject", "role", "family", "parent", "iat", "exp", "next").Result()
-	if err != nil {
-		if errors.Is(err, redis.Nil) {
-			return RefreshToken{}, ErrNotFound
-		}
-		return RefreshToken{}, unavailable("look up refresh token", err)
-	}
-	if len(vals) != 7 || vals[2] == nil || vals[6] != nil {
-		return RefreshToken{}, ErrNotFound // missing, or spent
-	}
-	f := make([]string, 6)
-	for i := range f {
-		f[i], _ = vals[i].(string)
-	}
-	t, err := tokenFromFields(hash, f)
-	if err != nil {
-		return RefreshToken{}, unavailable("look up refresh token", err)
-	}
-	if !t.ExpiresAt.After(now) {
+	t, _, spent, err := s.readRecord(ctx, hash, now)
+	switch {
+	case err != nil:
+		return RefreshToken{}, err
+	case spent:
 		return RefreshToken{}, ErrNotFound
 	}
 	return t, nil
@@ -264,18 +353,22 @@ func (s *Redis) RevokeFamily(ctx context.Context, family string, until time.Time
 }
 
 // RevokeSubject implements Store.
-func (s *Redis) RevokeSubject(ctx context.Context, subject string, issuedBefore, until time.Time) error {
-	if err := checkRevocation(Revocation{Kind: RevokedSubject, ID: subject, IssuedBefore: issuedBefore, Until: until}); err != nil {
-		return err
+func (s *Redis) RevokeSubject(ctx context.Context, subject string, until time.Time) ([]Revocation, error) {
+	if err := checkSubjectRevocation(subject, until); err != nil {
+		return nil, err
 	}
-	err := revokeSubjectScript.Run(ctx, s.client,
+	families, err := revokeSubjectScript.Run(ctx, s.client,
 		[]string{s.subjectKey(subject), s.revokedKey()},
-		s.prefix, s.channel, subject, msArg(issuedBefore), msArg(until), msArg(time.Now()),
-	).Err()
+		s.prefix, s.channel, msArg(until), msArg(time.Now()), SessionIndexRetention.Milliseconds(),
+	).StringSlice()
 	if err != nil {
-		return unavailable("revoke subject", err)
+		return nil, unavailable("revoke subject", err)
 	}
-	return nil
+	out := make([]Revocation, 0, len(families))
+	for _, f := range families {
+		out = append(out, Revocation{Kind: RevokedSession, ID: f, Until: ms(until)})
+	}
+	return out, nil
 }
 
 // Revoke implements Store.

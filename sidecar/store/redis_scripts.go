@@ -50,8 +50,10 @@ local function dropFamily(prefix, famkey)
 end
 `
 
-// createScript stores the first token of a family.
-// KEYS: token, family, subject. ARGV: hash, subject, role, family, parent, iat, exp, now.
+// createScript stores the first token of a family and records the family in the subject's
+// index, which keeps it until retention past its end.
+// KEYS: token, family, subject.
+// ARGV: hash, subject, role, family, parent, iat, exp, now, retention (ms), mac.
 // Returns 1, or 0 when another family holds the hash (the same family: a retry, 1).
 var createScript = redis.NewScript(luaLib + `
 local fam = redis.call('HGET', KEYS[1], 'family')
@@ -60,42 +62,66 @@ if fam then
   return 0
 end
 redis.call('HSET', KEYS[1], 'subject', ARGV[2], 'role', ARGV[3], 'family', ARGV[4],
-  'parent', ARGV[5], 'iat', ARGV[6], 'exp', ARGV[7])
+  'parent', ARGV[5], 'iat', ARGV[6], 'exp', ARGV[7], 'mac', ARGV[10])
 redis.call('PEXPIREAT', KEYS[1], ARGV[7])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PEXPIREAT', KEYS[2], ARGV[7])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[8]) - tonumber(ARGV[9]))
 redis.call('ZADD', KEYS[3], ARGV[7], ARGV[4])
 local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', KEYS[3], last[2])
+redis.call('PEXPIREAT', KEYS[3], tonumber(last[2]) + tonumber(ARGV[9]))
 return 1
 `)
 
 // rotateScript spends the old token and stores the next one in its place.
 // KEYS: old token, next token, revocations.
-// ARGV: prefix, channel, old hash, next hash, next iat, now.
+// ARGV: prefix, channel, old hash, next hash, next iat, now, reuse interval (ms),
+// the old token's mac as the caller verified it, the next token's mac.
 // Returns {status, subject, role, family, parent, iat, exp} of the old token, status one of
-// ok, reused, notfound, taken (the next hash exists already).
+// ok, reused, notfound, changed (the record's mac is not the one verified), taken (the next
+// hash exists already).
 // A spent token keeps its record until the family ends, with the hash that replaced it in
-// "next": a second spend with another next hash is reuse, the same one a retry.
+// "next" and when in "spent": a next hash already stored as its successor is a retry,
+// another one within the reuse interval one more successor, and later reuse.
 var rotateScript = redis.NewScript(luaLib + `
-local t = redis.call('HMGET', KEYS[1], 'subject', 'role', 'family', 'parent', 'iat', 'exp', 'next')
+local t = redis.call('HMGET', KEYS[1], 'subject', 'role', 'family', 'parent', 'iat', 'exp', 'next', 'spent', 'mac')
 if not t[3] or tonumber(t[6]) <= tonumber(ARGV[6]) then return {'notfound'} end
+if t[9] ~= ARGV[8] then return {'changed'} end
 local res = {'ok', t[1], t[2], t[3], t[4], t[5], t[6]}
-if t[7] then
-  if t[7] == ARGV[4] then return res end
-  dropFamily(ARGV[1], ARGV[1] .. ':family:' .. t[3])
-  addRevocation(KEYS[3], ARGV[2], revocationLua('sid', t[3], '0', t[6]), t[6], ARGV[6])
-  res[1] = 'reused'
-  return res
+local parent = redis.call('HGET', KEYS[2], 'parent')
+if parent then
+  if parent == ARGV[3] then return res end
+  return {'taken'}
 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'taken'} end
-redis.call('HSET', KEYS[1], 'next', ARGV[4])
+if t[7] then
+  if tonumber(ARGV[7]) <= 0 or tonumber(t[8] or '0') + tonumber(ARGV[7]) <= tonumber(ARGV[6]) then
+    dropFamily(ARGV[1], ARGV[1] .. ':family:' .. t[3])
+    addRevocation(KEYS[3], ARGV[2], revocationLua('sid', t[3], '0', t[6]), t[6], ARGV[6])
+    res[1] = 'reused'
+    return res
+  end
+else
+  redis.call('HSET', KEYS[1], 'next', ARGV[4], 'spent', ARGV[6])
+end
 redis.call('HSET', KEYS[2], 'subject', t[1], 'role', t[2], 'family', t[3],
-  'parent', ARGV[3], 'iat', ARGV[5], 'exp', t[6])
+  'parent', ARGV[3], 'iat', ARGV[5], 'exp', t[6], 'mac', ARGV[9])
 redis.call('PEXPIREAT', KEYS[2], t[6])
 redis.call('SADD', ARGV[1] .. ':family:' .. t[3], ARGV[4])
 return res
+`)
+
+// undoRotationScript forgets a successor that was never spent and unspends its parent if
+// it was the parent's first successor. KEYS: old token, next token.
+// ARGV: prefix, old hash, next hash. Returns 1 when it undid something, else 0.
+var undoRotationScript = redis.NewScript(`
+local n = redis.call('HMGET', KEYS[2], 'parent', 'family', 'next')
+if not n[1] or n[1] ~= ARGV[2] or n[3] then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('SREM', ARGV[1] .. ':family:' .. n[2], ARGV[3])
+if redis.call('HGET', KEYS[1], 'next') == ARGV[3] then
+  redis.call('HDEL', KEYS[1], 'next', 'spent')
+end
+return 1
 `)
 
 // revokeFamilyScript: KEYS: family, revocations. ARGV: prefix, channel, family, until, now.
@@ -105,15 +131,18 @@ addRevocation(KEYS[2], ARGV[2], revocationLua('sid', ARGV[3], '0', ARGV[4]), ARG
 return 1
 `)
 
-// revokeSubjectScript: KEYS: subject, revocations.
-// ARGV: prefix, channel, subject, issuedBefore, until, now.
+// revokeSubjectScript ends every session in the subject's index (those that ended more
+// than retention ago excepted) by sid, and returns their family ids.
+// KEYS: subject, revocations. ARGV: prefix, channel, until, now, retention (ms).
 var revokeSubjectScript = redis.NewScript(luaLib + `
-for _, fam in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[5]))
+local fams = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, fam in ipairs(fams) do
   dropFamily(ARGV[1], ARGV[1] .. ':family:' .. fam)
+  addRevocation(KEYS[2], ARGV[2], revocationLua('sid', fam, '0', ARGV[3]), ARGV[3], ARGV[4])
 end
 redis.call('DEL', KEYS[1])
-addRevocation(KEYS[2], ARGV[2], revocationLua('sub', ARGV[3], ARGV[4], ARGV[5]), ARGV[5], ARGV[6])
-return 1
+return fams
 `)
 
 // revokeScript: KEYS: revocations. ARGV: channel, kind, id, issuedBefore, until, now.

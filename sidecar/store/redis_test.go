@@ -17,6 +17,7 @@ limitations under the License.
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -104,7 +105,7 @@ func TestRedisUnavailable(t *testing.T) {
 			return s.CreateRefresh(ctx, tok2)
 		}},
 		{"RotateRefresh", func(ctx context.Context) error {
-			_, err := s.RotateRefresh(ctx, tok.Hash, next, now)
+			_, err := s.RotateRefresh(ctx, tok.Hash, next, now, 0)
 			return err
 		}},
 		{"LookupRefresh", func(ctx context.Context) error {
@@ -112,7 +113,10 @@ func TestRedisUnavailable(t *testing.T) {
 			return err
 		}},
 		{"RevokeFamily", func(ctx context.Context) error { return s.RevokeFamily(ctx, tok.Family, now.Add(time.Hour)) }},
-		{"RevokeSubject", func(ctx context.Context) error { return s.RevokeSubject(ctx, "alice", now, now.Add(time.Hour)) }},
+		{"RevokeSubject", func(ctx context.Context) error {
+			_, err := s.RevokeSubject(ctx, "alice", now.Add(time.Hour))
+			return err
+		}},
 		{"Revoke", func(ctx context.Context) error {
 			return s.Revoke(ctx, store.Revocation{Kind: store.RevokedToken, ID: "j", Until: now.Add(time.Hour)})
 		}},
@@ -169,7 +173,7 @@ func TestRedisKeysCarryThePolicyPrefix(t *testing.T) {
 	week := now.Add(7 * 24 * time.Hour)
 
 	a := login(t, s, "alice", week)
-	if _, err := s.RotateRefresh(ctx, a.Hash, store.RefreshToken{Hash: randomHash(t)}, now); err != nil {
+	if _, err := s.RotateRefresh(ctx, a.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); err != nil {
 		t.Fatal(err)
 	}
 	login(t, s, "bob", week)
@@ -257,21 +261,22 @@ func TestRedisTokenLivesAsLongAsItsFamily(t *testing.T) {
 	expires := time.Now().Add(time.Hour)
 	tok := login(t, s, "alice", expires)
 	next := store.RefreshToken{Hash: randomHash(t)}
-	if _, err := s.RotateRefresh(ctx, tok.Hash, next, time.Now()); err != nil {
+	if _, err := s.RotateRefresh(ctx, tok.Hash, next, time.Now(), 0); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{
-		"tollgate:{shop/shop-api}:rt:" + tok.Hash, // spent, kept to catch reuse
-		"tollgate:{shop/shop-api}:rt:" + next.Hash,
-		"tollgate:{shop/shop-api}:family:" + tok.Family,
-		"tollgate:{shop/shop-api}:subject:alice",
+	for key, want := range map[string]time.Time{
+		"tollgate:{shop/shop-api}:rt:" + tok.Hash:       expires, // spent, kept to catch reuse
+		"tollgate:{shop/shop-api}:rt:" + next.Hash:      expires,
+		"tollgate:{shop/shop-api}:family:" + tok.Family: expires,
+		// The index outlives the session by as long as its access tokens may.
+		"tollgate:{shop/shop-api}:subject:alice": expires.Add(store.SessionIndexRetention),
 	} {
 		at, err := raw.PExpireTime(ctx, key).Result()
 		if err != nil {
 			t.Fatalf("PEXPIRETIME %s: %v", key, err)
 		}
-		if got := time.UnixMilli(int64(at / time.Millisecond)); !got.Equal(time.UnixMilli(expires.UnixMilli())) {
-			t.Errorf("%s expires at %s, want the family's end %s", key, got, expires)
+		if got := time.UnixMilli(int64(at / time.Millisecond)); !got.Equal(time.UnixMilli(want.UnixMilli())) {
+			t.Errorf("%s expires at %s, want %s", key, got, want)
 		}
 	}
 }
@@ -283,5 +288,185 @@ func TestNewRedisRefusesBadPolicyKeys(t *testing.T) {
 			t.Errorf("NewRedis(%q) accepted it", key)
 		}
 		_ = client.Close()
+	}
+}
+
+// TestRedisRefusesForgedRecords: whoever can write the policy's keys in Redis but does not
+// hold its record key (another tenant sharing the server) cannot mint a session.
+func TestRedisRefusesForgedRecords(t *testing.T) {
+	srv := testredis.Start(t)
+	ctx := context.Background()
+	recordKey := bytes.Repeat([]byte{7, 1}, 16)
+	open := func(key []byte) *store.Redis {
+		s, err := store.OpenRedis(store.RedisOptions{Addresses: []string{srv.Addr()}}, "shop/shop-api", store.WithRecordKey(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	s := open(recordKey)
+	raw := srv.Client()
+	now := time.Now()
+	week := now.Add(7 * 24 * time.Hour)
+	const prefix = "tollgate:{shop/shop-api}:rt:"
+
+	genuine := login(t, s, "bob", week)
+	fields, err := raw.HGetAll(ctx, prefix+genuine.Hash).Result()
+	if err != nil || fields["mac"] == "" {
+		t.Fatalf("the genuine record %v (%v) carries no mac", fields, err)
+	}
+	forge := func(t *testing.T, hash string, change map[string]string) {
+		t.Helper()
+		f := map[string]any{}
+		for k, v := range fields {
+			f[k] = v
+		}
+		for k, v := range change {
+			f[k] = v
+		}
+		if err := raw.HSet(ctx, prefix+hash, f).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := func(t *testing.T, hash string) {
+		t.Helper()
+		if _, err := s.LookupRefresh(ctx, hash, now); !errors.Is(err, store.ErrTampered) || !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("LookupRefresh(forged) = %v, want ErrTampered (an ErrNotFound)", err)
+		}
+		if _, err := s.RotateRefresh(ctx, hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); !errors.Is(err, store.ErrTampered) {
+			t.Errorf("RotateRefresh(forged) = %v, want ErrTampered", err)
+		}
+	}
+
+	t.Run("a record written from scratch", func(t *testing.T) {
+		hash := randomHash(t)
+		forge(t, hash, map[string]string{"subject": "alice", "role": "admin", "family": "forged", "mac": strings.Repeat("0", 64)})
+		refused(t, hash)
+	})
+	t.Run("a genuine record copied under another token", func(t *testing.T) {
+		hash := randomHash(t)
+		forge(t, hash, nil)
+		refused(t, hash)
+	})
+	t.Run("a genuine record with its role changed", func(t *testing.T) {
+		victim := login(t, s, "carol", week)
+		if err := raw.HSet(ctx, prefix+victim.Hash, "role", "admin").Err(); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, victim.Hash)
+	})
+	t.Run("a record without a mac", func(t *testing.T) {
+		hash := randomHash(t)
+		forge(t, hash, nil)
+		if err := raw.HDel(ctx, prefix+hash, "mac").Err(); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, hash)
+	})
+	t.Run("a forged spent record does not revoke the session it names", func(t *testing.T) {
+		hash := randomHash(t)
+		forge(t, hash, map[string]string{"next": randomHash(t), "spent": "1"})
+		if _, err := s.RotateRefresh(ctx, hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); !errors.Is(err, store.ErrTampered) {
+			t.Errorf("RotateRefresh(forged spent record) = %v, want ErrTampered", err)
+		}
+		if _, err := s.LookupRefresh(ctx, genuine.Hash, now); err != nil {
+			t.Errorf("the genuine session is gone after a forged reuse: %v", err)
+		}
+	})
+	t.Run("a replica with another record key refuses the records", func(t *testing.T) {
+		other := open(bytes.Repeat([]byte{9, 3}, 16))
+		if _, err := other.LookupRefresh(ctx, genuine.Hash, now); !errors.Is(err, store.ErrTampered) {
+			t.Errorf("LookupRefresh with another key = %v, want ErrTampered", err)
+		}
+	})
+	t.Run("the genuine record and its successors are accepted", func(t *testing.T) {
+		next := store.RefreshToken{Hash: randomHash(t)}
+		if _, err := s.RotateRefresh(ctx, genuine.Hash, next, now, 0); err != nil {
+			t.Fatalf("RotateRefresh(genuine): %v", err)
+		}
+		same := open(recordKey) // another replica with the same key
+		got, err := same.LookupRefresh(ctx, next.Hash, now)
+		if err != nil || got.Subject != "bob" {
+			t.Fatalf("LookupRefresh(successor) on another replica = %+v, %v", got, err)
+		}
+		if _, err := same.RotateRefresh(ctx, next.Hash, store.RefreshToken{Hash: randomHash(t)}, now, 0); err != nil {
+			t.Errorf("RotateRefresh(successor) on another replica: %v", err)
+		}
+	})
+}
+
+// TestRedisWorksUnderAPerPolicyACL runs a policy's store as a Redis user that may touch
+// only that policy's keys and channel: the ACL the README recommends, so that one tenant's
+// credentials cannot write, delete or revoke another policy's sessions.
+func TestRedisWorksUnderAPerPolicyACL(t *testing.T) {
+	srv := testredis.Start(t)
+	ctx := context.Background()
+	admin := srv.Client()
+	// The README's example, word for word.
+	acl := []any{"ACL", "SETUSER", "tollgate-shop-shop-api", "on", ">s3cret", "resetkeys", "resetchannels",
+		"~tollgate:{shop/shop-api}:*", "&tollgate:{shop/shop-api}:revocations",
+		"-@all", "+@connection", "+evalsha", "+eval", "+subscribe", "+publish",
+		"+get", "+incr", "+del", "+exists", "+pexpire", "+pexpireat", "+pttl",
+		"+hget", "+hmget", "+hset", "+hdel", "+sadd", "+srem", "+smembers",
+		"+zadd", "+zrange", "+zrangebyscore", "+zremrangebyscore"}
+	if err := admin.Do(ctx, acl...).Err(); err != nil {
+		t.Fatalf("ACL SETUSER: %v", err)
+	}
+	s, err := store.OpenRedis(store.RedisOptions{Addresses: []string{srv.Addr()}, Username: "tollgate-shop-shop-api", Password: "s3cret"}, "shop/shop-api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	now := time.Now()
+	week := now.Add(7 * 24 * time.Hour)
+
+	w, _ := watch(t, s)
+	w.waitFor(t, 5*time.Second, "resync", func(_ []store.Revocation, resyncs int) bool { return resyncs >= 1 })
+	tok := login(t, s, "alice", week)
+	next := store.RefreshToken{Hash: randomHash(t)}
+	if _, err := s.RotateRefresh(ctx, tok.Hash, next, now, 0); err != nil {
+		t.Fatalf("RotateRefresh under the ACL: %v", err)
+	}
+	if _, err := s.LookupRefresh(ctx, next.Hash, now); err != nil {
+		t.Fatalf("LookupRefresh under the ACL: %v", err)
+	}
+	if _, _, err := s.AddAttempt(ctx, "alice@example.com", time.Minute); err != nil {
+		t.Fatalf("AddAttempt under the ACL: %v", err)
+	}
+	if _, _, err := s.Attempts(ctx, "alice@example.com"); err != nil {
+		t.Fatalf("Attempts under the ACL: %v", err)
+	}
+	if err := s.ClearAttempts(ctx, "alice@example.com"); err != nil {
+		t.Fatalf("ClearAttempts under the ACL: %v", err)
+	}
+	if err := s.Revoke(ctx, store.Revocation{Kind: store.RevokedToken, ID: "jti", Until: week}); err != nil {
+		t.Fatalf("Revoke under the ACL: %v", err)
+	}
+	if _, err := s.RevokeSubject(ctx, "alice", week); err != nil {
+		t.Fatalf("RevokeSubject under the ACL: %v", err)
+	}
+	if _, err := s.Revocations(ctx, now); err != nil {
+		t.Fatalf("Revocations under the ACL: %v", err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping under the ACL: %v", err)
+	}
+	w.waitFor(t, 5*time.Second, "the revocations published under the ACL", func(revoked []store.Revocation, _ int) bool {
+		return hasRevocation(revoked, store.RevokedToken, "jti") && hasRevocation(revoked, store.RevokedSession, tok.Family)
+	})
+
+	// The same user cannot touch another policy's keys or channel.
+	tenant := redis.NewClient(&redis.Options{Addr: srv.Addr(), Username: "tollgate-shop-shop-api", Password: "s3cret"})
+	t.Cleanup(func() { _ = tenant.Close() })
+	for name, err := range map[string]error{
+		"write another policy's record":       tenant.HSet(ctx, "tollgate:{shop/billing}:rt:"+randomHash(t), "subject", "42").Err(),
+		"delete another policy's keys":        tenant.Del(ctx, "tollgate:{shop/billing}:revoked").Err(),
+		"script on another policy's key":      tenant.Eval(ctx, "return redis.call('SET', KEYS[1], 'x')", []string{"tollgate:{shop/billing}:x"}).Err(),
+		"publish on another policy's channel": tenant.Publish(ctx, "tollgate:{shop/billing}:revocations", "{}").Err(),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "NOPERM") {
+			t.Errorf("%s: %v, want NOPERM", name, err)
+		}
 	}
 }

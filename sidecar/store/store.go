@@ -21,6 +21,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -33,6 +34,10 @@ var (
 	ErrReused = errors.New("refresh token reused")
 	// ErrUnavailable wraps failures to reach the store.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrTampered: a stored refresh token record failed authentication: it was written or
+	// changed by something that does not hold the policy's record key. It wraps ErrNotFound:
+	// to a client, such a token is unknown.
+	ErrTampered = fmt.Errorf("%w: the stored record failed authentication", ErrNotFound)
 )
 
 // RefreshToken is what the store keeps of an issued refresh token. The token itself never
@@ -58,8 +63,16 @@ const (
 	// RevokedSession revokes every access token of one refresh family (claim sid).
 	RevokedSession RevocationKind = "sid"
 	// RevokedSubject revokes every access token of a subject issued before IssuedBefore.
+	// Logout-all no longer writes it (it revokes each session by sid, which needs no
+	// clock); sidecars still honour one written by an older version.
 	RevokedSubject RevocationKind = "sub"
 )
+
+// SessionIndexRetention is how long after its end a session stays in its subject's index:
+// the longest access token lifetime a policy allows (24h) plus the largest clock skew
+// (5m). A session refreshed just before its end issued an access token that lives on that
+// long, and RevokeSubject must still reach it.
+const SessionIndexRetention = 24*time.Hour + 5*time.Minute
 
 // Revocation is one entry of the revocation list. It is dropped at Until, when no token it
 // could match is still valid.
@@ -79,10 +92,23 @@ type Store interface {
 	// RotateRefresh spends the token with hash oldHash and stores next in its place, in one
 	// atomic step: of concurrent calls with the same oldHash exactly one succeeds. next's
 	// Subject, Role, Family, Parent and ExpiresAt are taken from the old token; the old
-	// token is returned. A spent oldHash revokes the whole family (every token of it, and
-	// a RevokedSession revocation for the family until its ExpiresAt) and returns the spent token with ErrReused.
-	// An unknown, expired or revoked one returns ErrNotFound.
-	RotateRefresh(ctx context.Context, oldHash string, next RefreshToken, now time.Time) (RefreshToken, error)
+	// token is returned.
+	//
+	// A spent oldHash presented again within reuseInterval of its spending gets next as
+	// one more successor in the same family, with no revocation (a client retrying after a
+	// lost response, two tabs refreshing at once). Later, it revokes the whole family (every
+	// token of it, and a RevokedSession revocation for the family until its ExpiresAt) and
+	// returns the spent token with ErrReused. A next already stored as oldHash's successor
+	// is a retry of the same call and succeeds again. An unknown, expired or revoked oldHash
+	// returns ErrNotFound.
+	RotateRefresh(ctx context.Context, oldHash string, next RefreshToken, now time.Time, reuseInterval time.Duration) (RefreshToken, error)
+
+	// UndoRotation takes back a rotation whose successor never reached the client (the
+	// sidecar could not sign its access token): the successor nextHash is forgotten, and
+	// oldHash, if that was its first successor, is unspent again, so the client may retry.
+	// A successor that has been spent already is left alone. Undoing what is not there is
+	// not an error.
+	UndoRotation(ctx context.Context, oldHash, nextHash string) error
 
 	// LookupRefresh returns the live token with this hash, or ErrNotFound.
 	LookupRefresh(ctx context.Context, hash string, now time.Time) (RefreshToken, error)
@@ -91,9 +117,12 @@ type Store interface {
 	// revocation until `until`.
 	RevokeFamily(ctx context.Context, family string, until time.Time) error
 
-	// RevokeSubject revokes every family of the subject, and publishes a RevokedSubject
-	// revocation: access tokens issued before issuedBefore stop validating.
-	RevokeSubject(ctx context.Context, subject string, issuedBefore, until time.Time) error
+	// RevokeSubject ends every session of the subject that exists now, in one atomic step:
+	// every family recorded for the subject by CreateRefresh (ended ones included, for
+	// SessionIndexRetention) has its tokens made unusable and gets a RevokedSession
+	// revocation until `until`, published like any other. It returns those revocations.
+	// A session created after it is untouched, whatever the replicas' clocks say.
+	RevokeSubject(ctx context.Context, subject string, until time.Time) ([]Revocation, error)
 
 	// Revoke adds one revocation (a logged-out access token) and publishes it.
 	Revoke(ctx context.Context, r Revocation) error

@@ -93,6 +93,16 @@ func checkRevocation(r Revocation) error {
 	return nil
 }
 
+func checkSubjectRevocation(subject string, until time.Time) error {
+	switch {
+	case !validID(subject):
+		return fmt.Errorf("store: subject must be 1 to %d bytes of UTF-8", maxIDLen)
+	case until.IsZero():
+		return errors.New("store: revocation needs Until")
+	}
+	return nil
+}
+
 func checkWindow(window time.Duration) error {
 	if window < time.Millisecond {
 		return errors.New("store: attempt window must be at least 1ms")

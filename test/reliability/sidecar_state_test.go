@@ -42,7 +42,7 @@ spec:
 `
 
 // writePersistentKeys writes a keyset.json with one ES256 key, Active since a minute ago,
-// into a new directory under dir and returns the directory, for --keys-dir: tokens signed
+// and a record-key into a new directory under dir and returns the directory, for --keys-dir: tokens signed
 // with it still validate after the sidecar restarts.
 func writePersistentKeys(t *testing.T, dir string) string {
 	t.Helper()
@@ -59,6 +59,9 @@ func writePersistentKeys(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	writeFile(t, keysDir, keyset.FileName, string(data))
+	// The record key authenticates refresh tokens in Redis; replicas share it, as they share
+	// the operator's keys Secret.
+	writeFile(t, keysDir, keyset.RecordKeyFileName, string(keyset.EncodeRecordKey(keyset.GenerateRecordKey())))
 	return keysDir
 }
 
