@@ -26,6 +26,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 )
@@ -124,9 +125,14 @@ func verifyPath(verifyURL string) string {
 	return strings.ToLower(trimSlash(clean))
 }
 
-// isVerifyPath reports whether a request's clean path is the verifyURL's, in any case and
-// with or without a trailing slash: the app's password check must not be reachable through
-// the proxy, where every token holder could guess passwords at it past the login limits.
+// isVerifyPath reports whether a request's clean path reaches the app as the verifyURL's
+// path, in any case and with or without a trailing slash: the app's password check must not
+// be reachable through the proxy, where every token holder could guess passwords at it past
+// the login limits. What is compared is the path the app gets, behind --upstream's own path.
 func (s *Server) isVerifyPath(clean string) bool {
-	return s.verifyPath != "" && s.verifyPath != "/" && strings.EqualFold(trimSlash(clean), s.verifyPath)
+	if s.verifyPath == "" || s.verifyPath == "/" {
+		return false
+	}
+	forwarded := path.Clean("/" + joinPath(s.upstreamPath, clean))
+	return strings.EqualFold(trimSlash(forwarded), s.verifyPath)
 }
