@@ -18,10 +18,12 @@ package sidecar
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // gatedAuthenticator counts password checks and holds each one until the gate opens, so a
@@ -140,5 +142,62 @@ func TestLoginLimitsBehindATrustedProxy(t *testing.T) {
 				t.Errorf("a client that names another address: %d, want 429", code)
 			}
 		})
+	})
+}
+
+// undecidedAuthenticator answers password "hang" only when its gate opens, and then that it
+// could not decide (the app's password check down); other passwords go to the users file.
+type undecidedAuthenticator struct {
+	Authenticator
+	entered, gate chan struct{}
+}
+
+func (a *undecidedAuthenticator) Authenticate(ctx context.Context, email, password string) (Identity, error) {
+	if password != "hang" {
+		return a.Authenticator.Authenticate(ctx, email, password)
+	}
+	a.entered <- struct{}{}
+	<-a.gate
+	return Identity{}, errors.New("password check down")
+}
+
+func TestALoginWhoseWindowEndedGivesNothingBackToTheNext(t *testing.T) {
+	// A login reserved its place in one window and gives it back after that window ended:
+	// the next window's failures must stay counted, or the attacker gets free guesses.
+	policy := strings.Replace(testPolicyYAML, "rateLimit: {maxAttempts: 5, maxAttemptsPerClient: 1000, window: 15m}", "rateLimit: {maxAttempts: 2, maxAttemptsPerClient: 2, window: 1s}", 1)
+	eachStore(t, func(t *testing.T, st harnessOption) {
+		auth := &undecidedAuthenticator{entered: make(chan struct{}, 1), gate: make(chan struct{})}
+		h := newHarness(t, st, withPolicy(policy), withAuthenticator(func(a Authenticator) Authenticator {
+			auth.Authenticator = a
+			return auth
+		}))
+		done := make(chan int)
+		go func() {
+			req, _ := http.NewRequest("POST", h.http.URL+"/auth/login", strings.NewReader(`{"email":"bob@example.com","password":"hang"}`))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		<-auth.entered
+		time.Sleep(1200 * time.Millisecond) // the window of its reservation ends
+		for i := range 2 {
+			if code := h.loginFrom("", "bob@example.com", "guess"); code != http.StatusUnauthorized {
+				t.Fatalf("guess %d in the new window: %d, want 401", i+1, code)
+			}
+		}
+		close(auth.gate)
+		if code := <-done; code != http.StatusServiceUnavailable {
+			t.Fatalf("the undecided login: %d, want 503", code)
+		}
+		if code := h.loginFrom("", "bob@example.com", "guess"); code != http.StatusTooManyRequests {
+			t.Errorf("a third guess in a window with 2 failures: %d, want 429 (the account's place was given back to the wrong window)", code)
+		}
+		if code := h.loginFrom("", "alice@example.com", "guess"); code != http.StatusTooManyRequests {
+			t.Errorf("a client with 2 failures in this window: %d, want 429 (the client's place was given back to the wrong window)", code)
+		}
 	})
 }
