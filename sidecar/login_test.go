@@ -18,8 +18,10 @@ package sidecar
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -158,7 +160,7 @@ func (a *undecidedAuthenticator) Authenticate(ctx context.Context, email, passwo
 	}
 	a.entered <- struct{}{}
 	<-a.gate
-	return Identity{}, errors.New("password check down")
+	return Identity{}, fmt.Errorf("the app: %w", ErrPasswordCheckDown)
 }
 
 func TestALoginWhoseWindowEndedGivesNothingBackToTheNext(t *testing.T) {
@@ -199,5 +201,52 @@ func TestALoginWhoseWindowEndedGivesNothingBackToTheNext(t *testing.T) {
 		if code := h.loginFrom("", "alice@example.com", "guess"); code != http.StatusTooManyRequests {
 			t.Errorf("a client with 2 failures in this window: %d, want 429 (the client's place was given back to the wrong window)", code)
 		}
+	})
+}
+
+func TestVerifyURLAnswersOutsideTheContractCountAsFailures(t *testing.T) {
+	// An app that answers a wrong password with 400 (or 500, or a 200 without an id) and the
+	// right one with 200: if such answers gave the login's place back, guesses would be free.
+	var down atomic.Bool
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch {
+		case down.Load():
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case strings.Contains(string(body), `"password":"right"`):
+			_, _ = io.WriteString(w, `{"id":"9","role":"r"}`)
+		case strings.Contains(string(body), `"password":"guess-500"`):
+			w.WriteHeader(http.StatusInternalServerError)
+		case strings.Contains(string(body), `"password":"guess-200"`):
+			_, _ = io.WriteString(w, `{"ok":false}`)
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	}))
+	t.Cleanup(app.Close)
+	eachStore(t, func(t *testing.T, st harnessOption) {
+		down.Store(false)
+		h := newHarness(t, st, withAuthenticator(func(Authenticator) Authenticator { return NewVerifyURL(app.URL) }))
+		for i, pw := range []string{"guess", "guess-500", "guess-200", "guess", "guess"} { // maxAttempts: 5
+			if code := h.loginFrom("", "dave@example.com", pw); code != http.StatusServiceUnavailable {
+				t.Fatalf("guess %d: %d, want 503", i+1, code)
+			}
+		}
+		if code := h.loginFrom("", "dave@example.com", "right"); code != http.StatusTooManyRequests {
+			t.Errorf("the right password after 5 answers outside the contract: %d, want 429", code)
+		}
+
+		t.Run("an app that is down gives the place back", func(t *testing.T) {
+			down.Store(true)
+			for range 8 {
+				if code := h.loginFrom("", "erin@example.com", "right"); code != http.StatusServiceUnavailable {
+					t.Fatalf("login while the app is down: %d, want 503", code)
+				}
+			}
+			down.Store(false)
+			if code := h.loginFrom("", "erin@example.com", "right"); code != http.StatusOK {
+				t.Errorf("the right password once the app is back: %d, want 200", code)
+			}
+		})
 	})
 }

@@ -44,8 +44,15 @@ const MaxBcryptCost = 16
 // ErrInvalidCredentials is the one answer to an unknown user and a wrong password alike.
 var ErrInvalidCredentials = errors.New("invalid credentials")
 
+// ErrPasswordCheckDown marks an error of an Authenticator that could not ask (the app
+// unreachable, too slow, answering 502, 503 or 504): the login answers 503 and does not count
+// against the limits.
+var ErrPasswordCheckDown = errors.New("password check down")
+
 // Authenticator checks an email and password. It returns ErrInvalidCredentials for a wrong
-// pair and any other error when it could not decide (503).
+// pair and any other error when it could not decide (503). An error that wraps
+// ErrPasswordCheckDown gives the login's place in the limits back; any other counts as a
+// failed login, for an answer outside the contract may be how the app says "wrong password".
 type Authenticator interface {
 	Authenticate(ctx context.Context, email, password string) (Identity, error)
 }

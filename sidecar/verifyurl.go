@@ -77,17 +77,22 @@ func (v *VerifyURL) Authenticate(ctx context.Context, email, password string) (I
 	client.CheckRedirect = noRedirects
 	resp, err := client.Do(req)
 	if err != nil {
-		return Identity{}, fmt.Errorf("verifyURL: %w", err)
+		return Identity{}, fmt.Errorf("verifyURL: %w: %w", ErrPasswordCheckDown, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxVerifyURLResponse+1))
 	if err != nil {
-		return Identity{}, fmt.Errorf("verifyURL: reading the answer: %w", err)
+		return Identity{}, fmt.Errorf("verifyURL: %w: reading the answer: %w", ErrPasswordCheckDown, err)
 	}
+	// Only an app that is down gives the login's place back. Any other answer outside the
+	// contract counts as a failed login: an app that answers a wrong password with 400 or
+	// 500 and the right one with 200 would otherwise get unlimited guesses.
 	switch {
 	case resp.StatusCode == http.StatusOK:
 	case resp.StatusCode == http.StatusUnauthorized, resp.StatusCode == http.StatusForbidden, resp.StatusCode == http.StatusNotFound:
 		return Identity{}, ErrInvalidCredentials
+	case resp.StatusCode == http.StatusBadGateway, resp.StatusCode == http.StatusServiceUnavailable, resp.StatusCode == http.StatusGatewayTimeout:
+		return Identity{}, fmt.Errorf("verifyURL: %w: answered %d", ErrPasswordCheckDown, resp.StatusCode)
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		return Identity{}, fmt.Errorf("verifyURL answered %d, a redirect: redirects are not followed, point verifyURL at the endpoint itself", resp.StatusCode)
 	default:
