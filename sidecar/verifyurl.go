@@ -131,13 +131,29 @@ func verifyPath(verifyURL string) string {
 }
 
 // isVerifyPath reports whether a request's clean path reaches the app as the verifyURL's
-// path, in any case and with or without a trailing slash: the app's password check must not
-// be reachable through the proxy, where every token holder could guess passwords at it past
-// the login limits. What is compared is the path the app gets, behind --upstream's own path.
+// path, in any case, with or without a trailing slash or a format suffix (Rails' optional
+// (.:format) and Spring MVC's suffix patterns serve /verify as /verify.json too): the app's
+// password check must not be reachable through the proxy, where every token holder could
+// guess passwords at it past the login limits. What is compared is the path the app gets,
+// behind --upstream's own path.
 func (s *Server) isVerifyPath(clean string) bool {
 	if s.verifyPath == "" || s.verifyPath == "/" {
 		return false
 	}
 	forwarded := path.Clean("/" + joinPath(s.upstreamPath, clean))
-	return strings.EqualFold(trimSlash(forwarded), s.verifyPath)
+	dir, base := path.Split(forwarded)
+	vdir, vbase := path.Split(s.verifyPath)
+	if !strings.EqualFold(dir, vdir) {
+		return false
+	}
+	for {
+		if strings.EqualFold(base, vbase) {
+			return true
+		}
+		i := strings.LastIndexByte(base, '.')
+		if i < 0 {
+			return false
+		}
+		base = base[:i]
+	}
 }
