@@ -41,6 +41,7 @@ type place struct {
 	ends time.Time
 }
 
+// reserve adds one attempt under key; it answers as AddAttempt does.
 func (s *Server) reserve(ctx context.Context, key string, window time.Duration) (place, int, time.Duration, error) {
 	n, ttl, err := s.store.AddAttempt(ctx, key, window)
 	return place{key: key, ends: time.Now().Add(ttl)}, n, ttl, err
@@ -53,24 +54,23 @@ func (s *Server) reserveLogin(ctx context.Context, client, email string) (*login
 	rl := s.spec.Login.RateLimit
 	window := rl.Window.Duration
 	a := &loginAttempt{s: s}
-	var n int
-	var ttl time.Duration
-	var err error
-	a.client, n, ttl, err = s.reserve(ctx, "login:client:"+client, window)
+	cp, n, ttl, err := s.reserve(ctx, "login:client:"+client, window)
 	if err != nil {
 		return nil, s.storeFailed("rate_limit", err)
 	}
+	a.client = cp
 	if n > int(rl.MaxAttemptsPerClient) {
 		// Refused attempts give their place back: the count stays the number of failures
 		// (and checks in flight), so refusals neither lengthen nor deepen a lockout.
 		a.release(ctx, a.client)
 		return nil, &httpError{status: http.StatusTooManyRequests, msg: "too many login attempts", retryAfter: ttl}
 	}
-	a.account, n, ttl, err = s.reserve(ctx, "login:account:"+strings.ToLower(strings.TrimSpace(email)), window)
+	ap, n, ttl, err := s.reserve(ctx, "login:account:"+strings.ToLower(strings.TrimSpace(email)), window)
 	if err != nil {
 		a.release(ctx, a.client)
 		return nil, s.storeFailed("rate_limit", err)
 	}
+	a.account = ap
 	if n > int(rl.MaxAttempts) {
 		a.release(ctx, a.account)
 		a.release(ctx, a.client)
