@@ -176,9 +176,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return errInvalidCredentials // the reservations stay: they are this failure
 	case err != nil:
 		s.metrics.Logins.WithLabelValues("error").Inc()
-		if ctx.Err() == nil {
+		if errors.Is(err, ErrPasswordCheckDown) && ctx.Err() == nil {
 			attempt.undecided(ctx)
-		} // else the client left mid-check: it counts, or aborting would be a free guess
+		} // else an answer outside the contract, or the client left mid-check: it counts,
+		// or either would be a free guess
 		return unavailable("password check unavailable", err)
 	}
 	if err := attempt.succeeded(ctx); err != nil {

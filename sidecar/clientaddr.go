@@ -86,11 +86,14 @@ func (t TrustedProxies) trusts(a netip.Addr) bool {
 // wrote, leftwards through trusted hops, and the first untrusted hop is the client:
 // whatever a client wrote itself sits further left and is never read.
 //
-// The header is X-Forwarded-For when the request has one (what ingress-nginx, Envoy,
-// Traefik and cloud load balancers write), else RFC 7239 Forwarded (its `for=`). A hop that
-// is malformed, "unknown", an obfuscated identifier or missing ends the walk: the client is
-// then the last trusted hop, an address a trusted proxy vouched for, never text of a client's
-// choosing. The zero Addr means the peer's address could not be read (not a TCP peer).
+// The header is X-Forwarded-For (what ingress-nginx, Envoy, Traefik and cloud load balancers
+// write) or RFC 7239 Forwarded (its `for=`). A request with both is read both ways, and the
+// two must name the same client, else the client is the peer: a proxy writes one of them (or
+// both alike) and passes the other on from the client untouched, and the client cannot be
+// let choose which is believed. A hop that is malformed, "unknown", an obfuscated identifier
+// or missing ends a walk: the client is then the last trusted hop, an address a trusted proxy
+// vouched for, never text of a client's choosing. The zero Addr means the peer's address
+// could not be read (not a TCP peer).
 func (t TrustedProxies) ClientAddr(r *http.Request) netip.Addr {
 	return t.clientAddr(r.RemoteAddr, r.Header)
 }
@@ -100,14 +103,26 @@ func (t TrustedProxies) clientAddr(remoteAddr string, h http.Header) netip.Addr 
 	if err != nil {
 		return netip.Addr{}
 	}
-	hop := ap.Addr().WithZone("").Unmap()
-	if len(t.prefixes) == 0 || !t.trusts(hop) {
-		return hop
+	peer := ap.Addr().WithZone("").Unmap()
+	if len(t.prefixes) == 0 || !t.trusts(peer) {
+		return peer
 	}
-	next := xffHops(h.Values("X-Forwarded-For"))
-	if next == nil {
-		next = forwardedHops(h.Values("Forwarded"))
+	xff, fwd := h.Values("X-Forwarded-For"), h.Values("Forwarded")
+	switch {
+	case len(fwd) == 0:
+		return t.walk(peer, xffHops(xff))
+	case len(xff) == 0:
+		return t.walk(peer, forwardedHops(fwd))
 	}
+	if a := t.walk(peer, xffHops(xff)); a == t.walk(peer, forwardedHops(fwd)) {
+		return a
+	}
+	return peer
+}
+
+// walk follows next's hops from the trusted peer to the first untrusted one.
+func (t TrustedProxies) walk(peer netip.Addr, next hopIter) netip.Addr {
+	hop := peer
 	for range maxForwardedHops {
 		a, ok := next()
 		if !ok {
@@ -126,11 +141,8 @@ func (t TrustedProxies) clientAddr(remoteAddr string, h http.Header) netip.Addr 
 type hopIter func() (a netip.Addr, ok bool)
 
 // xffHops walks X-Forwarded-For values (several headers read as one list, in order) from
-// the right. It is nil when there is no such header.
+// the right.
 func xffHops(values []string) hopIter {
-	if len(values) == 0 {
-		return nil
-	}
 	return splitFromRight(values, func(elem string) (netip.Addr, bool) {
 		return parseNode(strings.Trim(elem, " \t"), false)
 	})

@@ -87,7 +87,7 @@ func TestClientAddr(t *testing.T) {
 		{"a NUL byte", testTrusted, ingress, []string{"203.0.113.9\x00"}, nil, "10.0.0.5"},
 		{"unknown", testTrusted, ingress, []string{"unknown"}, nil, "10.0.0.5"},
 
-		// RFC 7239 Forwarded, read only without X-Forwarded-For.
+		// RFC 7239 Forwarded.
 		{"Forwarded: for=", testTrusted, ingress, nil, []string{"for=192.0.2.60;proto=http;by=203.0.113.43"}, "192.0.2.60"},
 		{"Forwarded: a quoted IPv6 with a port", testTrusted, ingress, nil, []string{`for="[2001:db8:cafe::17]:4711"`}, "2001:db8:cafe::17"},
 		{"Forwarded: the parameter name in any case", testTrusted, ingress, nil, []string{`For="[2001:db8:cafe::17]"`}, "2001:db8:cafe::17"},
@@ -105,8 +105,15 @@ func TestClientAddr(t *testing.T) {
 		{"Forwarded: a value that is no token", testTrusted, ingress, nil, []string{`for=203.0.113.9;host=a b`}, "10.0.0.5"},
 		{"Forwarded: a pair without a value", testTrusted, ingress, nil, []string{`for`}, "10.0.0.5"},
 		{"Forwarded: garbage", testTrusted, ingress, nil, []string{`;;=;"`}, "10.0.0.5"},
-		{"X-Forwarded-For wins over Forwarded", testTrusted, ingress, []string{"203.0.113.9"}, []string{"for=1.2.3.4"}, "203.0.113.9"},
-		{"an empty X-Forwarded-For still wins", testTrusted, ingress, []string{""}, []string{"for=1.2.3.4"}, "10.0.0.5"},
+
+		// Both headers: a client cannot know which one its proxy writes, so the other one,
+		// wholly the client's, must not choose its address.
+		{"a client's own X-Forwarded-For behind a proxy that writes Forwarded", testTrusted, ingress, []string{"198.51.100.66"}, []string{"for=203.0.113.9"}, "10.0.0.5"},
+		{"a client's own X-Forwarded-For naming a trusted hop", testTrusted, ingress, []string{"10.7.7.7"}, []string{"for=203.0.113.9"}, "10.0.0.5"},
+		{"a client's own Forwarded behind a proxy that writes X-Forwarded-For", testTrusted, ingress, []string{"203.0.113.9"}, []string{"for=1.2.3.4"}, "10.0.0.5"},
+		{"a proxy that writes both: they agree", testTrusted, ingress, []string{"1.2.3.4, 203.0.113.9"}, []string{"for=203.0.113.9"}, "203.0.113.9"},
+		{"both, agreeing after trusted hops", testTrusted, ingress, []string{"203.0.113.9, 10.1.1.1"}, []string{"for=5.6.7.8, for=203.0.113.9", "for=10.1.1.1"}, "203.0.113.9"},
+		{"an empty X-Forwarded-For and a Forwarded", testTrusted, ingress, []string{""}, []string{"for=1.2.3.4"}, "10.0.0.5"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := http.Header{}

@@ -17,6 +17,7 @@ limitations under the License.
 package sidecar
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -228,6 +229,8 @@ func FuzzParseUsers(f *testing.F) {
 	f.Add([]byte("- ? [$2a$04$ZYe5j153F9qXAd9VPTHyIeNa/ERn07J8H4EwWxHqypHt7aUjL39lG]\n  : x\n"))
 	// A cost of 31 would take days to check; it must be refused, not computed.
 	f.Add([]byte("- {email: a@b, id: \"1\", passwordHash: $2a$31$ZYe5j153F9qXAd9VPTHyIeNa/ERn07J8H4EwWxHqypHt7aUjL39lG}\n"))
+	// A salt outside bcrypt's alphabet: bcrypt.Cost takes it, a comparison fails at once.
+	f.Add([]byte("- {email: a@b, id: \"1\", passwordHash: $2a$10$!!!!!!!!!!!!!!!!!!!!!!Na/ERn07J8H4EwWxHqypHt7aUjL39lG}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		u, err := ParseUsers(data)
 		if err != nil {
@@ -242,6 +245,13 @@ func FuzzParseUsers(f *testing.F) {
 		for _, user := range u.byEmail {
 			if cost, err := bcrypt.Cost([]byte(user.PasswordHash)); err != nil || cost > MaxBcryptCost {
 				t.Fatalf("accepted a hash of cost %d (%v)", cost, err)
+			}
+			// Every accepted hash costs bcrypt work to compare: relabelled to the cheapest
+			// cost, a comparison matches or mismatches, it does not fail at once.
+			cheap := []byte(user.PasswordHash)
+			copy(cheap[len(cheap)-56:], "04")
+			if err := bcrypt.CompareHashAndPassword(cheap, []byte("x")); err != nil && !errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+				t.Fatalf("accepted a hash bcrypt cannot compare: %v", err)
 			}
 		}
 	})

@@ -137,6 +137,7 @@ type harness struct {
 	alg     keyset.Algorithm
 	redis   *testredis.Server
 	auth    func(Authenticator) Authenticator
+	upPath  string // the --upstream URL's path
 }
 
 type harnessOption func(*harness)
@@ -146,6 +147,9 @@ func withKeys(k *Keys) harnessOption                 { return func(h *harness) {
 func withCache(n int) harnessOption                  { return func(h *harness) { h.cache = n } }
 func withAlgorithm(a keyset.Algorithm) harnessOption { return func(h *harness) { h.alg = a } }
 func withClock(c *clock) harnessOption               { return func(h *harness) { h.clock = c } }
+
+// withUpstreamPath gives the --upstream URL a path, as in --upstream http://127.0.0.1:8080/app.
+func withUpstreamPath(p string) harnessOption { return func(h *harness) { h.upPath = p } }
 
 // withAuthenticator puts wrap around the harness's users-file authenticator.
 func withAuthenticator(wrap func(Authenticator) Authenticator) harnessOption {
@@ -205,7 +209,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	h.app = &upstreamApp{}
 	h.appHTTP = httptest.NewServer(h.app)
 	t.Cleanup(h.appHTTP.Close)
-	up, _ := url.Parse(h.appHTTP.URL)
+	up, _ := url.Parse(h.appHTTP.URL + h.upPath)
 	var auth Authenticator = db
 	if h.auth != nil {
 		auth = h.auth(db)

@@ -18,10 +18,14 @@ package sidecar
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // gatedAuthenticator counts password checks and holds each one until the gate opens, so a
@@ -138,6 +142,110 @@ func TestLoginLimitsBehindATrustedProxy(t *testing.T) {
 			}
 			if code := h.loginFrom("203.0.113.2", "alice@example.com", alicePassword); code != http.StatusTooManyRequests {
 				t.Errorf("a client that names another address: %d, want 429", code)
+			}
+		})
+	})
+}
+
+// undecidedAuthenticator answers password "hang" only when its gate opens, and then that it
+// could not decide (the app's password check down); other passwords go to the users file.
+type undecidedAuthenticator struct {
+	Authenticator
+	entered, gate chan struct{}
+}
+
+func (a *undecidedAuthenticator) Authenticate(ctx context.Context, email, password string) (Identity, error) {
+	if password != "hang" {
+		return a.Authenticator.Authenticate(ctx, email, password)
+	}
+	a.entered <- struct{}{}
+	<-a.gate
+	return Identity{}, fmt.Errorf("the app: %w", ErrPasswordCheckDown)
+}
+
+func TestALoginWhoseWindowEndedGivesNothingBackToTheNext(t *testing.T) {
+	// A login reserved its place in one window and gives it back after that window ended:
+	// the next window's failures must stay counted, or the attacker gets free guesses.
+	policy := strings.Replace(testPolicyYAML, "rateLimit: {maxAttempts: 5, maxAttemptsPerClient: 1000, window: 15m}", "rateLimit: {maxAttempts: 2, maxAttemptsPerClient: 2, window: 1s}", 1)
+	eachStore(t, func(t *testing.T, st harnessOption) {
+		auth := &undecidedAuthenticator{entered: make(chan struct{}, 1), gate: make(chan struct{})}
+		h := newHarness(t, st, withPolicy(policy), withAuthenticator(func(a Authenticator) Authenticator {
+			auth.Authenticator = a
+			return auth
+		}))
+		done := make(chan int)
+		go func() {
+			req, _ := http.NewRequest("POST", h.http.URL+"/auth/login", strings.NewReader(`{"email":"bob@example.com","password":"hang"}`))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		<-auth.entered
+		time.Sleep(1200 * time.Millisecond) // the window of its reservation ends
+		for i := range 2 {
+			if code := h.loginFrom("", "bob@example.com", "guess"); code != http.StatusUnauthorized {
+				t.Fatalf("guess %d in the new window: %d, want 401", i+1, code)
+			}
+		}
+		close(auth.gate)
+		if code := <-done; code != http.StatusServiceUnavailable {
+			t.Fatalf("the undecided login: %d, want 503", code)
+		}
+		if code := h.loginFrom("", "bob@example.com", "guess"); code != http.StatusTooManyRequests {
+			t.Errorf("a third guess in a window with 2 failures: %d, want 429 (the account's place was given back to the wrong window)", code)
+		}
+		if code := h.loginFrom("", "alice@example.com", "guess"); code != http.StatusTooManyRequests {
+			t.Errorf("a client with 2 failures in this window: %d, want 429 (the client's place was given back to the wrong window)", code)
+		}
+	})
+}
+
+func TestVerifyURLAnswersOutsideTheContractCountAsFailures(t *testing.T) {
+	// An app that answers a wrong password with 400 (or 500, or a 200 without an id) and the
+	// right one with 200: if such answers gave the login's place back, guesses would be free.
+	var down atomic.Bool
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch {
+		case down.Load():
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case strings.Contains(string(body), `"password":"right"`):
+			_, _ = io.WriteString(w, `{"id":"9","role":"r"}`)
+		case strings.Contains(string(body), `"password":"guess-500"`):
+			w.WriteHeader(http.StatusInternalServerError)
+		case strings.Contains(string(body), `"password":"guess-200"`):
+			_, _ = io.WriteString(w, `{"ok":false}`)
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	}))
+	t.Cleanup(app.Close)
+	eachStore(t, func(t *testing.T, st harnessOption) {
+		down.Store(false)
+		h := newHarness(t, st, withAuthenticator(func(Authenticator) Authenticator { return NewVerifyURL(app.URL) }))
+		for i, pw := range []string{"guess", "guess-500", "guess-200", "guess", "guess"} { // maxAttempts: 5
+			if code := h.loginFrom("", "dave@example.com", pw); code != http.StatusServiceUnavailable {
+				t.Fatalf("guess %d: %d, want 503", i+1, code)
+			}
+		}
+		if code := h.loginFrom("", "dave@example.com", "right"); code != http.StatusTooManyRequests {
+			t.Errorf("the right password after 5 answers outside the contract: %d, want 429", code)
+		}
+
+		t.Run("an app that is down gives the place back", func(t *testing.T) {
+			down.Store(true)
+			for range 8 {
+				if code := h.loginFrom("", "erin@example.com", "right"); code != http.StatusServiceUnavailable {
+					t.Fatalf("login while the app is down: %d, want 503", code)
+				}
+			}
+			down.Store(false)
+			if code := h.loginFrom("", "erin@example.com", "right"); code != http.StatusOK {
+				t.Errorf("the right password once the app is back: %d, want 200", code)
 			}
 		})
 	})

@@ -20,16 +20,31 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // loginAttempt is one login's place in the failure counts of its client and its account.
 //
 // The counts are of failed password checks. A login reserves its place in both before the
 // password is checked (AddAttempt, atomic in the store), so that of any number of concurrent
-// guesses at most the limit get checked; a login that did not fail gives its place back.
+// guesses at most the limit get checked; a login that did not fail gives its place back, to
+// the window it took it in: once that window has ended, the count is a later window's, of
+// other logins, and giving back to it would be a free guess.
 type loginAttempt struct {
 	s               *Server
-	client, account string
+	client, account place
+}
+
+// place is one reserved attempt: its counter, and when its window ends by the monotonic clock.
+type place struct {
+	key  string
+	ends time.Time
+}
+
+// reserve adds one attempt under key; it answers as AddAttempt does.
+func (s *Server) reserve(ctx context.Context, key string, window time.Duration) (place, int, time.Duration, error) {
+	n, ttl, err := s.store.AddAttempt(ctx, key, window)
+	return place{key: key, ends: time.Now().Add(ttl)}, n, ttl, err
 }
 
 // reserveLogin counts a login against the client's and the account's limits, or refuses it
@@ -38,26 +53,24 @@ type loginAttempt struct {
 func (s *Server) reserveLogin(ctx context.Context, client, email string) (*loginAttempt, error) {
 	rl := s.spec.Login.RateLimit
 	window := rl.Window.Duration
-	a := &loginAttempt{
-		s:       s,
-		client:  "login:client:" + client,
-		account: "login:account:" + strings.ToLower(strings.TrimSpace(email)),
-	}
-	n, ttl, err := s.store.AddAttempt(ctx, a.client, window)
+	a := &loginAttempt{s: s}
+	cp, n, ttl, err := s.reserve(ctx, "login:client:"+client, window)
 	if err != nil {
 		return nil, s.storeFailed("rate_limit", err)
 	}
+	a.client = cp
 	if n > int(rl.MaxAttemptsPerClient) {
 		// Refused attempts give their place back: the count stays the number of failures
 		// (and checks in flight), so refusals neither lengthen nor deepen a lockout.
 		a.release(ctx, a.client)
 		return nil, &httpError{status: http.StatusTooManyRequests, msg: "too many login attempts", retryAfter: ttl}
 	}
-	n, ttl, err = s.store.AddAttempt(ctx, a.account, window)
+	ap, n, ttl, err := s.reserve(ctx, "login:account:"+strings.ToLower(strings.TrimSpace(email)), window)
 	if err != nil {
 		a.release(ctx, a.client)
 		return nil, s.storeFailed("rate_limit", err)
 	}
+	a.account = ap
 	if n > int(rl.MaxAttempts) {
 		a.release(ctx, a.account)
 		a.release(ctx, a.client)
@@ -70,10 +83,10 @@ func (s *Server) reserveLogin(ctx context.Context, client, email string) (*login
 // and the account's failures are forgotten.
 func (a *loginAttempt) succeeded(ctx context.Context) error {
 	ctx = context.WithoutCancel(ctx)
-	if err := a.s.store.ReleaseAttempt(ctx, a.client); err != nil {
+	if err := a.s.store.ReleaseAttempt(ctx, a.client.key, time.Until(a.client.ends)); err != nil {
 		return a.s.storeFailed("rate_limit", err)
 	}
-	if err := a.s.store.ClearAttempts(ctx, a.account); err != nil {
+	if err := a.s.store.ClearAttempts(ctx, a.account.key); err != nil {
 		return a.s.storeFailed("rate_limit", err)
 	}
 	return nil
@@ -88,8 +101,8 @@ func (a *loginAttempt) undecided(ctx context.Context) {
 // release gives one place back, even when the client has gone: a place never given back
 // would count as a failure. A store that fails here only leaves the count one too high
 // until the window ends.
-func (a *loginAttempt) release(ctx context.Context, key string) {
-	if err := a.s.store.ReleaseAttempt(context.WithoutCancel(ctx), key); err != nil {
+func (a *loginAttempt) release(ctx context.Context, p place) {
+	if err := a.s.store.ReleaseAttempt(context.WithoutCancel(ctx), p.key, time.Until(p.ends)); err != nil {
 		a.s.metrics.StoreErrs.WithLabelValues("rate_limit").Inc()
 		a.s.log.Warn("could not give back a login attempt; the count stays one too high until the window ends", "error", err)
 	}

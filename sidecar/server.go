@@ -80,6 +80,7 @@ type Server struct {
 	authPrefix     string
 	trustedProxies TrustedProxies
 	verifyPath     string // never proxied (see isVerifyPath)
+	upstreamPath   string // the --upstream URL's path, in front of every proxied path
 	storeUp        atomic.Bool
 	// outcomes are the per-outcome request counters, resolved once: the proxy path counts
 	// every request and should not look labels up each time.
@@ -118,6 +119,7 @@ func NewServer(cfg Config) (*Server, error) {
 		s.trustedProxies = tp
 	}
 	s.verifyPath = verifyPath(spec.Login.VerifyURL)
+	s.upstreamPath = cfg.Upstream.Path
 	if spec.Login.VerifyURL != "" && (s.verifyPath == "" || s.verifyPath == "/") {
 		s.log.Warn("spec.login.verifyURL has no path of its own: if it is the app's, the proxy cannot keep it from clients; give the password check a dedicated path")
 	}

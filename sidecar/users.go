@@ -44,8 +44,15 @@ const MaxBcryptCost = 16
 // ErrInvalidCredentials is the one answer to an unknown user and a wrong password alike.
 var ErrInvalidCredentials = errors.New("invalid credentials")
 
+// ErrPasswordCheckDown marks an error of an Authenticator that could not ask (the app
+// unreachable, too slow, answering 502, 503 or 504): the login answers 503 and does not count
+// against the limits.
+var ErrPasswordCheckDown = errors.New("password check down")
+
 // Authenticator checks an email and password. It returns ErrInvalidCredentials for a wrong
-// pair and any other error when it could not decide (503).
+// pair and any other error when it could not decide (503). An error that wraps
+// ErrPasswordCheckDown gives the login's place in the limits back; any other counts as a
+// failed login, for an answer outside the contract may be how the app says "wrong password".
 type Authenticator interface {
 	Authenticate(ctx context.Context, email, password string) (Identity, error)
 }
@@ -101,7 +108,7 @@ func ParseUsers(data []byte) (*Users, error) {
 			return nil, fmt.Errorf("%s: id: required", named)
 		}
 		cost, err := bcrypt.Cost([]byte(e.PasswordHash))
-		if err != nil {
+		if err != nil || !bcryptHash.MatchString(e.PasswordHash) {
 			return nil, fmt.Errorf("%s: passwordHash: not a bcrypt hash (make one with `tollgate hash-password`)", named)
 		}
 		if cost > MaxBcryptCost {
@@ -154,6 +161,12 @@ func (u *Users) Len() int { return len(u.byEmail) }
 
 // ByID returns the user with this id, or nil.
 func (u *Users) ByID(id string) *User { return u.byID[id] }
+
+// bcryptHash is the whole form of a bcrypt hash: version, cost, 22 characters of salt and
+// 31 of hash in bcrypt's base64. bcrypt.Cost reads only the prefix, and a comparison with a
+// hash whose salt does not decode fails at once, with no bcrypt work: a user listed with
+// one would answer sooner than an unknown email.
+var bcryptHash = regexp.MustCompile(`^\$2[abxy]?\$[0-9]{2}\$[./A-Za-z0-9]{53}$`)
 
 // bcryptLike matches a bcrypt hash or any start of one.
 var bcryptLike = regexp.MustCompile(`\$2[abxy]?\$[./A-Za-z0-9$]*`)

@@ -86,6 +86,43 @@ func TestEveryLoginDoesTheWorkOfTheHighestCost(t *testing.T) {
 	}
 }
 
+func TestUsersFileRefusesHashesBcryptCannotCheck(t *testing.T) {
+	// bcrypt.Cost reads only the prefix; a comparison with one of these fails at once, with
+	// no bcrypt work, so a user listed with it would answer sooner than an unknown email.
+	const salt = "ZYe5j153F9qXAd9VPTHyIe"
+	for name, hash := range map[string]string{
+		"a salt outside bcrypt's alphabet": "$2a$10$" + strings.Repeat("!", 22) + "Na/ERn07J8H4EwWxHqypHt7aUjL39lG",
+		"a salt with base64 padding":       "$2a$10$ZYe5j153F9qXAd9VPTHy==Na/ERn07J8H4EwWxHqypHt7aUjL39lG",
+		"a salt with a space":              "$2a$10$ZYe5j153F9 XAd9VPTHyIeNa/ERn07J8H4EwWxHqypHt7aUjL39lG",
+		"a hash part too short":            "$2a$10$" + salt + "Na/ERn07J8H4EwWxHqypHt7aUjL39l",
+		"a hash part too long":             "$2a$10$" + salt + "Na/ERn07J8H4EwWxHqypHt7aUjL39lGxx",
+		"a hash part outside the alphabet": "$2a$10$" + salt + "Na/ERn07J8H4EwWxHqypHt7aUjL39l!",
+		"an unknown version":               "$1a$10$" + salt + "Na/ERn07J8H4EwWxHqypHt7aUjL39lG",
+	} {
+		t.Run("it refuses "+name, func(t *testing.T) {
+			if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+				t.Fatalf("bcrypt.Cost refuses it already (%v): the case tests nothing", err)
+			}
+			_, err := ParseUsers([]byte(fmt.Sprintf("- {email: a@example.com, id: \"1\", role: r, passwordHash: %q}\n", hash)))
+			if err == nil || !strings.Contains(err.Error(), "passwordHash") {
+				t.Fatalf("ParseUsers = %v, want the entry's passwordHash refused", err)
+			}
+			if strings.Contains(err.Error(), hash[7:]) {
+				t.Fatalf("the error quotes the hash: %v", err)
+			}
+		})
+	}
+	for _, hash := range []string{
+		"$2a$04$ZYe5j153F9qXAd9VPTHyIeNa/ERn07J8H4EwWxHqypHt7aUjL39lG",
+		"$2b$04$ZYe5j153F9qXAd9VPTHyIeNa/ERn07J8H4EwWxHqypHt7aUjL39lG",
+		"$2y$04$ZYe5j153F9qXAd9VPTHyIeNa/ERn07J8H4EwWxHqypHt7aUjL39lG",
+	} {
+		if _, err := ParseUsers([]byte(fmt.Sprintf("- {email: a@example.com, id: \"1\", role: r, passwordHash: %q}\n", hash))); err != nil {
+			t.Errorf("ParseUsers refuses a well-formed hash %.7s...: %v", hash, err)
+		}
+	}
+}
+
 func TestDummyHashesMatchNoPassword(t *testing.T) {
 	dummies, err := dummyHashes(6)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 )
@@ -76,17 +77,22 @@ func (v *VerifyURL) Authenticate(ctx context.Context, email, password string) (I
 	client.CheckRedirect = noRedirects
 	resp, err := client.Do(req)
 	if err != nil {
-		return Identity{}, fmt.Errorf("verifyURL: %w", err)
+		return Identity{}, fmt.Errorf("verifyURL: %w: %w", ErrPasswordCheckDown, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxVerifyURLResponse+1))
 	if err != nil {
-		return Identity{}, fmt.Errorf("verifyURL: reading the answer: %w", err)
+		return Identity{}, fmt.Errorf("verifyURL: %w: reading the answer: %w", ErrPasswordCheckDown, err)
 	}
+	// Only an app that is down gives the login's place back. Any other answer outside the
+	// contract counts as a failed login: an app that answers a wrong password with 400 or
+	// 500 and the right one with 200 would otherwise get unlimited guesses.
 	switch {
 	case resp.StatusCode == http.StatusOK:
 	case resp.StatusCode == http.StatusUnauthorized, resp.StatusCode == http.StatusForbidden, resp.StatusCode == http.StatusNotFound:
 		return Identity{}, ErrInvalidCredentials
+	case resp.StatusCode == http.StatusBadGateway, resp.StatusCode == http.StatusServiceUnavailable, resp.StatusCode == http.StatusGatewayTimeout:
+		return Identity{}, fmt.Errorf("verifyURL: %w: answered %d", ErrPasswordCheckDown, resp.StatusCode)
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		return Identity{}, fmt.Errorf("verifyURL answered %d, a redirect: redirects are not followed, point verifyURL at the endpoint itself", resp.StatusCode)
 	default:
@@ -124,9 +130,30 @@ func verifyPath(verifyURL string) string {
 	return strings.ToLower(trimSlash(clean))
 }
 
-// isVerifyPath reports whether a request's clean path is the verifyURL's, in any case and
-// with or without a trailing slash: the app's password check must not be reachable through
-// the proxy, where every token holder could guess passwords at it past the login limits.
+// isVerifyPath reports whether a request's clean path reaches the app as the verifyURL's
+// path, in any case, with or without a trailing slash or a format suffix (Rails' optional
+// (.:format) and Spring MVC's suffix patterns serve /verify as /verify.json too): the app's
+// password check must not be reachable through the proxy, where every token holder could
+// guess passwords at it past the login limits. What is compared is the path the app gets,
+// behind --upstream's own path.
 func (s *Server) isVerifyPath(clean string) bool {
-	return s.verifyPath != "" && s.verifyPath != "/" && strings.EqualFold(trimSlash(clean), s.verifyPath)
+	if s.verifyPath == "" || s.verifyPath == "/" {
+		return false
+	}
+	forwarded := path.Clean("/" + joinPath(s.upstreamPath, clean))
+	dir, base := path.Split(forwarded)
+	vdir, vbase := path.Split(s.verifyPath)
+	if !strings.EqualFold(dir, vdir) {
+		return false
+	}
+	for {
+		if strings.EqualFold(base, vbase) {
+			return true
+		}
+		i := strings.LastIndexByte(base, '.')
+		if i < 0 {
+			return false
+		}
+		base = base[:i]
+	}
 }

@@ -140,6 +140,46 @@ func TestTheProxyRefusesTheVerifyURLPath(t *testing.T) {
 	}
 }
 
+func TestTheProxyRefusesTheVerifyURLPathUnderTheUpstreamPath(t *testing.T) {
+	// --upstream http://127.0.0.1:8080/app: a client's /verify reaches the app as /app/verify.
+	policy := strings.Replace(testPolicyYAML, "  login:\n", "  login:\n    verifyURL: http://127.0.0.1:8080/app/verify\n", 1)
+	h := newHarness(t, withPolicy(policy), withUpstreamPath("/app"))
+	token := h.login("alice@example.com", alicePassword).AccessToken
+	for _, p := range []string{"/verify", "/Verify/", "/x/../verify"} {
+		resp, body := h.do("POST", p, token, `{"email":"bob@example.com","password":"guess"}`)
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("POST %s: %d %s, want 403: the app would get it as /app/verify", p, resp.StatusCode, body)
+		}
+	}
+	if last := h.app.Last(); last != nil {
+		t.Fatalf("the app got %s", last.URL)
+	}
+	if resp, body := h.do("POST", "/app/verify", token, nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("POST /app/verify: %d %s, want it proxied (the app gets /app/app/verify)", resp.StatusCode, body)
+	}
+}
+
+func TestTheProxyRefusesTheVerifyURLPathWithAFormatSuffix(t *testing.T) {
+	// Rails routes carry an optional (.:format), Spring MVC before 5.3 matched suffixes:
+	// both serve /internal/verify as /internal/verify.json too.
+	policy := strings.Replace(testPolicyYAML, "  login:\n", "  login:\n    verifyURL: http://127.0.0.1:8080/internal/verify\n", 1)
+	h := newHarness(t, withPolicy(policy))
+	token := h.login("alice@example.com", alicePassword).AccessToken
+	for _, p := range []string{"/internal/verify.json", "/internal/Verify.JSON/", "/internal/verify.", "/internal/verify.a.b"} {
+		if resp, body := h.do("POST", p, token, `{"email":"bob@example.com","password":"guess"}`); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("POST %s: %d %s, want 403", p, resp.StatusCode, body)
+		}
+	}
+	if last := h.app.Last(); last != nil {
+		t.Fatalf("the app got %s", last.URL)
+	}
+	for _, p := range []string{"/internal/verify.json/x", "/internal/verifyjson", "/internal.json/verify"} {
+		if resp, body := h.do("POST", p, token, nil); resp.StatusCode != http.StatusOK {
+			t.Errorf("POST %s: %d %s, want it proxied", p, resp.StatusCode, body)
+		}
+	}
+}
+
 func TestVerifyPath(t *testing.T) {
 	for in, want := range map[string]string{
 		"":                              "",

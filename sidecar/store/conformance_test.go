@@ -467,22 +467,24 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 
 	t.Run("a released attempt is given back and the window stays", func(t *testing.T) {
 		s := newStore(t)
-		if err := s.ReleaseAttempt(ctx, "k"); err != nil {
+		if err := s.ReleaseAttempt(ctx, "k", time.Hour); err != nil {
 			t.Fatalf("ReleaseAttempt of no attempt: %v", err)
 		}
+		var left time.Duration
 		for range 3 {
-			if _, _, err := s.AddAttempt(ctx, "k", time.Hour); err != nil {
+			var err error
+			if _, left, err = s.AddAttempt(ctx, "k", time.Hour); err != nil {
 				t.Fatalf("AddAttempt: %v", err)
 			}
 		}
-		if err := s.ReleaseAttempt(ctx, "k"); err != nil {
+		if err := s.ReleaseAttempt(ctx, "k", left); err != nil {
 			t.Fatalf("ReleaseAttempt: %v", err)
 		}
 		if n, left, err := s.Attempts(ctx, "k"); err != nil || n != 2 || left < 50*time.Minute {
 			t.Errorf("Attempts after one release = %d, %s, %v; want 2 in the same 1h window", n, left, err)
 		}
 		for range 5 {
-			if err := s.ReleaseAttempt(ctx, "k"); err != nil {
+			if err := s.ReleaseAttempt(ctx, "k", left); err != nil {
 				t.Fatalf("ReleaseAttempt: %v", err)
 			}
 		}
@@ -491,6 +493,45 @@ func testStore(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 		if n, _, err := s.AddAttempt(ctx, "k", time.Hour); err != nil || n != 1 {
 			t.Errorf("AddAttempt after the releases = %d, %v; want 1", n, err)
+		}
+	})
+
+	t.Run("a release gives nothing back to a later window", func(t *testing.T) {
+		s := newStore(t)
+		for range 2 {
+			if _, _, err := s.AddAttempt(ctx, "k", time.Hour); err != nil {
+				t.Fatalf("AddAttempt: %v", err)
+			}
+		}
+		// Attempts reserved in a window with a minute, or nothing, left to run: the window
+		// under k, with an hour to run, opened after theirs ended.
+		for _, left := range []time.Duration{time.Minute, 0, -time.Second} {
+			if err := s.ReleaseAttempt(ctx, "k", left); err != nil {
+				t.Fatalf("ReleaseAttempt: %v", err)
+			}
+		}
+		if n, _, err := s.Attempts(ctx, "k"); err != nil || n != 2 {
+			t.Errorf("Attempts after releases of ended windows = %d, %v; want the 2 of this window", n, err)
+		}
+	})
+
+	t.Run("a release after its window ended leaves the next window's count", func(t *testing.T) {
+		s := newStore(t)
+		const window = 100 * time.Millisecond
+		_, left, err := s.AddAttempt(ctx, "k", window)
+		if err != nil {
+			t.Fatalf("AddAttempt: %v", err)
+		}
+		ends := time.Now().Add(left)
+		time.Sleep(2 * window)
+		if _, _, err := s.AddAttempt(ctx, "k", time.Hour); err != nil {
+			t.Fatalf("AddAttempt: %v", err)
+		}
+		if err := s.ReleaseAttempt(ctx, "k", time.Until(ends)); err != nil {
+			t.Fatalf("ReleaseAttempt: %v", err)
+		}
+		if n, _, err := s.Attempts(ctx, "k"); err != nil || n != 1 {
+			t.Errorf("Attempts = %d, %v; want the 1 of the new window", n, err)
 		}
 	})
 

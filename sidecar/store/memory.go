@@ -399,16 +399,21 @@ func (m *Memory) AddAttempt(_ context.Context, key string, window time.Duration)
 }
 
 // ReleaseAttempt implements Store.
-func (m *Memory) ReleaseAttempt(_ context.Context, key string) error {
+func (m *Memory) ReleaseAttempt(_ context.Context, key string, left time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return errClosed
 	}
+	now := m.now()
 	a, ok := m.attempts[key]
 	switch {
-	case !ok:
-	case a.count <= 1 || !a.resetAt.After(m.now()):
+	case !ok || left <= 0:
+	case !a.resetAt.After(now):
+		delete(m.attempts, key)
+	case a.resetAt.Sub(now) > left+ReleaseSlack:
+		// A later window: the reservation's has ended, and with it its count.
+	case a.count <= 1:
 		delete(m.attempts, key)
 	default:
 		a.count--

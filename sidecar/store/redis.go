@@ -441,8 +441,11 @@ func countAndWindow(res []int64) (int, time.Duration, error) {
 }
 
 // ReleaseAttempt implements Store.
-func (s *Redis) ReleaseAttempt(ctx context.Context, key string) error {
-	if err := releaseAttemptScript.Run(ctx, s.client, []string{s.attemptsKey(key)}).Err(); err != nil {
+func (s *Redis) ReleaseAttempt(ctx context.Context, key string, left time.Duration) error {
+	if left <= 0 {
+		return nil
+	}
+	if err := releaseAttemptScript.Run(ctx, s.client, []string{s.attemptsKey(key)}, (left + ReleaseSlack).Milliseconds()).Err(); err != nil {
 		return unavailable("release attempt", err)
 	}
 	return nil

@@ -163,9 +163,12 @@ end
 return {n, ttl}
 `)
 
-// releaseAttemptScript takes one attempt back; DECR keeps the window (the key's TTL).
-// KEYS: counter.
+// releaseAttemptScript takes one attempt back; DECR keeps the window (the key's TTL). A
+// window with more than ARGV[1] ms to run is a later one than the attempt's: it is left
+// alone. KEYS: counter. ARGV: the attempt's window's ms left, with slack.
 var releaseAttemptScript = redis.NewScript(`
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 or ttl > tonumber(ARGV[1]) then return 0 end
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n <= 1 then
   redis.call('DEL', KEYS[1])

@@ -132,7 +132,7 @@ func TestRedisUnavailable(t *testing.T) {
 			_, _, err := s.AddAttempt(ctx, "k", time.Minute)
 			return err
 		}},
-		{"ReleaseAttempt", func(ctx context.Context) error { return s.ReleaseAttempt(ctx, "k") }},
+		{"ReleaseAttempt", func(ctx context.Context) error { return s.ReleaseAttempt(ctx, "k", time.Minute) }},
 		{"ClearAttempts", func(ctx context.Context) error { return s.ClearAttempts(ctx, "k") }},
 		{"Ping", func(ctx context.Context) error { return s.Ping(ctx) }},
 	}

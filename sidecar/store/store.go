@@ -83,6 +83,12 @@ type Revocation struct {
 	Until        time.Time
 }
 
+// ReleaseSlack is how much longer than its releaser reckons a window may still run and be the
+// reservation's own window: the store's answer took time to arrive, and stores count whole
+// milliseconds. A later window, opened after the reservation's ended, has nearly its whole
+// length to run.
+const ReleaseSlack = 50 * time.Millisecond
+
 // Store is the shared state of one policy's sidecars. Every method is safe for concurrent
 // use and bounded in time by ctx and by the store's own timeouts.
 type Store interface {
@@ -146,7 +152,12 @@ type Store interface {
 	// below zero, and the window stays. A caller reserves an attempt with AddAttempt before
 	// the work it limits, so that concurrent callers cannot all pass the limit, and releases
 	// it when the attempt turned out not to count.
-	ReleaseAttempt(ctx context.Context, key string) error
+	//
+	// left is how long the reservation's window still has to run as the caller reckons it
+	// (what AddAttempt answered, less the time since). The window under key must not have
+	// longer, or it is a later window, opened after the reservation's ended, whose count is
+	// other attempts' only: it stays. With left <= 0 nothing is given back.
+	ReleaseAttempt(ctx context.Context, key string, left time.Duration) error
 
 	// ClearAttempts resets the count under key.
 	ClearAttempts(ctx context.Context, key string) error
