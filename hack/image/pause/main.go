@@ -1,3 +1,5 @@
+//go:build unix
+
 /*
 Copyright 2026 The tollgate Authors.
 
@@ -13,8 +15,6 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
-
-//go:build unix
 
 // Command pause is the pod sandbox's process for the local real node (hack/node-up.sh),
 // what registry.k8s.io/pause is on a cluster: it holds the pod's namespaces open, reaps
