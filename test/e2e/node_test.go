@@ -138,11 +138,11 @@ func (e *nodeEnv) deploy(t *testing.T) {
 func (e *nodeEnv) workload(t *testing.T) {
 	e.kubectl(t, "create", "namespace", nodeNS)
 	e.kubectl(t, "apply", "-n", nodeNS, "-f", filepath.Join(e.root, "config", "samples", "users_secret.yaml"),
-		"-f", filepath.Join("testdata", "realnode", "shop.yaml"))
+		"-f", filepath.Join(e.root, "hack", "demo", "node", "shop.yaml"))
 	e.kubectl(t, "wait", "-n", nodeNS, "--for=condition=Ready", "authpolicy/"+nodePolicy, "--timeout=60s")
-	e.kubectl(t, "apply", "-n", nodeNS, "-f", filepath.Join("testdata", "realnode", "legacy.yaml"))
+	e.kubectl(t, "apply", "-n", nodeNS, "-f", filepath.Join(e.root, "hack", "demo", "node", "legacy.yaml"))
 	e.kubectl(t, "label", "namespace", nodeNS, authv1alpha1.InjectionLabel+"=enabled")
-	e.kubectl(t, "apply", "-n", nodeNS, "-f", filepath.Join("testdata", "realnode", "app.yaml"))
+	e.kubectl(t, "apply", "-n", nodeNS, "-f", filepath.Join(e.root, "hack", "demo", "node", "app.yaml"))
 	e.eventually(t, 3*time.Minute, "Redis and both shop replicas are available", func() (bool, string) {
 		var shop, redis appsv1.Deployment
 		if err := e.c.Get(e.ctx, types.NamespacedName{Namespace: nodeNS, Name: "shop"}, &shop); err != nil {
