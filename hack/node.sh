@@ -315,6 +315,7 @@ up() {
 		--service-account-issuer https://kubernetes.default.svc \
 		--service-account-key-file "${DIR}/pki/sa.key" --service-account-signing-key-file "${DIR}/pki/sa.key" \
 		--service-cluster-ip-range "$SERVICE_CIDR" \
+		--kubelet-preferred-address-types InternalIP \
 		--allow-privileged=true
 	log "containerd at ${CTR_SOCK}"
 	start_bg containerd containerd --config "${DIR}/containerd/config.toml"
@@ -362,7 +363,7 @@ stop_pid() { # stop_pid NAME [SECONDS]
 our_shims() {
 	local p
 	for p in /proc/[0-9]*; do
-		tr '\0' ' ' <"${p}/cmdline" 2>/dev/null | grep -qF -- "$CTR_SOCK" &&
+		tr "\\0" " " 2>/dev/null <"${p}/cmdline" | grep -qF -- "$CTR_SOCK" &&
 			grep -q containerd-shim "${p}/comm" 2>/dev/null && echo "${p#/proc/}"
 	done
 	return 0
