@@ -612,4 +612,3 @@ func (e *nodeEnv) dumpState(t *testing.T) {
 	}
 	t.Logf("node logs: %s/logs", e.nodeDir)
 }
-
