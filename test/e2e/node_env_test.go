@@ -222,13 +222,7 @@ func (e *nodeEnv) do(method, url, token, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func (e *nodeEnv) call(t *testing.T, method, url, token, body string) (int, string) {
-	t.Helper()
-	return e.do(method, url, token, body)
-}
-
-func (e *nodeEnv) statusOf(t *testing.T, method, url, token, body string) int {
-	t.Helper()
+func (e *nodeEnv) status(method, url, token, body string) int {
 	code, _ := e.do(method, url, token, body)
 	return code
 }

@@ -68,7 +68,9 @@ func TestRealNode(t *testing.T) {
 	e := startNode(t)
 	start := time.Now()
 	e.reset()
-	t.Cleanup(e.reset)
+	if os.Getenv("TOLLGATE_E2E_KEEP_WORKLOAD") != "1" { // =1: left installed, to look at after a run
+		t.Cleanup(e.reset)
+	}
 
 	steps := []struct {
 		name string
@@ -185,7 +187,7 @@ func (e *nodeEnv) workload(t *testing.T) {
 	}
 	for _, path := range []string{"/healthz", "/readyz"} {
 		for _, p := range pods {
-			if code := e.statusOf(t, "GET", fmt.Sprintf("http://%s:9090%s", p.Status.PodIP, path), "", ""); code != http.StatusOK {
+			if code := e.status("GET", fmt.Sprintf("http://%s:9090%s", p.Status.PodIP, path), "", ""); code != http.StatusOK {
 				t.Errorf("pod %s: sidecar %s = %d, want 200", p.Name, path, code)
 			}
 		}
@@ -202,7 +204,7 @@ func (e *nodeEnv) sessions(t *testing.T) {
 
 	bob := e.login(t, a, "bob@example.com", "builder")
 	for _, base := range []string{a, b, svc} {
-		code, body := e.call(t, "GET", base+"/orders", bob.Access, "")
+		code, body := e.do("GET", base+"/orders", bob.Access, "")
 		if code != http.StatusOK || !strings.Contains(body, `"subject":"43"`) || !strings.Contains(body, `"role":"clerk"`) {
 			t.Errorf("GET %s/orders with a token from pod A: %d %s; want 200 with subject 43, role clerk", base, code, body)
 		}
@@ -223,7 +225,7 @@ func (e *nodeEnv) sessions(t *testing.T) {
 	e.expect(t, "admin route as admin on pod B", http.StatusOK, "GET", b+"/admin/users", alice.Access, "")
 	e.expect(t, "logout on pod A", http.StatusNoContent, "POST", a+"/auth/logout", alice.Access, `{"refreshToken":"`+alice.Refresh+`"}`)
 	e.eventually(t, 10*time.Second, "the logged-out token is refused on pod B", func() (bool, string) {
-		code := e.statusOf(t, "GET", b+"/orders", alice.Access, "")
+		code := e.status("GET", b+"/orders", alice.Access, "")
 		return code == http.StatusUnauthorized, fmt.Sprintf("status %d", code)
 	})
 	e.expect(t, "the logged-out token through the Service", http.StatusUnauthorized, "GET", svc+"/orders", alice.Access, "")
