@@ -22,10 +22,15 @@ GOLANGCI_LINT := $(LOCALBIN)/golangci-lint
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
 export KUBEBUILDER_ASSETS
 
-# Short form of the fuzz and reliability suites under `make test`.
-FUZZTIME ?= 10s
-# Full form under `make test-reliability` (and the default of `make fuzz-corpus`).
+# How long `make test-reliability` fuzzes each target (and the default of `make fuzz-corpus`).
+# Plain `go test` (so `make test`) replays the committed corpus of every target.
 RELIABILITY_FUZZTIME ?= 1m
+
+# The real node of `make node-up` and `make e2e`: its state, logs and kubeconfig.
+NODE_DIR ?= /tmp/tollgate-node
+export NODE_DIR
+# Root on Linux: `make test` also runs the real-node e2e, and `make demo` runs on the real node.
+REAL_NODE := $(shell [ "$$(uname -s)" = Linux ] && [ "$$(id -u)" = 0 ] && echo yes)
 
 .PHONY: all
 all: build
@@ -67,12 +72,20 @@ redis-server: ## Make sure redis-server is installed (apt-get as root).
 	hack/ensure-redis.sh
 
 .PHONY: test
-test: redis-server envtest-binaries ## Run every test: unit, envtest, Redis, short fuzzing.
+test: redis-server envtest-binaries ## Run every test: unit, envtest, Redis, fuzz corpora; then the real-node e2e when root on Linux.
 	go test -count=1 -timeout 30m ./...
-	hack/fuzz.sh $(FUZZTIME)
+ifeq ($(REAL_NODE),yes)
+	$(MAKE) e2e
+else
+	@echo "make test: skipped the real-node e2e (make e2e): it needs root on Linux"
+endif
+
+.PHONY: e2e
+e2e: redis-server envtest-binaries node-binaries ## The real-node e2e: tollgate installed on a kubelet-backed node (root on Linux; starts and removes the node unless one runs).
+	TOLLGATE_E2E_NODE=1 go test -count=1 -v -timeout 30m -run '^TestRealNode' ./test/e2e
 
 .PHONY: test-reliability
-test-reliability: redis-server envtest-binaries ## The reliability suite at full size: rotation under load, Redis killed, refresh races, restarts, fuzzing.
+test-reliability: redis-server envtest-binaries ## The reliability suite at full size: rotation under load, Redis killed, refresh races, restarts, fuzzing every target (RELIABILITY_FUZZTIME each).
 	TOLLGATE_RELIABILITY=full go test -count=1 -v -timeout 60m ./test/reliability
 	hack/fuzz.sh $(RELIABILITY_FUZZTIME)
 
@@ -100,6 +113,22 @@ dev-cluster: envtest-binaries ## Start etcd + kube-apiserver locally (state in b
 dev-cluster-down: ## Stop the local control plane and remove its state.
 	@hack/dev-cluster.sh down
 
+.PHONY: node-binaries
+node-binaries: ## Build kubelet, kube-scheduler, kube-controller-manager, kube-proxy from source into bin/node (cached).
+	hack/node-binaries.sh
+
+.PHONY: node-up
+node-up: envtest-binaries node-binaries ## Start a real single-node cluster (root on Linux): kubelet on containerd, CNI bridge, kube-proxy; tollgate's images imported. Prints the KUBECONFIG.
+	@hack/node-up.sh
+
+.PHONY: node-down
+node-down: ## Stop the real node and remove everything it made (processes, mounts, bridge, iptables rules, cgroups; sysctls restored).
+	@hack/node-down.sh
+
+.PHONY: node-images
+node-images: ## Rebuild tollgate's images (no Docker: hack/image) and import them into the running node.
+	hack/node.sh images
+
 .PHONY: run
 run: build ## Run the manager against $KUBECONFIG with its webhook served here and registered (URL mode).
 	hack/run-manager.sh
@@ -109,7 +138,17 @@ REDIS ?= 0
 export REDIS
 
 .PHONY: demo
-demo: build ## Everything end to end on a local control plane (REDIS=1: with a Redis store).
+demo: build ## Everything end to end: on the real node when root on Linux, else on a local control plane with a simulated kubelet (REDIS=1: with a Redis store).
+	@if [ "$(REDIS)" != 0 ]; then hack/ensure-redis.sh; fi
+ifeq ($(REAL_NODE),yes)
+	hack/node-demo.sh
+else
+	@echo "make demo: a real node needs root on Linux; falling back to the simulated-kubelet demo (hack/demo.sh)"
+	DEMO_SKIP_BUILD=1 hack/demo.sh
+endif
+
+.PHONY: demo-simulated
+demo-simulated: build ## The demo on a local control plane without a kubelet (hack/demo.sh): sidecar and app run as local processes.
 	@if [ "$(REDIS)" != 0 ]; then hack/ensure-redis.sh; fi
 	DEMO_SKIP_BUILD=1 hack/demo.sh
 

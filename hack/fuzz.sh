@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of the module for DURATION each (default 10s): `make test` runs it
-# with $(FUZZTIME). `go test -fuzz` takes one target per invocation, so each target gets its
+# Runs every fuzz target of the module for DURATION each (default 10s): `make test-reliability`
+# runs it with $(RELIABILITY_FUZZTIME); plain `go test` (so `make test`) only replays each
+# target's committed corpus. `go test -fuzz` takes one target per invocation, so each target gets its
 # own run. A crasher is written to the package's testdata/fuzz/<Target>/, where plain
 # `go test` replays it from then on.
 #
