@@ -61,7 +61,7 @@ type options struct {
 func main() {
 	var o options
 	fs := flag.NewFlagSet("tollgate-sidecar", flag.ContinueOnError)
-	fs.StringVar(&o.policy, "policy", "", "AuthPolicy manifest, YAML or JSON (required)")
+	fs.StringVar(&o.policy, "policy", "", "AuthPolicy manifest, YAML or JSON (required); reloaded on change")
 	fs.StringVar(&o.keysDir, "keys-dir", "", "directory holding keyset.json (the mounted keys Secret); reloaded on change. Empty: one ephemeral key")
 	fs.StringVar(&o.usersFile, "users-file", "", "users file for login (YAML list of email, id, role, passwordHash); reloaded on change")
 	fs.StringVar(&o.listen, "listen", ":8000", "address clients talk to")
@@ -161,6 +161,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			srv.Metrics().Reloads.WithLabelValues("keys", "rejected").Inc()
 		})
 	}
+	go srv.WatchPolicy(ctx, o.policy, o.reloadInterval)
 	if users != nil {
 		go sidecar.WatchUsers(ctx, o.usersFile, users, o.reloadInterval, log, srv.Metrics())
 	}
