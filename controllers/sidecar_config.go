@@ -44,17 +44,20 @@ type sidecarPolicy struct {
 type sidecarPolicyMetadata struct {
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
+	// Generation is the policy's metadata.generation: the sidecar reports the one it
+	// enforces (tollgate_policy_generation, /readyz).
+	Generation int64 `json:"generation,omitempty"`
 }
 
-// SidecarPolicyYAML renders policy.yaml for a policy: apiVersion, kind, name, namespace and
-// the spec after Default().
+// SidecarPolicyYAML renders policy.yaml for a policy: apiVersion, kind, name, namespace,
+// generation and the spec after Default().
 func SidecarPolicyYAML(policy *authv1alpha1.AuthPolicy) ([]byte, error) {
 	p := policy.DeepCopy()
 	p.Default()
 	return yaml.Marshal(sidecarPolicy{
 		APIVersion: authv1alpha1.GroupVersion.String(),
 		Kind:       "AuthPolicy",
-		Metadata:   sidecarPolicyMetadata{Name: p.Name, Namespace: p.Namespace},
+		Metadata:   sidecarPolicyMetadata{Name: p.Name, Namespace: p.Namespace, Generation: p.Generation},
 		Spec:       p.Spec,
 	})
 }

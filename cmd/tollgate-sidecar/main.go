@@ -61,7 +61,7 @@ type options struct {
 func main() {
 	var o options
 	fs := flag.NewFlagSet("tollgate-sidecar", flag.ContinueOnError)
-	fs.StringVar(&o.policy, "policy", "", "AuthPolicy manifest, YAML or JSON (required); reloaded on change")
+	fs.StringVar(&o.policy, "policy", "", "AuthPolicy manifest, YAML or JSON (required)")
 	fs.StringVar(&o.keysDir, "keys-dir", "", "directory holding keyset.json (the mounted keys Secret); reloaded on change. Empty: one ephemeral key")
 	fs.StringVar(&o.usersFile, "users-file", "", "users file for login (YAML list of email, id, role, passwordHash); reloaded on change")
 	fs.StringVar(&o.listen, "listen", ":8000", "address clients talk to")
