@@ -19,6 +19,7 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,4 +65,40 @@ func TestTheSidecarConfigNamesThePolicyGeneration(t *testing.T) {
 		got, why := configured()
 		return got != nil && got.Generation == p.Generation && len(got.Spec.Routes) == 2, why
 	})
+}
+
+// A spec change that running sidecars can apply says nothing; one that needs their pods
+// restarted says so in an Event naming the fields.
+func TestARestartOnlyChangeIsAnnounced(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	create(t, newPolicy(ns, "shop-api"))
+	p := waitReady(t, ns, "shop-api")
+
+	patch := func(edit func(*authv1alpha1.AuthPolicy)) {
+		t.Helper()
+		base := p.DeepCopy()
+		edit(p)
+		if err := k8s.Patch(context.Background(), p, client.MergeFrom(base)); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, ns, "shop-api")
+	}
+	patch(func(p *authv1alpha1.AuthPolicy) {
+		p.Spec.Routes = []authv1alpha1.Route{{PathPrefix: "/admin", Roles: []string{"admin"}}}
+	})
+	patch(func(p *authv1alpha1.AuthPolicy) {
+		p.Spec.Sidecar.Port = 8100
+		p.Spec.Sidecar.AuthPathPrefix = "/session"
+	})
+	ev := waitForEvent(t, ns, "shop-api", corev1.EventTypeWarning, authv1alpha1.ReasonRestartRequired,
+		fmt.Sprintf("generation %d changes spec.sidecar.port, spec.sidecar.authPathPrefix,", p.Generation))
+	if !strings.Contains(ev.Note, "rollout restart") {
+		t.Errorf("the Event does not say what to do: %s", ev.Note)
+	}
+	for _, e := range events(t, ns, "shop-api") {
+		if e.Reason == authv1alpha1.ReasonRestartRequired && e.Note != ev.Note {
+			t.Errorf("another RestartRequired Event: %s", e.Note)
+		}
+	}
 }

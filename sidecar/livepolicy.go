@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/api/v1alpha1"
@@ -45,22 +44,17 @@ type livePolicy struct {
 	restartRequired []string
 }
 
-// restartFields are the fields a running sidecar cannot change: its listeners, the store it
-// opened (and the key names in it), the authenticator it chose and the auth paths it routes.
-// A reload keeps their starting values (pin) and reports that the file asks for others.
-// spec.signing needs nothing here: the operator rotates keys, which the keys Secret brings.
-var restartFields = []struct {
-	path string
-	pin  func(dst, running *v1alpha1.AuthPolicy)
-}{
-	{"metadata.name", func(d, r *v1alpha1.AuthPolicy) { d.Name = r.Name }},
-	{"metadata.namespace", func(d, r *v1alpha1.AuthPolicy) { d.Namespace = r.Namespace }},
-	{"spec.store", func(d, r *v1alpha1.AuthPolicy) { d.Spec.Store = *r.Spec.Store.DeepCopy() }},
-	{"spec.sidecar.port", func(d, r *v1alpha1.AuthPolicy) { d.Spec.Sidecar.Port = r.Spec.Sidecar.Port }},
-	{"spec.sidecar.upstreamPort", func(d, r *v1alpha1.AuthPolicy) { d.Spec.Sidecar.UpstreamPort = r.Spec.Sidecar.UpstreamPort }},
-	{"spec.sidecar.authPathPrefix", func(d, r *v1alpha1.AuthPolicy) { d.Spec.Sidecar.AuthPathPrefix = r.Spec.Sidecar.AuthPathPrefix }},
-	{"spec.login.usersSecretRef", func(d, r *v1alpha1.AuthPolicy) { d.Spec.Login.UsersSecretRef = r.Spec.Login.UsersSecretRef.DeepCopy() }},
-	{"spec.login.verifyURL", func(d, r *v1alpha1.AuthPolicy) { d.Spec.Login.VerifyURL = r.Spec.Login.VerifyURL }},
+// pins keep, in a policy the sidecar reloads, the running value of each field only a
+// restart applies (v1alpha1.RestartFields).
+var pins = map[string]func(dst, running *v1alpha1.AuthPolicy){
+	"metadata.name":               func(d, r *v1alpha1.AuthPolicy) { d.Name = r.Name },
+	"metadata.namespace":          func(d, r *v1alpha1.AuthPolicy) { d.Namespace = r.Namespace },
+	"spec.store":                  func(d, r *v1alpha1.AuthPolicy) { d.Spec.Store = *r.Spec.Store.DeepCopy() },
+	"spec.sidecar.port":           func(d, r *v1alpha1.AuthPolicy) { d.Spec.Sidecar.Port = r.Spec.Sidecar.Port },
+	"spec.sidecar.upstreamPort":   func(d, r *v1alpha1.AuthPolicy) { d.Spec.Sidecar.UpstreamPort = r.Spec.Sidecar.UpstreamPort },
+	"spec.sidecar.authPathPrefix": func(d, r *v1alpha1.AuthPolicy) { d.Spec.Sidecar.AuthPathPrefix = r.Spec.Sidecar.AuthPathPrefix },
+	"spec.login.usersSecretRef":   func(d, r *v1alpha1.AuthPolicy) { d.Spec.Login.UsersSecretRef = r.Spec.Login.UsersSecretRef.DeepCopy() },
+	"spec.login.verifyURL":        func(d, r *v1alpha1.AuthPolicy) { d.Spec.Login.VerifyURL = r.Spec.Login.VerifyURL },
 }
 
 // policy is the policy in force; a request loads it once.
@@ -111,13 +105,9 @@ func (s *Server) ApplyPolicy(p *v1alpha1.AuthPolicy) (PolicyChange, error) {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	next := p.DeepCopy()
-	fromStart := policyDiff(s.started, next)
-	var restart []string
-	for _, f := range restartFields {
-		if hasPathUnder(fromStart, f.path) {
-			restart = append(restart, f.path)
-		}
-		f.pin(next, s.started)
+	restart := v1alpha1.ChangedRestartFields(s.started, next)
+	for _, field := range v1alpha1.RestartFields() {
+		pins[field](next, s.started)
 	}
 	// The pinned fields are the running ones, but check the combination as a whole anyway.
 	if err := next.Validate(); err != nil {
@@ -228,13 +218,4 @@ func flatten(prefix string, v any, out map[string]string) {
 	}
 	leaf, _ := json.Marshal(v)
 	out[prefix] = string(leaf)
-}
-
-func hasPathUnder(paths []string, field string) bool {
-	for _, p := range paths {
-		if p == field || strings.HasPrefix(p, field+".") {
-			return true
-		}
-	}
-	return false
 }

@@ -373,3 +373,31 @@ func TestPolicyReloadUnderLoad(t *testing.T) {
 		t.Fatalf("%d policy reloads counted, want %d", n, swaps)
 	}
 }
+
+// Every field the API lists as needing a restart is kept at its running value on reload.
+func TestEveryRestartFieldIsPinned(t *testing.T) {
+	running, err := ParsePolicy([]byte(policyDoc(1, "shop-api", "", ordersForAnyone)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := running.DeepCopy()
+	changed.Name, changed.Namespace = "other", "elsewhere"
+	changed.Spec.Store.Redis = &v1alpha1.RedisSpec{Addresses: []string{"redis:6379"}}
+	changed.Spec.Sidecar.Port, changed.Spec.Sidecar.UpstreamPort = 1, 2
+	changed.Spec.Sidecar.AuthPathPrefix = "/session"
+	changed.Spec.Login.UsersSecretRef = &v1alpha1.LocalObjectReference{Name: "users"}
+	changed.Spec.Login.VerifyURL = "http://verify"
+	if got := v1alpha1.ChangedRestartFields(running, changed); !slices.Equal(got, v1alpha1.RestartFields()) {
+		t.Fatalf("the test changes %v, not every restart field %v", got, v1alpha1.RestartFields())
+	}
+	for _, field := range v1alpha1.RestartFields() {
+		pin := pins[field]
+		if pin == nil {
+			t.Fatalf("no pin for %s", field)
+		}
+		pin(changed, running)
+	}
+	if got := v1alpha1.ChangedRestartFields(running, changed); len(got) != 0 {
+		t.Fatalf("after pinning, %v still differ", got)
+	}
+}
