@@ -40,7 +40,7 @@ type livePolicy struct {
 	tokens         *Tokens
 	trustedProxies TrustedProxies
 	// restartRequired are the fields, as paths, whose value in the file differs from the
-	// one the sidecar started with and runs on (see restartFields).
+	// one the sidecar started with and runs on (see v1alpha1.RestartFields).
 	restartRequired []string
 }
 
