@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -44,17 +45,20 @@ type sidecarPolicy struct {
 type sidecarPolicyMetadata struct {
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
+	// Generation is the policy's metadata.generation: the sidecar reports the one it
+	// enforces (tollgate_policy_generation, /readyz).
+	Generation int64 `json:"generation,omitempty"`
 }
 
-// SidecarPolicyYAML renders policy.yaml for a policy: apiVersion, kind, name, namespace and
-// the spec after Default().
+// SidecarPolicyYAML renders policy.yaml for a policy: apiVersion, kind, name, namespace,
+// generation and the spec after Default().
 func SidecarPolicyYAML(policy *authv1alpha1.AuthPolicy) ([]byte, error) {
 	p := policy.DeepCopy()
 	p.Default()
 	return yaml.Marshal(sidecarPolicy{
 		APIVersion: authv1alpha1.GroupVersion.String(),
 		Kind:       "AuthPolicy",
-		Metadata:   sidecarPolicyMetadata{Name: p.Name, Namespace: p.Namespace},
+		Metadata:   sidecarPolicyMetadata{Name: p.Name, Namespace: p.Namespace, Generation: p.Generation},
 		Spec:       p.Spec,
 	})
 }
@@ -86,7 +90,11 @@ func (r *AuthPolicyReconciler) reconcileSidecarConfig(ctx context.Context, s *sc
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("ConfigMap %s: %w", key, err)
 	}
+	var restart []string
 	if !maps.Equal(cm.Data, want) {
+		if exists {
+			restart = restartFieldsChanged(cm.Data[authv1alpha1.SidecarPolicyFile], policy)
+		}
 		cm.Data = want
 		changed = true
 	}
@@ -107,7 +115,24 @@ func (r *AuthPolicyReconciler) reconcileSidecarConfig(ctx context.Context, s *sc
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("writing ConfigMap %s: %w", key, err)
 	}
+	if len(restart) > 0 {
+		r.Recorder.Eventf(policy, nil, corev1.EventTypeWarning, authv1alpha1.ReasonRestartRequired, "UpdateSidecarConfig",
+			"generation %d changes %s, which running sidecars apply only when their pods restart (kubectl rollout restart); until then they keep the previous values and enforce the rest of the policy",
+			policy.Generation, strings.Join(restart, ", "))
+	}
 	return ctrl.Result{}, nil
+}
+
+// restartFieldsChanged lists the fields that need a sidecar restart whose values differ
+// between the policy.yaml the sidecars have (doc) and the policy now.
+func restartFieldsChanged(doc string, policy *authv1alpha1.AuthPolicy) []string {
+	var old authv1alpha1.AuthPolicy
+	if err := yaml.Unmarshal([]byte(doc), &old); err != nil {
+		return nil // not ours to judge: it is overwritten either way
+	}
+	now := policy.DeepCopy()
+	now.Default()
+	return authv1alpha1.ChangedRestartFields(&old, now)
 }
 
 func (r *AuthPolicyReconciler) updateLive(ctx context.Context, policy *authv1alpha1.AuthPolicy, key types.NamespacedName, want map[string]string) error {

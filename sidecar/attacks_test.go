@@ -45,12 +45,12 @@ func (h *harness) claimsFor(subject, role string) *AccessClaims {
 	return &AccessClaims{
 		Role: role,
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    h.server.spec.Issuer,
+			Issuer:    h.server.policy().spec.Issuer,
 			Subject:   subject,
-			Audience:  jwt.ClaimStrings(h.server.spec.Audiences),
+			Audience:  jwt.ClaimStrings(h.server.policy().spec.Audiences),
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(h.server.spec.Tokens.AccessTokenTTL.Duration)),
+			ExpiresAt: jwt.NewNumericDate(now.Add(h.server.policy().spec.Tokens.AccessTokenTTL.Duration)),
 			ID:        randomID(),
 		},
 	}
@@ -393,7 +393,7 @@ func TestForgedTokensAreRejected(t *testing.T) {
 		c.Audience = jwt.ClaimStrings{"other-api"}
 		h.assertRejected(t, signWith(t, other, c, nil), "unknown signing key")
 		// Even when it names this policy's audience.
-		c.Audience = jwt.ClaimStrings(h.server.spec.Audiences)
+		c.Audience = jwt.ClaimStrings(h.server.policy().spec.Audiences)
 		h.assertRejected(t, signWith(t, other, c, nil), "unknown signing key")
 	})
 }

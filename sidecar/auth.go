@@ -157,8 +157,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return errStatus(http.StatusNotImplemented, s.cfg.LoginDisabled)
 	}
 	ctx := r.Context()
-	client := s.clientAddr(r)
-	attempt, err := s.reserveLogin(ctx, client, req.Email)
+	p := s.policy()
+	client := p.clientAddr(r)
+	attempt, err := s.reserveLogin(ctx, p, client, req.Email)
 	if err != nil {
 		var he *httpError
 		if errors.As(err, &he) && he.status == http.StatusTooManyRequests {
@@ -191,14 +192,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	refresh, hash := newRefreshToken()
 	rec := store.RefreshToken{
 		Hash: hash, Subject: id.Subject, Role: id.Role, Family: randomID(),
-		IssuedAt: now, ExpiresAt: now.Add(s.spec.Tokens.RefreshTokenTTL.Duration),
+		IssuedAt: now, ExpiresAt: now.Add(p.spec.Tokens.RefreshTokenTTL.Duration),
 	}
 	if err := s.store.CreateRefresh(ctx, rec); err != nil {
 		s.metrics.Logins.WithLabelValues("error").Inc()
 		return s.storeFailed("create_refresh", err)
 	}
 	s.setStoreUp(true) // an answer from the store is the freshest health check
-	if err := s.issuePair(w, id.Subject, id.Role, rec.Family, refresh); err != nil {
+	if err := issuePair(w, p, id.Subject, id.Role, rec.Family, refresh); err != nil {
 		s.metrics.Logins.WithLabelValues("error").Inc()
 		return err
 	}
@@ -221,8 +222,9 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		return errInvalidRefresh
 	}
 	ctx := r.Context()
+	p := s.policy()
 	// Without a key to sign with, answer before the token is spent: the client retries later.
-	key, err := s.tokens.SigningKey()
+	key, err := p.tokens.SigningKey()
 	if err != nil {
 		s.metrics.Refreshes.WithLabelValues("error").Inc()
 		return unavailable("no signing key available", err)
@@ -231,7 +233,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	oldHash := hashHex(req.RefreshToken)
 	next, nextHash := newRefreshToken()
 	old, err := s.store.RotateRefresh(ctx, oldHash, store.RefreshToken{Hash: nextHash, IssuedAt: now}, now,
-		s.spec.Tokens.RefreshReuseInterval.Duration)
+		p.spec.Tokens.RefreshReuseInterval.Duration)
 	switch {
 	case errors.Is(err, store.ErrReused):
 		s.metrics.Refreshes.WithLabelValues("reused").Inc()
@@ -239,13 +241,13 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		// The store has revoked the family and published it; enforce it here at once too,
 		// whatever the pub/sub delay.
 		if old.Family != "" {
-			s.revocations.Add(store.Revocation{Kind: store.RevokedSession, ID: old.Family, Until: now.Add(s.accessLifetime())})
+			s.revocations.Add(store.Revocation{Kind: store.RevokedSession, ID: old.Family, Until: now.Add(p.accessLifetime())})
 		}
-		s.log.Warn("spent refresh token presented again: its whole session is revoked", "client", s.clientAddr(r))
+		s.log.Warn("spent refresh token presented again: its whole session is revoked", "client", p.clientAddr(r))
 		return errInvalidRefresh
 	case errors.Is(err, store.ErrTampered):
 		s.metrics.Refreshes.WithLabelValues("invalid").Inc()
-		s.recordRejected(r)
+		s.recordRejected(p, r)
 		return errInvalidRefresh
 	case errors.Is(err, store.ErrNotFound):
 		s.metrics.Refreshes.WithLabelValues("invalid").Inc()
@@ -262,14 +264,14 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		u := s.cfg.Users.Users().ByID(old.Subject)
 		if u == nil {
 			s.metrics.Refreshes.WithLabelValues("invalid").Inc()
-			if err := s.store.RevokeFamily(ctx, old.Family, now.Add(s.accessLifetime())); err != nil {
+			if err := s.store.RevokeFamily(ctx, old.Family, now.Add(p.accessLifetime())); err != nil {
 				return s.storeFailed("revoke_family", err)
 			}
 			return errInvalidRefresh
 		}
 		role = u.Role
 	}
-	access, ttl, err := s.tokens.IssueWith(key, old.Subject, role, old.Family)
+	access, ttl, err := p.tokens.IssueWith(key, old.Subject, role, old.Family)
 	if err != nil {
 		s.metrics.Refreshes.WithLabelValues("error").Inc()
 		// Nothing reached the client: give the spent token back so that it can retry.
@@ -288,7 +290,8 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return errMissingToken
 	}
-	id, err := s.tokens.Verify(raw)
+	p := s.policy()
+	id, err := p.tokens.Verify(raw)
 	if err != nil {
 		return invalidToken(err.Error())
 	}
@@ -302,9 +305,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	now := s.now()
-	until := now.Add(s.accessLifetime())
+	until := now.Add(p.accessLifetime())
 
-	tokenRev := store.Revocation{Kind: store.RevokedToken, ID: id.JTI, Until: id.ExpiresAt.Add(s.spec.Tokens.ClockSkew.Duration)}
+	tokenRev := store.Revocation{Kind: store.RevokedToken, ID: id.JTI, Until: id.ExpiresAt.Add(p.spec.Tokens.ClockSkew.Duration)}
 	if err := s.store.Revoke(ctx, tokenRev); err != nil {
 		return s.storeFailed("revoke", err)
 	}
@@ -324,7 +327,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		case err == nil && rt.Subject == id.Subject && rt.Family != id.SessionID:
 			families = append(families, rt.Family)
 		case errors.Is(err, store.ErrTampered):
-			s.recordRejected(r)
+			s.recordRejected(p, r)
 		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return s.storeFailed("lookup_refresh", err)
 		}
@@ -355,18 +358,18 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 
 // recordRejected reports a refresh token record that failed authentication: someone with
 // write access to the store, but not this policy's record key, wrote or changed it.
-func (s *Server) recordRejected(r *http.Request) {
+func (s *Server) recordRejected(p *livePolicy, r *http.Request) {
 	s.metrics.Forged.Inc()
-	s.log.Warn("a refresh token record in the store failed authentication and was refused: something without this policy's record key wrote it; check who can write the policy's keys in Redis", "client", s.clientAddr(r))
+	s.log.Warn("a refresh token record in the store failed authentication and was refused: something without this policy's record key wrote it; check who can write the policy's keys in Redis", "client", p.clientAddr(r))
 }
 
 // accessLifetime is how long after now an access token issued now may still validate.
-func (s *Server) accessLifetime() time.Duration {
-	return s.spec.Tokens.AccessTokenTTL.Duration + s.spec.Tokens.ClockSkew.Duration
+func (p *livePolicy) accessLifetime() time.Duration {
+	return p.spec.Tokens.AccessTokenTTL.Duration + p.spec.Tokens.ClockSkew.Duration
 }
 
-func (s *Server) issuePair(w http.ResponseWriter, subject, role, family, refresh string) error {
-	access, ttl, err := s.tokens.Issue(subject, role, family)
+func issuePair(w http.ResponseWriter, p *livePolicy, subject, role, family, refresh string) error {
+	access, ttl, err := p.tokens.Issue(subject, role, family)
 	if err != nil {
 		return unavailable("no signing key available", err)
 	}

@@ -320,8 +320,8 @@ func isAlnum(c byte) bool {
 }
 
 // clientAddr is r's client address as rate limits and logs name it.
-func (s *Server) clientAddr(r *http.Request) string {
-	a := s.trustedProxies.ClientAddr(r)
+func (p *livePolicy) clientAddr(r *http.Request) string {
+	a := p.trustedProxies.ClientAddr(r)
 	if !a.IsValid() {
 		return "unknown"
 	}

@@ -41,10 +41,11 @@ func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) error {
 // discovery serves enough of OpenID Connect Discovery for standard JWT verifiers (go-oidc,
 // jose libraries, Istio's jwksUri lookup) to find the keys from the issuer alone.
 func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) error {
-	iss := strings.TrimSuffix(s.spec.Issuer, "/")
+	issuer := s.policy().spec.Issuer
+	iss := strings.TrimSuffix(issuer, "/")
 	algs := s.cfg.Keys.Keyset().Algorithms()
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                s.spec.Issuer,
+		"issuer":                                issuer,
 		"jwks_uri":                              iss + jwksPath,
 		"token_endpoint":                        iss + s.authPrefix + "/login",
 		"response_types_supported":              []string{"token"},

@@ -18,6 +18,7 @@ package sidecar
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -28,7 +29,8 @@ import (
 // revocation list not loaded since start (a logged-out token would pass). A store outage
 // after that is reported in the body and in tollgate_store_up but keeps the pod ready:
 // validation goes on from memory, and taking every replica out of its Service because their
-// shared Redis is down would turn a degraded login into a full outage.
+// shared Redis is down would turn a degraded login into a full outage. The body also names
+// the policy generation in force and the changed fields that wait for a restart.
 func (s *Server) OpsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
@@ -52,7 +54,17 @@ func (s *Server) OpsHandler() http.Handler {
 			checks["revocations"] = "not loaded yet: requests that need a token answer 503"
 			status, code = "unavailable", http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, map[string]any{"status": status, "checks": checks})
+		// A policy that needs a restart is reported, never made a readiness failure: the
+		// sidecar enforces the rest of it, and every pod of the Deployment would fail at once.
+		lp := s.policy()
+		policy := map[string]any{"generation": lp.policy.Generation}
+		if len(lp.restartRequired) > 0 {
+			checks["policy"] = "restart required: " + strings.Join(lp.restartRequired, ", ") + " keep their previous values until the pod restarts"
+			policy["restartRequired"] = lp.restartRequired
+		} else {
+			checks["policy"] = "ok"
+		}
+		writeJSON(w, code, map[string]any{"status": status, "checks": checks, "policy": policy})
 	})
 	return mux
 }

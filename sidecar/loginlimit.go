@@ -50,8 +50,8 @@ func (s *Server) reserve(ctx context.Context, key string, window time.Duration) 
 // reserveLogin counts a login against the client's and the account's limits, or refuses it
 // with 429 when either is reached. The Redis store hashes counter keys itself: neither an
 // address nor an email reaches its key names.
-func (s *Server) reserveLogin(ctx context.Context, client, email string) (*loginAttempt, error) {
-	rl := s.spec.Login.RateLimit
+func (s *Server) reserveLogin(ctx context.Context, p *livePolicy, client, email string) (*loginAttempt, error) {
+	rl := p.spec.Login.RateLimit
 	window := rl.Window.Duration
 	a := &loginAttempt{s: s}
 	cp, n, ttl, err := s.reserve(ctx, "login:client:"+client, window)

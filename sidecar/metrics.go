@@ -34,6 +34,10 @@ type Metrics struct {
 	StoreErrs  *prometheus.CounterVec
 	StoreUp    prometheus.Gauge
 	Reloads    *prometheus.CounterVec
+	// PolicyGeneration is metadata.generation of the policy in force.
+	PolicyGeneration prometheus.Gauge
+	// PolicyRestartRequired is 1 while the policy file changes fields only a restart applies.
+	PolicyRestartRequired prometheus.Gauge
 }
 
 // NewMetrics registers every metric, plus gauges read from the functions given.
@@ -79,11 +83,20 @@ func NewMetrics(revocations, cachedTokens func() float64) *Metrics {
 		}),
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_reloads_total",
-			Help: "Reloads of mounted files, by file (keys, users) and result (ok, rejected).",
+			Help: "Reloads of mounted files, by file (keys, users, policy) and result (ok, rejected).",
 		}, []string{"file", "result"}),
+		PolicyGeneration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tollgate_policy_generation",
+			Help: "metadata.generation of the AuthPolicy the sidecar enforces.",
+		}),
+		PolicyRestartRequired: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tollgate_policy_restart_required",
+			Help: "1 while the policy file changes fields a running sidecar cannot (store, ports, auth path prefix, login source): they keep their previous values until the pod restarts.",
+		}),
 	}
 	m.Registry.MustRegister(
 		m.Requests, m.Validation, m.Logins, m.Refreshes, m.Reuse, m.Forged, m.Revoked, m.StoreErrs, m.StoreUp, m.Reloads,
+		m.PolicyGeneration, m.PolicyRestartRequired,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tollgate_revocation_entries", Help: "Revocations held in memory.",
 		}, revocations),

@@ -50,16 +50,17 @@ type forwardingKey struct{}
 
 // serveProxy validates the request against the policy's routes and forwards it.
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string) {
-	fwd, err := s.readForwarding(r.Header)
+	p := s.policy()
+	fwd, err := readForwarding(p, r.Header)
 	if err != nil {
 		s.metrics.Requests.WithLabelValues("bad_request").Inc()
 		s.errs.write(w, r, err)
 		return
 	}
-	access := s.routes.Match(r.Method, clean)
+	access := p.routes.Match(r.Method, clean)
 	if fwd.override.Method != "" {
 		// The app may run either method: the request must pass the rules of both.
-		access = access.And(s.routes.Match(fwd.override.Method, clean))
+		access = access.And(p.routes.Match(fwd.override.Method, clean))
 	}
 	if !access.Public {
 		if !s.revocations.Synced() {
@@ -75,7 +76,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 			return
 		}
 		start := time.Now()
-		id, err := s.tokens.Verify(raw)
+		id, err := p.tokens.Verify(raw)
 		s.metrics.Validation.Observe(time.Since(start).Seconds())
 		if err != nil {
 			s.outcomes.unauthorized.Inc()
@@ -109,7 +110,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 // readForwarding reads what, in a request's headers, decides how it is checked and forwarded,
 // and refuses what cannot be forwarded faithfully: several credentials, an h2c upgrade, and
 // (Evaluate mode) a malformed method override.
-func (s *Server) readForwarding(h http.Header) (*forwarding, error) {
+func readForwarding(p *livePolicy, h http.Header) (*forwarding, error) {
 	if err := singleCredential(h); err != nil {
 		return nil, err
 	}
@@ -117,7 +118,7 @@ func (s *Server) readForwarding(h http.Header) (*forwarding, error) {
 		return nil, errH2CUpgrade
 	}
 	fwd := &forwarding{}
-	if s.spec.Sidecar.MethodOverride == v1alpha1.MethodOverrideEvaluate {
+	if p.spec.Sidecar.MethodOverride == v1alpha1.MethodOverrideEvaluate {
 		o, err := ParseMethodOverride(h)
 		if err != nil {
 			return nil, errStatus(http.StatusBadRequest, err.Error())
@@ -140,7 +141,9 @@ func (s *Server) watchTunnel(ctx context.Context, end context.CancelFunc, token 
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := s.tokens.Verify(token); err != nil {
+			// The policy in force at each check: a reload that stops accepting the token
+			// (other audiences, issuer) ends the connection too.
+			if _, err := s.policy().tokens.Verify(token); err != nil {
 				s.log.Info("closing an upgraded connection: its token is no longer valid", "reason", err.Error())
 				end()
 				return

@@ -482,7 +482,7 @@ func TestUpgrades(t *testing.T) {
 		if got := h.app.Last().Header.Get(HeaderSubject); got != "7" {
 			t.Fatalf("the app saw subject %q", got)
 		}
-		h.clock.Advance(h.server.accessLifetime() - time.Second)
+		h.clock.Advance(h.server.policy().accessLifetime() - time.Second)
 		time.Sleep(2 * tunnelCheckInterval) // checked again at least once: still valid
 		tn.echo(t, "still there")
 		h.clock.Advance(2 * time.Second)

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,9 +67,6 @@ const DefaultAuthBodyTimeout = 10 * time.Second
 // Server is one sidecar.
 type Server struct {
 	cfg         Config
-	spec        *v1alpha1.AuthPolicySpec
-	tokens      *Tokens
-	routes      *Routes
 	store       store.Store
 	revocations *Revocations
 	metrics     *Metrics
@@ -77,11 +75,17 @@ type Server struct {
 	log         *slog.Logger
 	now         func() time.Time
 
-	authPrefix     string
-	trustedProxies TrustedProxies
-	verifyPath     string // never proxied (see isVerifyPath)
-	upstreamPath   string // the --upstream URL's path, in front of every proxied path
-	storeUp        atomic.Bool
+	// live is the policy in force (see livePolicy); started is the one the sidecar started
+	// with, whose restartFields it keeps; reload serializes ApplyPolicy.
+	live    atomic.Pointer[livePolicy]
+	started *v1alpha1.AuthPolicy
+	reload  sync.Mutex
+
+	// From the starting policy: these fields need a restart (see restartFields).
+	authPrefix   string
+	verifyPath   string // never proxied (see isVerifyPath)
+	upstreamPath string // the --upstream URL's path, in front of every proxied path
+	storeUp      atomic.Bool
 	// outcomes are the per-outcome request counters, resolved once: the proxy path counts
 	// every request and should not look labels up each time.
 	outcomes struct{ allowed, public, unauthorized, forbidden, unavailable prometheus.Counter }
@@ -101,47 +105,34 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.AuthBodyTimeout <= 0 {
 		cfg.AuthBodyTimeout = DefaultAuthBodyTimeout
 	}
-	spec := &cfg.Policy.Spec
+	started := cfg.Policy.DeepCopy()
+	spec := &started.Spec
 	s := &Server{
-		cfg: cfg, spec: spec, store: cfg.Store, log: cfg.Log, now: cfg.Now,
-		routes:      NewRoutes(spec.Routes),
+		cfg: cfg, started: started, store: cfg.Store, log: cfg.Log, now: cfg.Now,
 		revocations: NewRevocations(),
 		errs:        errorWriter{log: cfg.Log},
 		authPrefix:  spec.Sidecar.AuthPathPrefix,
 	}
-	if cfg.TrustedProxies != nil {
-		s.trustedProxies = *cfg.TrustedProxies
-	} else {
-		tp, err := ParseTrustedProxies(spec.Sidecar.TrustedProxies)
-		if err != nil {
-			return nil, fmt.Errorf("spec.sidecar.trustedProxies: %w", err)
-		}
-		s.trustedProxies = tp
+	lp, err := s.compilePolicy(started)
+	if err != nil {
+		return nil, err
 	}
+	s.live.Store(lp)
 	s.verifyPath = verifyPath(spec.Login.VerifyURL)
 	s.upstreamPath = cfg.Upstream.Path
 	if spec.Login.VerifyURL != "" && (s.verifyPath == "" || s.verifyPath == "/") {
 		s.log.Warn("spec.login.verifyURL has no path of its own: if it is the app's, the proxy cannot keep it from clients; give the password check a dedicated path")
 	}
-	s.tokens = NewTokens(TokensConfig{
-		Keys:        cfg.Keys,
-		Issuer:      spec.Issuer,
-		Audiences:   spec.Audiences,
-		TTL:         spec.Tokens.AccessTokenTTL.Duration,
-		ClockSkew:   spec.Tokens.ClockSkew.Duration,
-		Revocations: s.revocations,
-		CacheSize:   cfg.TokenCacheSize,
-		Now:         cfg.Now,
-	})
 	s.metrics = NewMetrics(
 		func() float64 { return float64(s.revocations.Len()) },
 		func() float64 {
-			if s.tokens.cache == nil {
-				return 0
+			if c := s.policy().tokens.cache; c != nil {
+				return float64(c.Len())
 			}
-			return float64(s.tokens.cache.Len())
+			return 0
 		},
 	)
+	s.reportPolicy(lp)
 	s.outcomes.allowed = s.metrics.Requests.WithLabelValues("allowed")
 	s.outcomes.public = s.metrics.Requests.WithLabelValues("public")
 	s.outcomes.unauthorized = s.metrics.Requests.WithLabelValues("unauthorized")
@@ -159,8 +150,8 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 // Revocations is the server's in-memory revocation list.
 func (s *Server) Revocations() *Revocations { return s.revocations }
 
-// Tokens is the server's token issuer and verifier.
-func (s *Server) Tokens() *Tokens { return s.tokens }
+// Tokens is the token issuer and verifier of the policy in force.
+func (s *Server) Tokens() *Tokens { return s.policy().tokens }
 
 // Start runs the background work until ctx ends: following revocations from the store and
 // checking its health. It first tries, for up to a second, to load the revocation list, so

@@ -161,6 +161,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 			srv.Metrics().Reloads.WithLabelValues("keys", "rejected").Inc()
 		})
 	}
+	go srv.WatchPolicy(ctx, o.policy, o.reloadInterval)
 	if users != nil {
 		go sidecar.WatchUsers(ctx, o.usersFile, users, o.reloadInterval, log, srv.Metrics())
 	}

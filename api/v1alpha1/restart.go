@@ -1,0 +1,62 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import "reflect"
+
+// ReasonRestartRequired is the Event reason of a spec change that running sidecars apply only
+// when their pods restart.
+const ReasonRestartRequired = "RestartRequired"
+
+// restartFields are the fields a running sidecar cannot change, by path, with their value:
+// its listeners (the webhook wrote them into the pod), the store it opened (and the key
+// names in it), the authenticator it chose (and the users mount) and the auth paths it routes.
+// Every other field reaches running sidecars when they reload policy.yaml.
+var restartFields = []struct {
+	path  string
+	value func(*AuthPolicy) any
+}{
+	{"metadata.name", func(p *AuthPolicy) any { return p.Name }},
+	{"metadata.namespace", func(p *AuthPolicy) any { return p.Namespace }},
+	{"spec.store", func(p *AuthPolicy) any { return p.Spec.Store }},
+	{"spec.sidecar.port", func(p *AuthPolicy) any { return p.Spec.Sidecar.Port }},
+	{"spec.sidecar.upstreamPort", func(p *AuthPolicy) any { return p.Spec.Sidecar.UpstreamPort }},
+	{"spec.sidecar.authPathPrefix", func(p *AuthPolicy) any { return p.Spec.Sidecar.AuthPathPrefix }},
+	{"spec.login.usersSecretRef", func(p *AuthPolicy) any { return p.Spec.Login.UsersSecretRef }},
+	{"spec.login.verifyURL", func(p *AuthPolicy) any { return p.Spec.Login.VerifyURL }},
+}
+
+// RestartFields lists, by path, the fields that only a restart of the sidecar applies.
+func RestartFields() []string {
+	out := make([]string, len(restartFields))
+	for i, f := range restartFields {
+		out[i] = f.path
+	}
+	return out
+}
+
+// ChangedRestartFields lists the RestartFields whose values differ between two defaulted
+// policies, in the order of RestartFields.
+func ChangedRestartFields(a, b *AuthPolicy) []string {
+	var out []string
+	for _, f := range restartFields {
+		if !reflect.DeepEqual(f.value(a), f.value(b)) {
+			out = append(out, f.path)
+		}
+	}
+	return out
+}
