@@ -31,6 +31,7 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 // labelledNamespace is a namespace that opted into injection.
@@ -77,12 +78,12 @@ func sidecarOf(t *testing.T, pod *corev1.Pod) corev1.Container {
 	t.Helper()
 	var found []corev1.Container
 	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-		if c.Name == controllers.SidecarContainerName {
+		if c.Name == contract.ContainerName {
 			found = append(found, c)
 		}
 	}
 	if len(found) != 1 {
-		t.Fatalf("pod %s has %d containers named %s, want 1; init containers %v", pod.Name, len(found), controllers.SidecarContainerName, names(pod.Spec.InitContainers))
+		t.Fatalf("pod %s has %d containers named %s, want 1; init containers %v", pod.Name, len(found), contract.ContainerName, names(pod.Spec.InitContainers))
 	}
 	return found[0]
 }
@@ -114,7 +115,7 @@ func TestAnAnnotatedPodInALabelledNamespaceGetsTheSidecar(t *testing.T) {
 	if got := pod.Annotations[authv1alpha1.StatusAnnotation]; got != authv1alpha1.StatusInjected {
 		t.Errorf("annotation %s = %q, want %q", authv1alpha1.StatusAnnotation, got, authv1alpha1.StatusInjected)
 	}
-	if got := names(pod.Spec.InitContainers); !slices.Equal(got, []string{controllers.SidecarContainerName, "migrate"}) {
+	if got := names(pod.Spec.InitContainers); !slices.Equal(got, []string{contract.ContainerName, "migrate"}) {
 		t.Errorf("init containers %v: the sidecar must come first, before the app's", got)
 	}
 	if got := names(pod.Spec.Containers); !slices.Equal(got, []string{"app"}) {
@@ -243,7 +244,7 @@ func TestPodAnnotationsTuneTheSidecar(t *testing.T) {
 	if slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--users-file") }) {
 		t.Errorf("args %q: no users Secret, so no --users-file", c.Args)
 	}
-	if slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == controllers.UsersVolume }) {
+	if slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == contract.UsersVolume }) {
 		t.Error("a users volume without usersSecretRef")
 	}
 	want := corev1.ResourceRequirements{

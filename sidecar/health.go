@@ -20,6 +20,8 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 // OpsHandler serves the metrics port: /metrics, /healthz and /readyz.
@@ -31,11 +33,11 @@ import (
 // shared Redis is down would turn a degraded login into a full outage.
 func (s *Server) OpsHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("GET "+contract.MetricsPath, promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET "+contract.HealthzPath, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+contract.ReadyzPath, func(w http.ResponseWriter, _ *http.Request) {
 		checks := map[string]string{"keys": "ok", "store": "ok", "revocations": "ok"}
 		status, code := "ok", http.StatusOK
 		if s.cfg.Keys.Keyset().Active(s.now()) == nil {

@@ -38,6 +38,7 @@ import (
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
 	"github.com/tollgate-dev/tollgate/keyset"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 const (
@@ -164,14 +165,14 @@ func (e *nodeEnv) workload(t *testing.T) {
 		if p.Annotations[authv1alpha1.StatusAnnotation] != "injected" {
 			t.Errorf("pod %s: annotation %s = %q, want injected", p.Name, authv1alpha1.StatusAnnotation, p.Annotations[authv1alpha1.StatusAnnotation])
 		}
-		sc, ok := initContainer(p, controllers.SidecarContainerName)
+		sc, ok := initContainer(p, contract.ContainerName)
 		if !ok || sc.RestartPolicy == nil || *sc.RestartPolicy != corev1.ContainerRestartPolicyAlways || sc.StartupProbe == nil {
-			t.Fatalf("pod %s: want init container %s with restartPolicy Always and a startup probe", p.Name, controllers.SidecarContainerName)
+			t.Fatalf("pod %s: want init container %s with restartPolicy Always and a startup probe", p.Name, contract.ContainerName)
 		}
 		if sc.Image != tollgateIMG {
 			t.Errorf("pod %s: sidecar image %q, want the manager's own %q", p.Name, sc.Image, tollgateIMG)
 		}
-		sst, ast := initStatus(p, controllers.SidecarContainerName), containerStatus(p, "app")
+		sst, ast := initStatus(p, contract.ContainerName), containerStatus(p, "app")
 		if sst == nil || ast == nil || sst.State.Running == nil || ast.State.Running == nil {
 			t.Fatalf("pod %s: sidecar and app must both run: %+v %+v", p.Name, sst, ast)
 		}
@@ -351,7 +352,7 @@ func (e *nodeEnv) rotation(t *testing.T) {
 // sidecar and leaves the app container alone.
 func (e *nodeEnv) killSidecar(t *testing.T) {
 	p := e.shopPods(t)[0]
-	sst, ast := initStatus(p, controllers.SidecarContainerName), containerStatus(p, "app")
+	sst, ast := initStatus(p, contract.ContainerName), containerStatus(p, "app")
 	if sst == nil || ast == nil {
 		t.Fatal("pod without sidecar or app status")
 	}
@@ -362,7 +363,7 @@ func (e *nodeEnv) killSidecar(t *testing.T) {
 		if err := e.c.Get(e.ctx, types.NamespacedName{Namespace: nodeNS, Name: p.Name}, &cur); err != nil {
 			return false, err.Error()
 		}
-		s := initStatus(cur, controllers.SidecarContainerName)
+		s := initStatus(cur, contract.ContainerName)
 		return s != nil && s.RestartCount > sst.RestartCount && s.Ready, fmt.Sprintf("restarts %d, ready %v", s.RestartCount, s.Ready)
 	})
 	var cur corev1.Pod
@@ -382,7 +383,7 @@ func (e *nodeEnv) killSidecar(t *testing.T) {
 // is logged beside it.
 func (e *nodeEnv) memory(t *testing.T) {
 	p := e.shopPods(t)[0]
-	s := initStatus(p, controllers.SidecarContainerName)
+	s := initStatus(p, contract.ContainerName)
 	cg, err := memoryCgroup(containerID(s.ContainerID))
 	if err != nil {
 		t.Fatal(err)
@@ -652,7 +653,7 @@ func (e *nodeEnv) dumpState(t *testing.T) {
 		{"get", "pods", "-A", "-o", "wide"},
 		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
 		{"logs", "-n", operatorNS, "deployment/" + managerName, "--tail=40"},
-		{"logs", "-n", nodeNS, "deployment/shop", "-c", controllers.SidecarContainerName, "--tail=40"},
+		{"logs", "-n", nodeNS, "deployment/shop", "-c", contract.ContainerName, "--tail=40"},
 	} {
 		out, _ := e.kubectlNoFail(args...)
 		t.Logf("kubectl %s:\n%s", strings.Join(args, " "), out)
