@@ -338,15 +338,39 @@ mount_object() {
 	mv -T "${dir}/..data_tmp" "${dir}/..data"
 	find "$dir" -maxdepth 1 -name '..20*' ! -name "$ts" -exec rm -rf {} +
 }
-say "the operator's objects, written where a pod mounts them (kubelet layout: ..data symlinks):"
-mount_object configmap "${POLICY}-sidecar" "${MNT}/policy" || fail "reading ConfigMap ${POLICY}-sidecar"
-mount_object secret "${POLICY}-signing-keys" "${MNT}/keys" || fail "reading Secret ${POLICY}-signing-keys"
-mount_object secret shop-users "${MNT}/users" || fail "reading Secret shop-users"
-run "ls -lA ${MNT#"${REPO_ROOT}"/}/keys | tail -n +2 | sed 's/^.* [0-9][0-9]:[0-9][0-9] /    /'"
 M="${MNT#"${REPO_ROOT}"/}"
+# The sidecar's command line is the one the webhook injected into pod shop: its volumes are
+# written under MNT as the kubelet would mount them, and its paths point there. Only the
+# ports are the demo's own, appended last (the last value of a flag wins).
+pod_template() { kubectl get pod shop -n "$NS" -o go-template="$1"; }
+SIDECAR_ARGS="$(pod_template '{{range .spec.initContainers}}{{if eq .name "tollgate-sidecar"}}{{range .args}}{{.}}{{"\n"}}{{end}}{{end}}{{end}}')" || true
+SIDECAR_MOUNTS="$(pod_template '{{range .spec.initContainers}}{{if eq .name "tollgate-sidecar"}}{{range .volumeMounts}}{{.name}} {{.mountPath}}{{"\n"}}{{end}}{{end}}{{end}}')" || true
+POD_VOLUMES="$(pod_template '{{range .spec.volumes}}{{.name}} {{if .secret}}secret {{.secret.secretName}}{{else if .configMap}}configmap {{.configMap.name}}{{end}}{{"\n"}}{{end}}')" || true
+[[ -n "$SIDECAR_ARGS" && -n "$SIDECAR_MOUNTS" ]] || die "pod shop has no injected tollgate-sidecar to take the command line from (see step 2)"
+say "the sidecar's volumes in pod shop, written where it mounts them (kubelet layout: ..data symlinks):"
+declare -A LOCAL_DIR=()
+while read -r vol mpath; do
+	[[ -n "$vol" ]] || continue
+	read -r kind obj < <(printf '%s\n' "$POD_VOLUMES" | awk -v v="$vol" '$1 == v {print $2, $3}')
+	[[ -n "$kind" && -n "$obj" ]] || die "pod shop: volume ${vol} is not a Secret or ConfigMap"
+	mount_object "$kind" "$obj" "${MNT}/${vol}" || fail "reading ${kind} ${obj}"
+	say "  ${mpath} <- ${kind} ${obj} (${M}/${vol})"
+	LOCAL_DIR[$mpath]="${M}/${vol}"
+	[[ "$kind" == secret && "$obj" == "${POLICY}-signing-keys" ]] && KEYS_MNT="${MNT}/${vol}"
+done <<<"$SIDECAR_MOUNTS"
+[[ -n "${KEYS_MNT:-}" ]] || die "pod shop: the sidecar mounts no ${POLICY}-signing-keys"
+run "ls -lA ${KEYS_MNT#"${REPO_ROOT}"/} | tail -n +2 | sed 's/^.* [0-9][0-9]:[0-9][0-9] /    /'"
 run "${BIN#"${REPO_ROOT}"/}/demo-app --listen 127.0.0.1:${APP_PORT} >${DEMO_DIR}/app.log 2>&1 &"
 PIDS+=($!)
-SIDECAR_CMD="tollgate-sidecar --policy ${M}/policy/policy.yaml --keys-dir ${M}/keys --users-file ${M}/users/users --listen 127.0.0.1:${SIDECAR_PORT} --upstream http://127.0.0.1:${APP_PORT} --metrics-listen 127.0.0.1:${SIDECAR_METRICS_PORT} --log-format text"
+SIDECAR_CMD="tollgate-sidecar"
+while read -r arg; do
+	[[ -n "$arg" ]] || continue
+	for mpath in "${!LOCAL_DIR[@]}"; do
+		arg="${arg/=${mpath}/=${LOCAL_DIR[$mpath]}}"
+	done
+	SIDECAR_CMD+=" ${arg}"
+done <<<"$SIDECAR_ARGS"
+SIDECAR_CMD+=" --listen=127.0.0.1:${SIDECAR_PORT} --upstream=http://127.0.0.1:${APP_PORT} --metrics-listen=127.0.0.1:${SIDECAR_METRICS_PORT} --log-format=text"
 run "${SIDECAR_CMD} >${DEMO_DIR}/sidecar.log 2>&1 &"
 PIDS+=($!)
 for _ in $(seq 100); do
@@ -414,7 +438,7 @@ done
 run "tollgate keys ${POLICY} -n ${NS}"
 if [[ -n "$NEXT_KID" && "$NEXT_KID" != "$ACTIVE_KID" ]]; then ok "new key ${NEXT_KID} published as Next"; else fail "after tollgate rotate: want a Next key, status.nextKeyID='${NEXT_KID}'"; fi
 say "the kubelet refreshes the mounted Secret; here we do it by hand, the sidecar reloads it within a second:"
-mount_object secret "${POLICY}-signing-keys" "${MNT}/keys" || fail "refreshing the keys mount"
+mount_object secret "${POLICY}-signing-keys" "$KEYS_MNT" || fail "refreshing the keys mount"
 for _ in $(seq 50); do
 	[[ "$(curl -s --max-time 1 "${SIDECAR}/.well-known/jwks.json")" == *"\"${NEXT_KID}\""* ]] && break
 	sleep 0.1
@@ -431,7 +455,7 @@ else
 	wait_s=11
 fi
 ((wait_s > 0 && wait_s < 60)) && sleep "$wait_s"
-mount_object secret "${POLICY}-signing-keys" "${MNT}/keys" || fail "refreshing the keys mount"
+mount_object secret "${POLICY}-signing-keys" "$KEYS_MNT" || fail "refreshing the keys mount"
 run "tollgate keys ${POLICY} -n ${NS}"
 expect_http 200 "login after the switch" "${SIDECAR}/auth/login -d '{\"email\":\"alice@example.com\",\"password\":\"wonderland\"}'"
 NEW="$(printf '%s' "$BODY" | json_field accessToken)"
