@@ -30,12 +30,13 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 func waitUnprotected(t *testing.T, ns, name string, want int32) {
 	t.Helper()
-	waitFor(t, 30*time.Second, fmt.Sprintf("status.unprotectedPods of %s/%s to be %d", ns, name, want), func() (bool, string) {
+	testwait.Until(t, 30*time.Second, fmt.Sprintf("status.unprotectedPods of %s/%s to be %d", ns, name, want), func() (bool, string) {
 		p := getPolicy(t, ns, name)
 		return p.Status.UnprotectedPods == want, fmt.Sprintf("it is %d", p.Status.UnprotectedPods)
 	})

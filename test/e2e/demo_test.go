@@ -19,8 +19,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +26,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
 
 // TestDemo runs hack/demo.sh, the scenario of `make demo`, against its own local control
@@ -81,14 +81,14 @@ func TestDemo(t *testing.T) {
 				"DEMO_SKIP_BUILD=1",
 				"REDIS="+map[bool]string{true: "1", false: "0"}[tc.redis],
 			)
-			apiserver, etcd := freePortPair(t), freePortPair(t)
+			apiserver, etcd := testwait.FreePortPair(t), testwait.FreePortPair(t)
 			env = append(env,
 				"DEV_CLUSTER_PORT="+strconv.Itoa(apiserver),
 				"DEV_CLUSTER_ETCD_PORT="+strconv.Itoa(etcd),
 			)
 			for _, v := range []string{"DEMO_WEBHOOK_PORT", "DEMO_METRICS_PORT", "DEMO_PROBE_PORT",
 				"DEMO_APP_PORT", "DEMO_SIDECAR_PORT", "DEMO_SIDECAR_METRICS_PORT", "DEMO_REDIS_PORT"} {
-				env = append(env, v+"="+strconv.Itoa(freePort(t)))
+				env = append(env, v+"="+strconv.Itoa(testwait.FreePort(t)))
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
@@ -168,30 +168,4 @@ func checkDemoOutcomes(t *testing.T, path string) {
 	if got["kid after the switch"] != next {
 		t.Errorf("a token after the switch is signed with %q, want the next key %q", got["kid after the switch"], next)
 	}
-}
-
-// freePort returns a TCP port nothing listens on at the moment.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// freePortPair returns p such that p and p+1 are both free (etcd's client and peer ports).
-func freePortPair(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		p := freePort(t)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		if err == nil {
-			l.Close()
-			return p
-		}
-	}
-	t.Fatal("no two consecutive free ports")
-	return 0
 }

@@ -37,6 +37,7 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
@@ -103,7 +104,7 @@ func TestRealNode(t *testing.T) {
 func (e *nodeEnv) deploy(t *testing.T) {
 	e.shell(t, fmt.Sprintf("%s %s | %s --kubeconfig %s apply --server-side -f -",
 		filepath.Join(e.root, "hack", "render-install.sh"), tollgateIMG, e.kubectlPath, e.kubeconfig))
-	e.eventually(t, 3*time.Minute, "the manager Deployment has 2 ready replicas", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 3*time.Minute, "the manager Deployment has 2 ready replicas", func() (bool, string) {
 		var d appsv1.Deployment
 		if err := e.c.Get(e.ctx, types.NamespacedName{Namespace: operatorNS, Name: managerName}, &d); err != nil {
 			return false, err.Error()
@@ -116,7 +117,7 @@ func (e *nodeEnv) deploy(t *testing.T) {
 		t.Fatalf("the leader election lease names %q, not one of the manager pods %v", leader, pods)
 	}
 	t.Logf("manager pods %v, leader %s", pods, leader)
-	e.eventually(t, time.Minute, "the webhook configuration has a caBundle and points at the Service", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, time.Minute, "the webhook configuration has a caBundle and points at the Service", func() (bool, string) {
 		var cfg struct {
 			Webhooks []struct {
 				ClientConfig struct {
@@ -146,7 +147,7 @@ func (e *nodeEnv) workload(t *testing.T) {
 	e.kubectl(t, "apply", "-n", nodeNS, "-f", filepath.Join(e.root, "hack", "demo", "node", "legacy.yaml"))
 	e.kubectl(t, "label", "namespace", nodeNS, authv1alpha1.InjectionLabel+"=enabled")
 	e.kubectl(t, "apply", "-n", nodeNS, "-f", filepath.Join(e.root, "hack", "demo", "node", "app.yaml"))
-	e.eventually(t, 3*time.Minute, "Redis and both shop replicas are available", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 3*time.Minute, "Redis and both shop replicas are available", func() (bool, string) {
 		var shop, redis appsv1.Deployment
 		if err := e.c.Get(e.ctx, types.NamespacedName{Namespace: nodeNS, Name: "shop"}, &shop); err != nil {
 			return false, err.Error()
@@ -225,7 +226,7 @@ func (e *nodeEnv) sessions(t *testing.T) {
 	alice := e.login(t, a, "alice@example.com", "wonderland")
 	e.expect(t, "admin route as admin on pod B", http.StatusOK, "GET", b+"/admin/users", alice.Access, "")
 	e.expect(t, "logout on pod A", http.StatusNoContent, "POST", a+"/auth/logout", alice.Access, `{"refreshToken":"`+alice.Refresh+`"}`)
-	e.eventually(t, 10*time.Second, "the logged-out token is refused on pod B", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 10*time.Second, "the logged-out token is refused on pod B", func() (bool, string) {
 		code := e.status("GET", b+"/orders", alice.Access, "")
 		return code == http.StatusUnauthorized, fmt.Sprintf("status %d", code)
 	})
@@ -304,7 +305,7 @@ func (e *nodeEnv) rotation(t *testing.T) {
 
 	e.runTollgate(t, "rotate", nodePolicy, "-n", nodeNS)
 	var next string
-	e.eventually(t, 30*time.Second, "the rotation publishes a next key", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 30*time.Second, "the rotation publishes a next key", func() (bool, string) {
 		next = e.policy(t).Status.NextKeyID
 		return next != "" && next != old, "next key " + next
 	})
@@ -312,16 +313,16 @@ func (e *nodeEnv) rotation(t *testing.T) {
 	leader := e.leader(t)
 	e.kubectl(t, "delete", "pod", "-n", operatorNS, leader, "--wait=false")
 	t.Logf("rotation: next key %s published; deleted the leader %s", next, leader)
-	e.eventually(t, 2*time.Minute, "the published key becomes the active one", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 2*time.Minute, "the published key becomes the active one", func() (bool, string) {
 		active := e.policy(t).Status.ActiveKeyID
 		return active == next, "active " + active
 	})
-	e.eventually(t, time.Minute, "a new leader among the managers", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, time.Minute, "a new leader among the managers", func() (bool, string) {
 		l := e.leader(t)
 		return l != "" && l != leader && slices.Contains(e.managerPods(t), l), "leader " + l
 	})
 	// Tokens signed with the new key, from every pod, validate everywhere; so do older ones.
-	e.eventually(t, 30*time.Second, "logins on both pods sign with the new key", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 30*time.Second, "logins on both pods sign with the new key", func() (bool, string) {
 		for _, target := range targets[:2] {
 			if kid := jwtKID(e.login(t, target, "bob@example.com", "builder").Access); kid != next {
 				return false, target + " signs with " + kid
@@ -358,7 +359,7 @@ func (e *nodeEnv) killSidecar(t *testing.T) {
 	}
 	tok := e.login(t, podURL(p), "bob@example.com", "builder")
 	e.ctr(t, "tasks", "kill", "-s", "SIGKILL", containerID(sst.ContainerID))
-	e.eventually(t, 2*time.Minute, "the sidecar restarted and is ready again", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 2*time.Minute, "the sidecar restarted and is ready again", func() (bool, string) {
 		var cur corev1.Pod
 		if err := e.c.Get(e.ctx, types.NamespacedName{Namespace: nodeNS, Name: p.Name}, &cur); err != nil {
 			return false, err.Error()
@@ -490,7 +491,7 @@ func readMemory(cg string) (memory, error) {
 }
 
 func (e *nodeEnv) unprotected(t *testing.T) {
-	e.eventually(t, time.Minute, "the policy counts the legacy pod as unprotected", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, time.Minute, "the policy counts the legacy pod as unprotected", func() (bool, string) {
 		n := e.policy(t).Status.UnprotectedPods
 		return n == 1, fmt.Sprintf("unprotectedPods %d", n)
 	})
@@ -502,7 +503,7 @@ func (e *nodeEnv) unprotected(t *testing.T) {
 
 func (e *nodeEnv) garbageCollection(t *testing.T) {
 	e.kubectl(t, "delete", "authpolicy", "-n", nodeNS, nodePolicy, "--wait=false")
-	e.eventually(t, time.Minute, "the keys Secret and the sidecar ConfigMap are garbage-collected", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, time.Minute, "the keys Secret and the sidecar ConfigMap are garbage-collected", func() (bool, string) {
 		var s corev1.Secret
 		var cm corev1.ConfigMap
 		errS := e.c.Get(e.ctx, types.NamespacedName{Namespace: nodeNS, Name: authv1alpha1.SigningKeysSecretName(nodePolicy)}, &s)
