@@ -139,7 +139,8 @@ func (a *Args) Register(fs *flag.FlagSet) {
 	fs.BoolVar(&a.Version, "version", false, "print the version and exit")
 }
 
-// Args renders a as flags, --name=value, in the order Register defines them.
+// Args renders a as flags, --name=value, in the order injected pods have always carried
+// them (the webhook compares a pod's sidecar with the one it would inject).
 func (a *Args) Args() []string {
 	var out []string
 	str := func(name, v string) {
@@ -154,10 +155,10 @@ func (a *Args) Args() []string {
 	}
 	str("policy", a.Policy)
 	str("keys-dir", a.KeysDir)
-	str("users-file", a.UsersFile)
 	str("listen", a.Listen)
 	str("upstream", a.Upstream)
 	str("metrics-listen", a.MetricsListen)
+	str("users-file", a.UsersFile)
 	str("redis-url", a.RedisURL)
 	if a.TrustedProxies != nil {
 		out = append(out, "--trusted-proxies="+*a.TrustedProxies)
