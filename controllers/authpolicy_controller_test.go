@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/keyset"
 )
 
@@ -77,7 +78,7 @@ func getPolicy(t *testing.T, ns, name string) *authv1alpha1.AuthPolicy {
 func waitReady(t *testing.T, ns, name string) *authv1alpha1.AuthPolicy {
 	t.Helper()
 	var p *authv1alpha1.AuthPolicy
-	waitFor(t, 30*time.Second, "policy "+name+" Ready", func() (bool, string) {
+	testwait.Until(t, 30*time.Second, "policy "+name+" Ready", func() (bool, string) {
 		p = getPolicy(t, ns, name)
 		c := meta.FindStatusCondition(p.Status.Conditions, authv1alpha1.ConditionReady)
 		if c == nil || c.Status != metav1.ConditionTrue || p.Status.ObservedGeneration != p.Generation {
@@ -356,7 +357,7 @@ func TestRotationOnDemand(t *testing.T) {
 	requested := time.Now()
 
 	var k2 string
-	waitFor(t, 15*time.Second, "a published next key", func() (bool, string) {
+	testwait.Until(t, 15*time.Second, "a published next key", func() (bool, string) {
 		p = getPolicy(t, ns, "rotating")
 		k2 = p.Status.NextKeyID
 		return k2 != "", fmt.Sprintf("status %+v", p.Status)
@@ -377,7 +378,7 @@ func TestRotationOnDemand(t *testing.T) {
 	}
 
 	// Nothing pokes the operator from here on: each step comes from its own requeue.
-	waitFor(t, 20*time.Second, "the next key active and the old one retired", func() (bool, string) {
+	testwait.Until(t, 20*time.Second, "the next key active and the old one retired", func() (bool, string) {
 		p = getPolicy(t, ns, "rotating")
 		return p.Status.ActiveKeyID == k2 && stateOf(p, k1) == authv1alpha1.KeyRetired, fmt.Sprintf("status %+v", p.Status.Keys)
 	})
@@ -387,7 +388,7 @@ func TestRotationOnDemand(t *testing.T) {
 	if took := time.Since(requested); took < 9*time.Second {
 		t.Errorf("the new key was active %s after the request, before prePublish (10s)", took)
 	}
-	waitFor(t, 20*time.Second, "the retired key removed after its expiry", func() (bool, string) {
+	testwait.Until(t, 20*time.Second, "the retired key removed after its expiry", func() (bool, string) {
 		p = getPolicy(t, ns, "rotating")
 		return stateOf(p, k1) == "" && p.Status.KeyCount == 1, fmt.Sprintf("status %+v", p.Status.Keys)
 	})
@@ -445,7 +446,7 @@ func TestADeletedSecretIsRecreated(t *testing.T) {
 	if err := k8s.Delete(context.Background(), secret); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "a new Secret with a new key", func() (bool, string) {
+	testwait.Until(t, 30*time.Second, "a new Secret with a new key", func() (bool, string) {
 		s := &corev1.Secret{}
 		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "lost-signing-keys"}, s); err != nil {
 			return false, err.Error()
@@ -502,7 +503,7 @@ func TestACorruptSecretIsRepaired(t *testing.T) {
 			if !strings.Contains(sawInvalid.Message, tc.reason) {
 				t.Errorf("Ready=False message %q does not say what was wrong (%q)", sawInvalid.Message, tc.reason)
 			}
-			waitFor(t, 30*time.Second, "a repaired Secret", func() (bool, string) {
+			testwait.Until(t, 30*time.Second, "a repaired Secret", func() (bool, string) {
 				s := &corev1.Secret{}
 				if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "corrupt-signing-keys"}, s); err != nil {
 					return false, err.Error()

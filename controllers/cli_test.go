@@ -35,6 +35,7 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/cli"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
 
 // tollgate runs the CLI in this process, as `tollgate ARGS... --kubeconfig <envtest>`.
@@ -122,7 +123,7 @@ func TestCLIRotate(t *testing.T) {
 	if !strings.Contains(out, "rotation of AuthPolicy "+ns+"/spin requested") || !strings.Contains(out, "5m0s") {
 		t.Errorf("output %q", out)
 	}
-	waitFor(t, 15*time.Second, "a published next key", func() (bool, string) {
+	testwait.Until(t, 15*time.Second, "a published next key", func() (bool, string) {
 		p = getPolicy(t, ns, "spin")
 		return p.Status.NextKeyID != "", fmt.Sprintf("%+v", p.Status)
 	})
@@ -189,7 +190,7 @@ func TestCLIRevokeKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitForEvent(t, ns, "leaky", "Warning", "RevokeRequestIgnored", "0123456789abcdef")
-		waitFor(t, 15*time.Second, "the request taken off the policy", func() (bool, string) {
+		testwait.Until(t, 15*time.Second, "the request taken off the policy", func() (bool, string) {
 			p = getPolicy(t, ns, "leaky")
 			_, pending := p.Annotations[authv1alpha1.RevokeKeysAnnotation]
 			return !pending, fmt.Sprint(p.Annotations)

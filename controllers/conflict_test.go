@@ -36,6 +36,7 @@ import (
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
 	"github.com/tollgate-dev/tollgate/internal/cli"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
 
 // interferingClient writes the keys Secret behind the reconciler's back just before the
@@ -156,7 +157,7 @@ func TestAnObjectUnderAnOwnedNameIsNotAdopted(t *testing.T) {
 			}
 			create(t, newPolicy(ns, "api"))
 
-			waitFor(t, 30*time.Second, "Ready=False NameConflict", func() (bool, string) {
+			testwait.Until(t, 30*time.Second, "Ready=False NameConflict", func() (bool, string) {
 				p := getPolicy(t, ns, "api")
 				c := meta.FindStatusCondition(p.Status.Conditions, authv1alpha1.ConditionReady)
 				if c == nil || c.Status != metav1.ConditionFalse || c.Reason != authv1alpha1.ReasonNameConflict {
@@ -181,7 +182,7 @@ func TestAnObjectUnderAnOwnedNameIsNotAdopted(t *testing.T) {
 			if err := k8s.Delete(context.Background(), now); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 60*time.Second, "the policy Ready once the name is free", func() (bool, string) {
+			testwait.Until(t, 60*time.Second, "the policy Ready once the name is free", func() (bool, string) {
 				p := getPolicy(t, ns, "api")
 				c := meta.FindStatusCondition(p.Status.Conditions, authv1alpha1.ConditionReady)
 				return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("condition %+v", c)

@@ -31,6 +31,7 @@ import (
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
 	"github.com/tollgate-dev/tollgate/internal/cli"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 // An API server newer than the manager sends pods with fields the manager's API types do
@@ -93,14 +94,14 @@ func TestThePatchKeepsFieldsTheManagerDoesNotKnow(t *testing.T) {
 			if err := json.Unmarshal(out, pod); err != nil {
 				t.Fatal(err)
 			}
-			if pod.Spec.InitContainers[0].Name != controllers.SidecarContainerName || pod.Annotations[authv1alpha1.StatusAnnotation] != authv1alpha1.StatusInjected {
+			if pod.Spec.InitContainers[0].Name != contract.ContainerName || pod.Annotations[authv1alpha1.StatusAnnotation] != authv1alpha1.StatusInjected {
 				t.Errorf("not injected: init containers %v, annotations %v", names(pod.Spec.InitContainers), pod.Annotations)
 			}
 			var vols []string
 			for _, v := range pod.Spec.Volumes {
 				vols = append(vols, v.Name)
 			}
-			for _, v := range []string{controllers.KeysVolume, controllers.PolicyVolume, controllers.UsersVolume} {
+			for _, v := range []string{contract.KeysVolume, contract.PolicyVolume, contract.UsersVolume} {
 				if !slices.Contains(vols, v) {
 					t.Errorf("volumes %v lack %s", vols, v)
 				}

@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 // The pod author chooses every name and volume of a pod. What the webhook lets through
@@ -41,7 +42,7 @@ func refuse(format string, args ...any) error {
 }
 
 // reservedVolumes are the names of the sidecar's volumes.
-var reservedVolumes = []string{KeysVolume, PolicyVolume, UsersVolume}
+var reservedVolumes = []string{contract.KeysVolume, contract.PolicyVolume, contract.UsersVolume}
 
 // serviceAccountTokenPath is where the ServiceAccount admission plugin mounts the API token
 // into every container, the sidecar included when the webhook is called again.
@@ -54,7 +55,7 @@ func checkIsolation(pod *corev1.Pod, port int32) error {
 	switch {
 	case pod.Spec.HostNetwork:
 		return refuse("pod uses hostNetwork: the tollgate sidecar would listen on the node's ports %d and %d and the app would be reachable around it; run the pod without hostNetwork, or remove the %s annotation",
-			port, SidecarMetricsPort, authv1alpha1.PolicyAnnotation)
+			port, contract.MetricsPort, authv1alpha1.PolicyAnnotation)
 	case pod.Spec.HostPID:
 		return refuse("pod uses hostPID: processes outside the pod could read the tollgate sidecar's signing keys through /proc/<pid>/root; run the pod without hostPID, or remove the %s annotation",
 			authv1alpha1.PolicyAnnotation)
@@ -71,18 +72,18 @@ func checkIsolation(pod *corev1.Pod, port int32) error {
 // for the sidecar, a volume of that name would feed it other keys, routes or users.
 func checkReservedNames(pod *corev1.Pod, policy string, sidecar corev1.Container, volumes []corev1.Volume) error {
 	for _, c := range pod.Spec.Containers {
-		if c.Name == SidecarContainerName {
-			return refuse("container name %q is reserved for the sidecar that the webhook injects as an init container: rename the pod's container", SidecarContainerName)
+		if c.Name == contract.ContainerName {
+			return refuse("container name %q is reserved for the sidecar that the webhook injects as an init container: rename the pod's container", contract.ContainerName)
 		}
 	}
 	for _, c := range pod.Spec.EphemeralContainers {
-		if c.Name == SidecarContainerName {
-			return refuse("container name %q is reserved for the sidecar that the webhook injects as an init container: rename the pod's ephemeral container", SidecarContainerName)
+		if c.Name == contract.ContainerName {
+			return refuse("container name %q is reserved for the sidecar that the webhook injects as an init container: rename the pod's ephemeral container", contract.ContainerName)
 		}
 	}
 	for _, c := range pod.Spec.InitContainers {
-		if c.Name == SidecarContainerName && !sameAsInjected(c, sidecar) {
-			return refuse("init container %q is not the sidecar that AuthPolicy %q injects, and the name is reserved: remove it (the webhook adds the sidecar itself) or rename it", SidecarContainerName, policy)
+		if c.Name == contract.ContainerName && !sameAsInjected(c, sidecar) {
+			return refuse("init container %q is not the sidecar that AuthPolicy %q injects, and the name is reserved: remove it (the webhook adds the sidecar itself) or rename it", contract.ContainerName, policy)
 		}
 	}
 	for _, v := range pod.Spec.Volumes {
@@ -138,7 +139,7 @@ func sameVolume(have, want corev1.Volume) bool {
 func checkKeysPrivate(pod *corev1.Pod, policy string) error {
 	keys := authv1alpha1.SigningKeysSecretName(policy)
 	for _, v := range pod.Spec.Volumes {
-		if v.Name != KeysVolume && volumeHoldsSecret(v.VolumeSource, keys) {
+		if v.Name != contract.KeysVolume && volumeHoldsSecret(v.VolumeSource, keys) {
 			return refuse("volume %q holds Secret %q, the signing keys of AuthPolicy %q: only the tollgate sidecar may read them; remove the volume", v.Name, keys, policy)
 		}
 	}
@@ -148,7 +149,7 @@ func checkKeysPrivate(pod *corev1.Pod, policy string) error {
 	}
 	var own []container
 	for _, c := range pod.Spec.InitContainers {
-		if c.Name != SidecarContainerName {
+		if c.Name != contract.ContainerName {
 			own = append(own, container{"init container", c})
 		}
 	}

@@ -29,6 +29,7 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 type refusalCase struct {
@@ -82,7 +83,7 @@ func TestPodsThatBringTheSidecarsNamesAreRefused(t *testing.T) {
 	}
 	refusedByTheWebhook(t, ns, "api", []refusalCase{
 		{"an app container named like the sidecar", func(p *corev1.Pod) {
-			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: controllers.SidecarContainerName, Image: "busybox"})
+			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: contract.ContainerName, Image: "busybox"})
 		}, `container name "tollgate-sidecar" is reserved`},
 		{"an init container named like the sidecar, of another image", func(p *corev1.Pod) {
 			c := sidecar()
@@ -109,20 +110,20 @@ func TestPodsThatBringTheSidecarsNamesAreRefused(t *testing.T) {
 			p.Spec.Volumes = append(genuine.Spec.Volumes, corev1.Volume{Name: "bin", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 		}, `init container "tollgate-sidecar" is not the sidecar`},
 		{"a policy volume of the author's ConfigMap", func(p *corev1.Pod) {
-			p.Spec.Volumes = []corev1.Volume{{Name: controllers.PolicyVolume, VolumeSource: corev1.VolumeSource{
+			p.Spec.Volumes = []corev1.Volume{{Name: contract.PolicyVolume, VolumeSource: corev1.VolumeSource{
 				ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "everything-public"}},
 			}}}
 		}, `volume "tollgate-policy" is not the one that AuthPolicy "api" gives the tollgate sidecar`},
 		{"a keys volume of the author's", func(p *corev1.Pod) {
-			p.Spec.Volumes = []corev1.Volume{{Name: controllers.KeysVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+			p.Spec.Volumes = []corev1.Volume{{Name: contract.KeysVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 		}, `volume "tollgate-keys" is not the one`},
 		{"a users volume the policy does not have", func(p *corev1.Pod) {
-			p.Spec.Volumes = []corev1.Volume{{Name: controllers.UsersVolume, VolumeSource: corev1.VolumeSource{
+			p.Spec.Volumes = []corev1.Volume{{Name: contract.UsersVolume, VolumeSource: corev1.VolumeSource{
 				Secret: &corev1.SecretVolumeSource{SecretName: "my-own-admins", Items: []corev1.KeyToPath{{Key: "users", Path: "users"}}},
 			}}}
 		}, `volume "tollgate-users" is not the one`},
 		{"the genuine keys volume with another mode", func(p *corev1.Pod) {
-			v := volume(controllers.KeysVolume)
+			v := volume(contract.KeysVolume)
 			v.Secret.DefaultMode = ptr.To[int32](0o666)
 			p.Spec.Volumes = []corev1.Volume{v}
 		}, `volume "tollgate-keys" is not the one`},
@@ -201,12 +202,12 @@ func TestPodsThatCouldReadTheSigningKeysAreRefused(t *testing.T) {
 		}, `volume "all" holds Secret "api-signing-keys"`},
 		{"an init container that mounts the sidecar's keys volume", func(p *corev1.Pod) {
 			p.Spec.Volumes = genuine.Spec.Volumes
-			p.Spec.InitContainers = []corev1.Container{{Name: "copy", Image: "busybox", VolumeMounts: []corev1.VolumeMount{{Name: controllers.KeysVolume, MountPath: "/k"}}}}
+			p.Spec.InitContainers = []corev1.Container{{Name: "copy", Image: "busybox", VolumeMounts: []corev1.VolumeMount{{Name: contract.KeysVolume, MountPath: "/k"}}}}
 		}, `init container "copy" mounts volume "tollgate-keys", which belongs to the tollgate sidecar`},
 		{"the app mounting the sidecar's keys volume beside the genuine sidecar", func(p *corev1.Pod) {
 			p.Spec.Volumes = genuine.Spec.Volumes
 			p.Spec.InitContainers = genuine.Spec.InitContainers
-			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: controllers.KeysVolume, MountPath: "/k"}}
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: contract.KeysVolume, MountPath: "/k"}}
 		}, `container "app" mounts volume "tollgate-keys"`},
 		{"a variable from the keys Secret", func(p *corev1.Pod) {
 			p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "KEYS", ValueFrom: &corev1.EnvVarSource{
@@ -222,7 +223,7 @@ func TestPodsThatCouldReadTheSigningKeysAreRefused(t *testing.T) {
 		// The API server refuses ephemeral containers at creation; the injection does too.
 		pod := injected(t, policy)
 		pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
-			Name: "debug", Image: "busybox", VolumeMounts: []corev1.VolumeMount{{Name: controllers.KeysVolume, MountPath: "/k"}},
+			Name: "debug", Image: "busybox", VolumeMounts: []corev1.VolumeMount{{Name: contract.KeysVolume, MountPath: "/k"}},
 		}}}
 		err := controllers.InjectSidecar(pod, policy, testSidecarImage)
 		var refusal *controllers.RefusalError

@@ -17,7 +17,6 @@ limitations under the License.
 package controllers
 
 import (
-	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -29,31 +28,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
-)
-
-// The injected container and what it mounts.
-const (
-	SidecarContainerName = "tollgate-sidecar"
-	SidecarCommand       = "tollgate-sidecar"
-	// SidecarMetricsPort serves /metrics, /healthz and /readyz.
-	SidecarMetricsPort = 9090
-	// SidecarUID is the sidecar's user (and group): distroless "nonroot".
-	SidecarUID = 65532
-
-	SidecarHTTPPortName    = "tollgate-http"
-	SidecarMetricsPortName = "tollgate-metric" // a port name has at most 15 characters
-
-	KeysVolume   = "tollgate-keys"
-	PolicyVolume = "tollgate-policy"
-	UsersVolume  = "tollgate-users"
-
-	KeysDir   = "/etc/tollgate/keys"
-	PolicyDir = "/etc/tollgate/policy"
-	UsersDir  = "/etc/tollgate/users"
-	// UsersFileKey is the key of the users Secret that holds the users file.
-	UsersFileKey = "users"
-
-	RedisPasswordEnv = "TOLLGATE_REDIS_PASSWORD"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 // Default resources of the sidecar; pod annotations override each one.
@@ -118,9 +93,9 @@ func planInjection(pod *corev1.Pod, policy *authv1alpha1.AuthPolicy, image strin
 	if err != nil {
 		return nil, err
 	}
-	if upstream == spec.Port || upstream == SidecarMetricsPort {
+	if upstream == spec.Port || upstream == contract.MetricsPort {
 		return nil, refuse("the upstream port %d is a port of the tollgate sidecar (spec.sidecar.port of AuthPolicy %q is %d, metrics %d): set %s to the port your app listens on",
-			upstream, policy.Name, spec.Port, SidecarMetricsPort, authv1alpha1.UpstreamPortAnnotation)
+			upstream, policy.Name, spec.Port, contract.MetricsPort, authv1alpha1.UpstreamPortAnnotation)
 	}
 	res, err := sidecarResources(pod.Annotations)
 	if err != nil {
@@ -154,16 +129,16 @@ func planInjection(pod *corev1.Pod, policy *authv1alpha1.AuthPolicy, image strin
 // sidecarVolumes are the volumes the sidecar of a defaulted policy reads.
 func sidecarVolumes(p *authv1alpha1.AuthPolicy) []corev1.Volume {
 	vols := []corev1.Volume{
-		{Name: KeysVolume, VolumeSource: corev1.VolumeSource{
+		{Name: contract.KeysVolume, VolumeSource: corev1.VolumeSource{
 			Secret: &corev1.SecretVolumeSource{SecretName: authv1alpha1.SigningKeysSecretName(p.Name)},
 		}},
-		{Name: PolicyVolume, VolumeSource: corev1.VolumeSource{
+		{Name: contract.PolicyVolume, VolumeSource: corev1.VolumeSource{
 			ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: authv1alpha1.SidecarConfigMapName(p.Name)}},
 		}},
 	}
 	if ref := p.Spec.Login.UsersSecretRef; ref != nil {
-		vols = append(vols, corev1.Volume{Name: UsersVolume, VolumeSource: corev1.VolumeSource{
-			Secret: &corev1.SecretVolumeSource{SecretName: ref.Name, Items: []corev1.KeyToPath{{Key: UsersFileKey, Path: UsersFileKey}}},
+		vols = append(vols, corev1.Volume{Name: contract.UsersVolume, VolumeSource: corev1.VolumeSource{
+			Secret: &corev1.SecretVolumeSource{SecretName: ref.Name, Items: []corev1.KeyToPath{{Key: contract.UsersFileKey, Path: contract.UsersFileKey}}},
 		}})
 	}
 	return vols
@@ -172,24 +147,24 @@ func sidecarVolumes(p *authv1alpha1.AuthPolicy) []corev1.Volume {
 // sidecarContainer is the injected container for a defaulted policy.
 func sidecarContainer(p *authv1alpha1.AuthPolicy, image string, upstream int32, res corev1.ResourceRequirements) corev1.Container {
 	spec := p.Spec.Sidecar
-	args := []string{
-		"--policy=" + PolicyDir + "/" + authv1alpha1.SidecarPolicyFile,
-		"--keys-dir=" + KeysDir,
-		fmt.Sprintf("--listen=:%d", spec.Port),
-		fmt.Sprintf("--upstream=http://127.0.0.1:%d", upstream),
-		fmt.Sprintf("--metrics-listen=:%d", SidecarMetricsPort),
+	args := contract.Args{
+		Policy:        contract.PolicyPath,
+		KeysDir:       contract.KeysDir,
+		Listen:        contract.ListenOn(spec.Port),
+		Upstream:      contract.LocalUpstream(upstream),
+		MetricsListen: contract.ListenOn(contract.MetricsPort),
 	}
 	mounts := []corev1.VolumeMount{
-		{Name: KeysVolume, MountPath: KeysDir, ReadOnly: true},
-		{Name: PolicyVolume, MountPath: PolicyDir, ReadOnly: true},
+		{Name: contract.KeysVolume, MountPath: contract.KeysDir, ReadOnly: true},
+		{Name: contract.PolicyVolume, MountPath: contract.PolicyDir, ReadOnly: true},
 	}
 	if p.Spec.Login.UsersSecretRef != nil {
-		args = append(args, "--users-file="+UsersDir+"/"+UsersFileKey)
-		mounts = append(mounts, corev1.VolumeMount{Name: UsersVolume, MountPath: UsersDir, ReadOnly: true})
+		args.UsersFile = contract.UsersPath
+		mounts = append(mounts, corev1.VolumeMount{Name: contract.UsersVolume, MountPath: contract.UsersDir, ReadOnly: true})
 	}
 	var env []corev1.EnvVar
 	if r := p.Spec.Store.Redis; r != nil && r.PasswordSecretRef != nil {
-		env = append(env, corev1.EnvVar{Name: RedisPasswordEnv, ValueFrom: &corev1.EnvVarSource{
+		env = append(env, corev1.EnvVar{Name: contract.RedisPasswordEnv, ValueFrom: &corev1.EnvVarSource{
 			SecretKeyRef: &corev1.SecretKeySelector{
 				LocalObjectReference: corev1.LocalObjectReference{Name: r.PasswordSecretRef.Name},
 				Key:                  r.PasswordSecretRef.Key,
@@ -199,34 +174,34 @@ func sidecarContainer(p *authv1alpha1.AuthPolicy, image string, upstream int32, 
 	probe := func(path string, period, failures int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-				Path: path, Port: intstr.FromInt32(SidecarMetricsPort), Scheme: corev1.URISchemeHTTP,
+				Path: path, Port: intstr.FromInt32(contract.MetricsPort), Scheme: corev1.URISchemeHTTP,
 			}},
 			PeriodSeconds: period, FailureThreshold: failures, TimeoutSeconds: 1, SuccessThreshold: 1,
 		}
 	}
 	return corev1.Container{
-		Name:    SidecarContainerName,
+		Name:    contract.ContainerName,
 		Image:   image,
-		Command: []string{SidecarCommand},
-		Args:    args,
+		Command: []string{contract.Command},
+		Args:    args.Args(),
 		Ports: []corev1.ContainerPort{
-			{Name: SidecarHTTPPortName, ContainerPort: spec.Port, Protocol: corev1.ProtocolTCP},
-			{Name: SidecarMetricsPortName, ContainerPort: SidecarMetricsPort, Protocol: corev1.ProtocolTCP},
+			{Name: contract.HTTPPortName, ContainerPort: spec.Port, Protocol: corev1.ProtocolTCP},
+			{Name: contract.MetricsPortName, ContainerPort: contract.MetricsPort, Protocol: corev1.ProtocolTCP},
 		},
 		Env:       env,
 		Resources: res,
 		// A native sidecar: started before the app, kept running beside it.
 		RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
 		// The app's containers start only once this passes: the sidecar is ready first.
-		StartupProbe:             probe("/readyz", 1, 60),
-		ReadinessProbe:           probe("/readyz", 5, 3),
-		LivenessProbe:            probe("/healthz", 10, 3),
+		StartupProbe:             probe(contract.ReadyzPath, 1, 60),
+		ReadinessProbe:           probe(contract.ReadyzPath, 5, 3),
+		LivenessProbe:            probe(contract.HealthzPath, 10, 3),
 		VolumeMounts:             mounts,
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		SecurityContext: &corev1.SecurityContext{
 			RunAsNonRoot:             ptr.To(true),
-			RunAsUser:                ptr.To[int64](SidecarUID),
-			RunAsGroup:               ptr.To[int64](SidecarUID),
+			RunAsUser:                ptr.To[int64](contract.UID),
+			RunAsGroup:               ptr.To[int64](contract.UID),
 			ReadOnlyRootFilesystem:   ptr.To(true),
 			AllowPrivilegeEscalation: ptr.To(false),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
@@ -252,7 +227,7 @@ func upstreamPort(pod *corev1.Pod, def int32) (int32, error) {
 func checkPortsFree(pod *corev1.Pod, policy string, port int32) error {
 	containers := slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers)
 	for _, c := range containers {
-		if c.Name == SidecarContainerName {
+		if c.Name == contract.ContainerName {
 			continue
 		}
 		for _, cp := range c.Ports {
@@ -260,9 +235,9 @@ func checkPortsFree(pod *corev1.Pod, policy string, port int32) error {
 			case port:
 				return refuse("container %q already uses port %d, the tollgate sidecar's port (spec.sidecar.port of AuthPolicy %q): let the app listen on another port (the upstream port) or change spec.sidecar.port",
 					c.Name, port, policy)
-			case SidecarMetricsPort:
+			case contract.MetricsPort:
 				return refuse("container %q already uses port %d, the tollgate sidecar's metrics port: move it to another port",
-					c.Name, SidecarMetricsPort)
+					c.Name, contract.MetricsPort)
 			}
 		}
 	}
@@ -334,6 +309,6 @@ func sidecarResources(ann map[string]string) (corev1.ResourceRequirements, error
 
 // HasSidecar reports whether pod has the tollgate sidecar.
 func HasSidecar(pod *corev1.Pod) bool {
-	named := func(c corev1.Container) bool { return c.Name == SidecarContainerName }
+	named := func(c corev1.Container) bool { return c.Name == contract.ContainerName }
 	return slices.ContainsFunc(pod.Spec.InitContainers, named) || slices.ContainsFunc(pod.Spec.Containers, named)
 }

@@ -18,6 +18,7 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -31,6 +32,7 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 // labelledNamespace is a namespace that opted into injection.
@@ -77,12 +79,12 @@ func sidecarOf(t *testing.T, pod *corev1.Pod) corev1.Container {
 	t.Helper()
 	var found []corev1.Container
 	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-		if c.Name == controllers.SidecarContainerName {
+		if c.Name == contract.ContainerName {
 			found = append(found, c)
 		}
 	}
 	if len(found) != 1 {
-		t.Fatalf("pod %s has %d containers named %s, want 1; init containers %v", pod.Name, len(found), controllers.SidecarContainerName, names(pod.Spec.InitContainers))
+		t.Fatalf("pod %s has %d containers named %s, want 1; init containers %v", pod.Name, len(found), contract.ContainerName, names(pod.Spec.InitContainers))
 	}
 	return found[0]
 }
@@ -114,7 +116,7 @@ func TestAnAnnotatedPodInALabelledNamespaceGetsTheSidecar(t *testing.T) {
 	if got := pod.Annotations[authv1alpha1.StatusAnnotation]; got != authv1alpha1.StatusInjected {
 		t.Errorf("annotation %s = %q, want %q", authv1alpha1.StatusAnnotation, got, authv1alpha1.StatusInjected)
 	}
-	if got := names(pod.Spec.InitContainers); !slices.Equal(got, []string{controllers.SidecarContainerName, "migrate"}) {
+	if got := names(pod.Spec.InitContainers); !slices.Equal(got, []string{contract.ContainerName, "migrate"}) {
 		t.Errorf("init containers %v: the sidecar must come first, before the app's", got)
 	}
 	if got := names(pod.Spec.Containers); !slices.Equal(got, []string{"app"}) {
@@ -129,16 +131,16 @@ func TestAnAnnotatedPodInALabelledNamespaceGetsTheSidecar(t *testing.T) {
 		if c.Image != testSidecarImage {
 			t.Errorf("image %q, want %q", c.Image, testSidecarImage)
 		}
-		if !slices.Equal(c.Command, []string{"tollgate-sidecar"}) {
+		if !slices.Equal(c.Command, []string{contract.Command}) {
 			t.Errorf("command %q", c.Command)
 		}
 		want := []string{
-			"--policy=/etc/tollgate/policy/policy.yaml",
-			"--keys-dir=/etc/tollgate/keys",
+			"--policy=" + contract.PolicyPath,
+			"--keys-dir=" + contract.KeysDir,
 			"--listen=:8100",
 			"--upstream=http://127.0.0.1:3000",
-			"--metrics-listen=:9090",
-			"--users-file=/etc/tollgate/users/users",
+			fmt.Sprintf("--metrics-listen=:%d", contract.MetricsPort),
+			"--users-file=" + contract.UsersPath,
 		}
 		if !slices.Equal(c.Args, want) {
 			t.Errorf("args\n got %q\nwant %q", c.Args, want)
@@ -147,8 +149,8 @@ func TestAnAnnotatedPodInALabelledNamespaceGetsTheSidecar(t *testing.T) {
 		for _, p := range c.Ports {
 			ports[p.Name] = p.ContainerPort
 		}
-		if ports["tollgate-http"] != 8100 || ports["tollgate-metric"] != 9090 || len(ports) != 2 {
-			t.Errorf("ports %v, want tollgate-http 8100 and tollgate-metric 9090", ports)
+		if ports[contract.HTTPPortName] != 8100 || ports[contract.MetricsPortName] != contract.MetricsPort || len(ports) != 2 {
+			t.Errorf("ports %v, want %s 8100 and %s %d", ports, contract.HTTPPortName, contract.MetricsPortName, contract.MetricsPort)
 		}
 	})
 
@@ -157,14 +159,14 @@ func TestAnAnnotatedPodInALabelledNamespaceGetsTheSidecar(t *testing.T) {
 			probe *corev1.Probe
 			path  string
 		}{
-			"startup": {c.StartupProbe, "/readyz"}, "readiness": {c.ReadinessProbe, "/readyz"}, "liveness": {c.LivenessProbe, "/healthz"},
+			"startup": {c.StartupProbe, contract.ReadyzPath}, "readiness": {c.ReadinessProbe, contract.ReadyzPath}, "liveness": {c.LivenessProbe, contract.HealthzPath},
 		} {
 			if p.probe == nil || p.probe.HTTPGet == nil {
 				t.Errorf("%s probe missing", name)
 				continue
 			}
-			if p.probe.HTTPGet.Path != p.path || p.probe.HTTPGet.Port.IntValue() != 9090 {
-				t.Errorf("%s probe GET %s on %s, want %s on 9090", name, p.probe.HTTPGet.Path, p.probe.HTTPGet.Port.String(), p.path)
+			if p.probe.HTTPGet.Path != p.path || p.probe.HTTPGet.Port.IntValue() != contract.MetricsPort {
+				t.Errorf("%s probe GET %s on %s, want %s on %d", name, p.probe.HTTPGet.Path, p.probe.HTTPGet.Port.String(), p.path, contract.MetricsPort)
 			}
 		}
 	})
@@ -197,7 +199,7 @@ func TestAnAnnotatedPodInALabelledNamespaceGetsTheSidecar(t *testing.T) {
 		for _, m := range c.VolumeMounts {
 			mounts[m.Name] = m
 		}
-		for name, path := range map[string]string{"tollgate-keys": "/etc/tollgate/keys", "tollgate-policy": "/etc/tollgate/policy", "tollgate-users": "/etc/tollgate/users"} {
+		for name, path := range map[string]string{contract.KeysVolume: contract.KeysDir, contract.PolicyVolume: contract.PolicyDir, contract.UsersVolume: contract.UsersDir} {
 			m, ok := mounts[name]
 			if !ok || m.MountPath != path || !m.ReadOnly || m.SubPath != "" {
 				t.Errorf("mount %s = %+v, want read-only at %s (no subPath: the kubelet updates whole directories)", name, m, path)
@@ -207,22 +209,22 @@ func TestAnAnnotatedPodInALabelledNamespaceGetsTheSidecar(t *testing.T) {
 		for _, v := range pod.Spec.Volumes {
 			vols[v.Name] = v
 		}
-		if v := vols["tollgate-keys"]; v.Secret == nil || v.Secret.SecretName != "shop-api-signing-keys" {
+		if v := vols[contract.KeysVolume]; v.Secret == nil || v.Secret.SecretName != "shop-api-signing-keys" {
 			t.Errorf("volume tollgate-keys = %+v, want Secret shop-api-signing-keys", v.VolumeSource)
 		}
-		if v := vols["tollgate-policy"]; v.ConfigMap == nil || v.ConfigMap.Name != "shop-api-sidecar" {
+		if v := vols[contract.PolicyVolume]; v.ConfigMap == nil || v.ConfigMap.Name != "shop-api-sidecar" {
 			t.Errorf("volume tollgate-policy = %+v, want ConfigMap shop-api-sidecar", v.VolumeSource)
 		}
-		if v := vols["tollgate-users"]; v.Secret == nil || v.Secret.SecretName != "shop-users" ||
+		if v := vols[contract.UsersVolume]; v.Secret == nil || v.Secret.SecretName != "shop-users" ||
 			len(v.Secret.Items) != 1 || v.Secret.Items[0].Key != "users" || v.Secret.Items[0].Path != "users" {
 			t.Errorf("volume tollgate-users = %+v, want Secret shop-users, item users", v.VolumeSource)
 		}
 	})
 
 	t.Run("it gets the Redis password from the policy's Secret", func(t *testing.T) {
-		if len(c.Env) != 1 || c.Env[0].Name != "TOLLGATE_REDIS_PASSWORD" || c.Env[0].ValueFrom == nil ||
+		if len(c.Env) != 1 || c.Env[0].Name != contract.RedisPasswordEnv || c.Env[0].ValueFrom == nil ||
 			c.Env[0].ValueFrom.SecretKeyRef == nil || c.Env[0].ValueFrom.SecretKeyRef.Name != "redis" || c.Env[0].ValueFrom.SecretKeyRef.Key != "password" {
-			t.Errorf("env %+v, want TOLLGATE_REDIS_PASSWORD from Secret redis, key password", c.Env)
+			t.Errorf("env %+v, want %s from Secret redis, key password", c.Env, contract.RedisPasswordEnv)
 		}
 	})
 }
@@ -243,7 +245,7 @@ func TestPodAnnotationsTuneTheSidecar(t *testing.T) {
 	if slices.ContainsFunc(c.Args, func(a string) bool { return strings.HasPrefix(a, "--users-file") }) {
 		t.Errorf("args %q: no users Secret, so no --users-file", c.Args)
 	}
-	if slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == controllers.UsersVolume }) {
+	if slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == contract.UsersVolume }) {
 		t.Error("a users volume without usersSecretRef")
 	}
 	want := corev1.ResourceRequirements{

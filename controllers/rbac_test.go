@@ -34,6 +34,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/controllers"
 	"github.com/tollgate-dev/tollgate/internal/cli"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
 
 // The manager's ClusterRole, as config/default installs it, lets it write its own webhook
@@ -96,7 +97,7 @@ func TestTheManagerMayWriteOnlyItsOwnWebhookConfiguration(t *testing.T) {
 	}
 	got := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	// The authorizer learns of the binding through its informers.
-	waitFor(t, 30*time.Second, "the role to take effect", func() (bool, string) {
+	testwait.Until(t, 30*time.Second, "the role to take effect", func() (bool, string) {
 		err := manager.Get(ctx, client.ObjectKeyFromObject(own), got)
 		return err == nil, "get: " + errString(err)
 	})

@@ -27,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/keyset"
 )
 
@@ -49,7 +50,7 @@ func TestTheKeysSecretKeepsARecordKey(t *testing.T) {
 	if err := k8s.Update(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "a rotation written to the Secret", func() (bool, string) {
+	testwait.Until(t, 15*time.Second, "a rotation written to the Secret", func() (bool, string) {
 		_, now := getSecret(t, ns, "records")
 		return len(now.Keys) > len(ks.Keys), fmt.Sprintf("%d keys", len(now.Keys))
 	})
@@ -68,7 +69,7 @@ func TestTheKeysSecretKeepsARecordKey(t *testing.T) {
 		if err := k8s.Update(context.Background(), secret); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 15*time.Second, "a valid record key after "+name, func() (bool, string) {
+		testwait.Until(t, 15*time.Second, "a valid record key after "+name, func() (bool, string) {
 			s := &corev1.Secret{}
 			if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "records-signing-keys"}, s); err != nil {
 				return false, err.Error()

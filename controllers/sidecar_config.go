@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 // sidecarPolicy is policy.yaml: the manifest the sidecar reads with --policy, the same
@@ -69,9 +70,9 @@ func (r *AuthPolicyReconciler) reconcileSidecarConfig(ctx context.Context, s *sc
 	key := types.NamespacedName{Namespace: policy.Namespace, Name: authv1alpha1.SidecarConfigMapName(policy.Name)}
 	doc, err := SidecarPolicyYAML(policy)
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("rendering %s for AuthPolicy %s: %w", authv1alpha1.SidecarPolicyFile, policy.Key(), err)
+		return ctrl.Result{}, fmt.Errorf("rendering %s for AuthPolicy %s: %w", contract.PolicyFile, policy.Key(), err)
 	}
-	want := map[string]string{authv1alpha1.SidecarPolicyFile: string(doc)}
+	want := map[string]string{contract.PolicyFile: string(doc)}
 
 	cm := &corev1.ConfigMap{}
 	exists, err := r.getOwned(ctx, key, cm, false, policy.Status.ObservedGeneration > 0)

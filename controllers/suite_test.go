@@ -45,6 +45,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/cli"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
 
 // The suite runs one real kube-apiserver and etcd (envtest) and the operator's manager in
@@ -223,25 +224,6 @@ func newNamespace(t *testing.T) string {
 	return ns.Name
 }
 
-// waitFor polls cond every 100ms until it holds or the timeout passes; then it fails the
-// test with the last reason cond gave.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		last = why
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // events lists the Events about one object, oldest first.
 func events(t *testing.T, ns, name string) []eventsv1.Event {
 	t.Helper()
@@ -263,7 +245,7 @@ func events(t *testing.T, ns, name string) []eventsv1.Event {
 func waitForEvent(t *testing.T, ns, name, eventType, reason string, contains ...string) eventsv1.Event {
 	t.Helper()
 	var found eventsv1.Event
-	waitFor(t, 30*time.Second, fmt.Sprintf("a %s Event %s about %s/%s containing %q", eventType, reason, ns, name, contains), func() (bool, string) {
+	testwait.Until(t, 30*time.Second, fmt.Sprintf("a %s Event %s about %s/%s containing %q", eventType, reason, ns, name, contains), func() (bool, string) {
 		evs := events(t, ns, name)
 		var seen []string
 	next:

@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 // UnprotectedControllerName names the controller that reports unprotected pods.
@@ -164,9 +165,9 @@ var injectedFlags, injectedEnv = func() ([]string, []string) {
 // past it.
 func counterfeitSidecar(pod *corev1.Pod, name string, policy *authv1alpha1.AuthPolicy, image string) string {
 	if slices.ContainsFunc(pod.Spec.Containers, isSidecarNamed) || slices.ContainsFunc(pod.Spec.EphemeralContainers, func(c corev1.EphemeralContainer) bool {
-		return c.Name == SidecarContainerName
+		return c.Name == contract.ContainerName
 	}) || !slices.ContainsFunc(pod.Spec.InitContainers, isSidecarNamed) {
-		return "the container named " + SidecarContainerName + " is not an init container"
+		return "the container named " + contract.ContainerName + " is not an init container"
 	}
 	c := pod.Spec.InitContainers[slices.IndexFunc(pod.Spec.InitContainers, isSidecarNamed)]
 	switch {
@@ -174,16 +175,16 @@ func counterfeitSidecar(pod *corev1.Pod, name string, policy *authv1alpha1.AuthP
 		return "it is not a native sidecar (restartPolicy Always)"
 	case image != "" && imageRepository(c.Image) != imageRepository(image):
 		return fmt.Sprintf("it runs image %q, not one of %s", c.Image, imageRepository(image))
-	case !slices.Equal(c.Command, []string{SidecarCommand}):
-		return "it does not run " + SidecarCommand
-	case !slices.Contains(c.Args, "--policy="+PolicyDir+"/"+authv1alpha1.SidecarPolicyFile) || !slices.Contains(c.Args, "--keys-dir="+KeysDir):
+	case !slices.Equal(c.Command, []string{contract.Command}):
+		return "it does not run " + contract.Command
+	case !slices.Contains(c.Args, "--policy="+contract.PolicyPath) || !slices.Contains(c.Args, "--keys-dir="+contract.KeysDir):
 		return "it does not read the policy's configuration and keys"
 	}
 	for _, a := range c.Args {
 		if flag, _, _ := strings.Cut(a, "="); !slices.Contains(injectedFlags, flag) {
 			return fmt.Sprintf("it runs with %s, which the webhook never sets", flag)
 		}
-		if strings.HasPrefix(a, "--users-file=") && a != "--users-file="+UsersDir+"/"+UsersFileKey {
+		if strings.HasPrefix(a, "--users-file=") && a != "--users-file="+contract.UsersPath {
 			return "it reads users from elsewhere"
 		}
 	}
@@ -192,7 +193,7 @@ func counterfeitSidecar(pod *corev1.Pod, name string, policy *authv1alpha1.AuthP
 			return fmt.Sprintf("it has variable %s, which the webhook never sets", e.Name)
 		}
 	}
-	dirs := map[string]string{KeysVolume: KeysDir, PolicyVolume: PolicyDir, UsersVolume: UsersDir}
+	dirs := map[string]string{contract.KeysVolume: contract.KeysDir, contract.PolicyVolume: contract.PolicyDir, contract.UsersVolume: contract.UsersDir}
 	mounted := map[string]bool{}
 	for _, m := range c.VolumeMounts {
 		dir, reserved := dirs[m.Name]
@@ -204,32 +205,32 @@ func counterfeitSidecar(pod *corev1.Pod, name string, policy *authv1alpha1.AuthP
 		}
 		mounted[m.Name] = true
 	}
-	if !mounted[KeysVolume] || !mounted[PolicyVolume] {
+	if !mounted[contract.KeysVolume] || !mounted[contract.PolicyVolume] {
 		return "it does not mount the policy's keys and configuration"
 	}
 	want := []corev1.Volume{
-		{Name: KeysVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: authv1alpha1.SigningKeysSecretName(name)}}},
-		{Name: PolicyVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: authv1alpha1.SidecarConfigMapName(name)}}}},
+		{Name: contract.KeysVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: authv1alpha1.SigningKeysSecretName(name)}}},
+		{Name: contract.PolicyVolume, VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: authv1alpha1.SidecarConfigMapName(name)}}}},
 	}
 	for _, v := range pod.Spec.Volumes {
 		i := slices.IndexFunc(want, func(w corev1.Volume) bool { return w.Name == v.Name })
 		switch {
 		case i >= 0 && !sameVolume(v, want[i]):
 			return fmt.Sprintf("its volume %s is not %s", v.Name, describeVolume(want[i]))
-		case v.Name == UsersVolume && !usersVolume(v, policy):
+		case v.Name == contract.UsersVolume && !usersVolume(v, policy):
 			return fmt.Sprintf("its volume %s is not the policy's users Secret", v.Name)
 		}
 	}
 	return ""
 }
 
-func isSidecarNamed(c corev1.Container) bool { return c.Name == SidecarContainerName }
+func isSidecarNamed(c corev1.Container) bool { return c.Name == contract.ContainerName }
 
 // usersVolume: v is a users volume as the webhook makes them, of the policy's users Secret
 // when the policy is known.
 func usersVolume(v corev1.Volume, policy *authv1alpha1.AuthPolicy) bool {
 	s := v.Secret
-	if s == nil || v.Projected != nil || len(s.Items) != 1 || s.Items[0].Key != UsersFileKey || s.Items[0].Path != UsersFileKey {
+	if s == nil || v.Projected != nil || len(s.Items) != 1 || s.Items[0].Key != contract.UsersFileKey || s.Items[0].Path != contract.UsersFileKey {
 		return false
 	}
 	if policy == nil {
@@ -292,7 +293,7 @@ func (r *UnprotectedPodReporter) Reconcile(ctx context.Context, req ctrl.Request
 		} else {
 			r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonUnprotected, "Inject",
 				"pod runs a container named %s that is not the tollgate sidecar AuthPolicy %q asks for (%s): it was created past the webhook; remove that container and recreate the pod in a namespace labelled %s=%s",
-				SidecarContainerName, req.Name, why, authv1alpha1.InjectionLabel, authv1alpha1.InjectionEnabled)
+				contract.ContainerName, req.Name, why, authv1alpha1.InjectionLabel, authv1alpha1.InjectionEnabled)
 		}
 		if policy != nil {
 			r.Recorder.Eventf(policy, pod, corev1.EventTypeWarning, ReasonUnprotectedPod, "Inject",
@@ -348,7 +349,7 @@ func StripPod(obj any) (any, error) {
 		out := make([]corev1.Container, len(cs))
 		for i, c := range cs {
 			out[i] = corev1.Container{Name: c.Name}
-			if c.Name != SidecarContainerName {
+			if c.Name != contract.ContainerName {
 				continue
 			}
 			out[i] = corev1.Container{

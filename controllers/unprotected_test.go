@@ -30,11 +30,13 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 func waitUnprotected(t *testing.T, ns, name string, want int32) {
 	t.Helper()
-	waitFor(t, 30*time.Second, fmt.Sprintf("status.unprotectedPods of %s/%s to be %d", ns, name, want), func() (bool, string) {
+	testwait.Until(t, 30*time.Second, fmt.Sprintf("status.unprotectedPods of %s/%s to be %d", ns, name, want), func() (bool, string) {
 		p := getPolicy(t, ns, name)
 		return p.Status.UnprotectedPods == want, fmt.Sprintf("it is %d", p.Status.UnprotectedPods)
 	})
@@ -87,12 +89,12 @@ func TestStripPodKeepsWhatTheReportReads(t *testing.T) {
 		p.Labels = map[string]string{"app": "x"}
 		p.Annotations["other"] = "big"
 		p.Spec.InitContainers = []corev1.Container{{
-			Name: controllers.SidecarContainerName, Image: "img", Args: []string{"--x"},
+			Name: contract.ContainerName, Image: "img", Args: []string{"--x"},
 			Env:       []corev1.EnvVar{{Name: "TOLLGATE_REDIS_PASSWORD", Value: "not kept"}},
 			Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Mi")}},
 		}}
 		p.Spec.Volumes = []corev1.Volume{
-			{Name: controllers.KeysVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "api-signing-keys"}}},
+			{Name: contract.KeysVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "api-signing-keys"}}},
 			{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 		}
 		p.Status.Phase = corev1.PodRunning
@@ -115,7 +117,7 @@ func TestStripPodKeepsWhatTheReportReads(t *testing.T) {
 	if c := s.Spec.InitContainers[0]; c.Image != "img" || len(c.Args) != 1 || c.Env[0].Value != "" || c.Env[0].Name != "TOLLGATE_REDIS_PASSWORD" || c.Resources.Limits != nil {
 		t.Errorf("the sidecar: want what tells it from a counterfeit, variables without values; got %+v", c)
 	}
-	if len(s.Spec.Volumes) != 1 || s.Spec.Volumes[0].Name != controllers.KeysVolume {
+	if len(s.Spec.Volumes) != 1 || s.Spec.Volumes[0].Name != contract.KeysVolume {
 		t.Errorf("volumes: want the sidecar's only, got %+v", s.Spec.Volumes)
 	}
 	bare, _ := controllers.StripPod(appPod("ns", "", func(p *corev1.Pod) { p.Name = "b" }))
@@ -141,7 +143,7 @@ func TestACounterfeitSidecarIsReportedAsUnprotected(t *testing.T) {
 
 	fake := createPod(t, appPod(ns, "api", func(p *corev1.Pod) {
 		p.Spec.InitContainers = []corev1.Container{{
-			Name: controllers.SidecarContainerName, Image: "busybox", Command: []string{"sleep", "infinity"},
+			Name: contract.ContainerName, Image: "busybox", Command: []string{"sleep", "infinity"},
 			RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
 		}}
 		p.Annotations[authv1alpha1.StatusAnnotation] = authv1alpha1.StatusInjected
@@ -149,14 +151,14 @@ func TestACounterfeitSidecarIsReportedAsUnprotected(t *testing.T) {
 	publicRoutes := genuine.DeepCopy()
 	publicRoutes.Name, publicRoutes.GenerateName = "", "public-"
 	for i := range publicRoutes.Spec.Volumes {
-		if v := &publicRoutes.Spec.Volumes[i]; v.Name == controllers.PolicyVolume {
+		if v := &publicRoutes.Spec.Volumes[i]; v.Name == contract.PolicyVolume {
 			v.ConfigMap.Name = "everything-public"
 		}
 	}
 	publicRoutes = createPod(t, publicRoutes)
 	ownUsers := genuine.DeepCopy()
 	for i := range ownUsers.Spec.Volumes {
-		if v := &ownUsers.Spec.Volumes[i]; v.Name == controllers.UsersVolume {
+		if v := &ownUsers.Spec.Volumes[i]; v.Name == contract.UsersVolume {
 			v.Secret.SecretName = "my-own-admins"
 		}
 	}

@@ -14,7 +14,8 @@
 # Ports (all on 127.0.0.1): DEV_CLUSTER_PORT (16444; etcd on +10000 and +10001),
 # DEMO_WEBHOOK_PORT (9443), DEMO_METRICS_PORT (18080), DEMO_PROBE_PORT (18081),
 # DEMO_APP_PORT (8080), DEMO_SIDECAR_PORT (8000), DEMO_SIDECAR_METRICS_PORT (9090),
-# DEMO_REDIS_PORT (16379). DEMO_DIR (bin/demo) holds the cluster state, mounts and logs.
+# DEMO_REDIS_PORT (16379). DEMO_DIR (bin/demo) holds the cluster state, mounts and logs, and
+# outcomes.tsv: what each step observed (NAME<TAB>VALUE), which test/e2e checks.
 # DEMO_SKIP_BUILD=1 uses the binaries already in DEMO_BIN_DIR (default bin/).
 set -uo pipefail
 
@@ -69,6 +70,8 @@ step() {
 	fi
 	printf '\n%s== %s ==%s\n' "$BOLD" "$*" "$RESET"
 }
+# record NAME VALUE: what a step observed, for test/e2e to check (DEMO_DIR/outcomes.tsv).
+record() { printf '%s\t%s\n' "$1" "$2" >>"${DEMO_DIR}/outcomes.tsv"; }
 say() { printf '%s# %s%s\n' "$DIM" "$*" "$RESET"; }
 ok() { printf '%s   ✔ %s%s\n' "$GREEN" "$*" "$RESET"; }
 fail() {
@@ -107,6 +110,7 @@ expect_http() {
 	BODY="${out%$'\n'*}"
 	[[ "$out" == *$'\n'* ]] || BODY=''
 	printf 'HTTP %s %s\n' "$status" "$(printf '%s' "$BODY" | cut -c1-160)"
+	record "http ${what}" "$status"
 	if [[ "$status" == "$want" ]]; then
 		ok "$what: $status"
 	else
@@ -182,7 +186,7 @@ start_bg() { # start_bg LOG COMMAND...: start a process we own and remember its 
 
 # ------------------------------------------------------------- 0. set up ---
 step "0. Set up: build, local control plane, CRD, manager with its webhook"
-rm -rf "${DEMO_DIR}/mnt" "${DEMO_DIR}"/*.log
+rm -rf "${DEMO_DIR}/mnt" "${DEMO_DIR}"/*.log "${DEMO_DIR}/outcomes.tsv"
 mkdir -p "$DEMO_DIR"
 for p in "$DEV_CLUSTER_PORT" "$WEBHOOK_PORT" "$METRICS_PORT" "$PROBE_PORT" "$APP_PORT" "$SIDECAR_PORT" "$SIDECAR_METRICS_PORT"; do
 	if curl -sk --max-time 1 -o /dev/null "http://127.0.0.1:${p}/" 2>/dev/null || curl -sk --max-time 1 -o /dev/null "https://127.0.0.1:${p}/" 2>/dev/null; then
@@ -278,6 +282,7 @@ run "kubectl get authpolicies -n ${NS}"
 capture KEYS "tollgate keys ${POLICY} -n ${NS}"
 if [[ "$(printf '%s\n' "$KEYS" | grep -c ' Active ')" == 1 ]]; then ok "one Active key"; else fail "tollgate keys: want exactly one Active key"; fi
 ACTIVE_KID="$(kubectl get authpolicy "$POLICY" -n "$NS" -o jsonpath='{.status.activeKeyID}')"
+record "active kid" "$ACTIVE_KID"
 run "kubectl get secret,configmap -n ${NS}"
 say "the public keys (the Secret also holds keyset.json, with the private keys):"
 capture JWKS "kubectl get secret ${POLICY}-signing-keys -n ${NS} -o jsonpath='{.data.jwks\\.json}' | base64 -d; echo"
@@ -296,6 +301,8 @@ if [[ "$HAVE_WEBHOOK" == true ]]; then
 		run "kubectl get pod shop -n ${NS} -o go-template='{{range .spec.initContainers}}initContainer {{.name}}: image={{.image}} restartPolicy={{.restartPolicy}}{{\"\\n\"}}  args={{.args}}{{\"\\n\"}}  ports={{range .ports}}{{.name}}:{{.containerPort}} {{end}}{{\"\\n\"}}  mounts={{range .volumeMounts}}{{.mountPath}} {{end}}{{\"\\n\"}}{{end}}{{range .spec.containers}}container {{.name}}: image={{.image}}{{\"\\n\"}}{{end}}annotation auth.tollgate.dev/status: {{index .metadata.annotations \"auth.tollgate.dev/status\"}}{{\"\\n\"}}'"
 		init="$(kubectl get pod shop -n "$NS" -o jsonpath='{range .spec.initContainers[*]}{.name}={.restartPolicy}{"\n"}{end}')"
 		status="$(kubectl get pod shop -n "$NS" -o jsonpath='{.metadata.annotations.auth\.tollgate\.dev/status}')"
+		record "pod init containers" "$(printf '%s' "$init" | tr '\n' ' ')"
+		record "pod status annotation" "$status"
 		if [[ "$init" == *"tollgate-sidecar=Always"* ]]; then ok "sidecar injected as a native sidecar (init container, restartPolicy Always)"; else fail "pod shop: want init container tollgate-sidecar with restartPolicy Always, got '${init}'"; fi
 		if [[ "$status" == injected ]]; then ok "auth.tollgate.dev/status: injected"; else fail "pod shop: want annotation auth.tollgate.dev/status=injected, got '${status}'"; fi
 		run "kubectl get pod shop -n ${NS}"
@@ -338,15 +345,41 @@ mount_object() {
 	mv -T "${dir}/..data_tmp" "${dir}/..data"
 	find "$dir" -maxdepth 1 -name '..20*' ! -name "$ts" -exec rm -rf {} +
 }
-say "the operator's objects, written where a pod mounts them (kubelet layout: ..data symlinks):"
-mount_object configmap "${POLICY}-sidecar" "${MNT}/policy" || fail "reading ConfigMap ${POLICY}-sidecar"
-mount_object secret "${POLICY}-signing-keys" "${MNT}/keys" || fail "reading Secret ${POLICY}-signing-keys"
-mount_object secret shop-users "${MNT}/users" || fail "reading Secret shop-users"
-run "ls -lA ${MNT#"${REPO_ROOT}"/}/keys | tail -n +2 | sed 's/^.* [0-9][0-9]:[0-9][0-9] /    /'"
 M="${MNT#"${REPO_ROOT}"/}"
+# The sidecar's command line is the one the webhook injected into pod shop: its volumes are
+# written under MNT as the kubelet would mount them, and its paths point there. Only the
+# addresses are the demo's own: this machine has no pod network.
+pod_template() { kubectl get pod shop -n "$NS" -o go-template="$1"; }
+SIDECAR_ARGS="$(pod_template '{{range .spec.initContainers}}{{if eq .name "tollgate-sidecar"}}{{range .args}}{{.}}{{"\n"}}{{end}}{{end}}{{end}}')" || true
+SIDECAR_MOUNTS="$(pod_template '{{range .spec.initContainers}}{{if eq .name "tollgate-sidecar"}}{{range .volumeMounts}}{{.name}} {{.mountPath}}{{"\n"}}{{end}}{{end}}{{end}}')" || true
+POD_VOLUMES="$(pod_template '{{range .spec.volumes}}{{.name}} {{if .secret}}secret {{.secret.secretName}}{{else if .configMap}}configmap {{.configMap.name}}{{end}}{{"\n"}}{{end}}')" || true
+[[ -n "$SIDECAR_ARGS" && -n "$SIDECAR_MOUNTS" ]] || die "pod shop has no injected tollgate-sidecar to take the command line from (see step 2)"
+say "the sidecar's volumes in pod shop, written where it mounts them (kubelet layout: ..data symlinks):"
+declare -A LOCAL_DIR=()
+while read -r vol mpath; do
+	[[ -n "$vol" ]] || continue
+	read -r kind obj < <(printf '%s\n' "$POD_VOLUMES" | awk -v v="$vol" '$1 == v {print $2, $3}')
+	[[ -n "$kind" && -n "$obj" ]] || die "pod shop: volume ${vol} is not a Secret or ConfigMap"
+	mount_object "$kind" "$obj" "${MNT}/${vol}" || fail "reading ${kind} ${obj}"
+	say "  ${mpath} <- ${kind} ${obj} (${M}/${vol})"
+	LOCAL_DIR[$mpath]="${M}/${vol}"
+	[[ "$kind" == secret && "$obj" == "${POLICY}-signing-keys" ]] && KEYS_MNT="${MNT}/${vol}"
+done <<<"$SIDECAR_MOUNTS"
+[[ -n "${KEYS_MNT:-}" ]] || die "pod shop: the sidecar mounts no ${POLICY}-signing-keys"
+run "ls -lA ${KEYS_MNT#"${REPO_ROOT}"/} | tail -n +2 | sed 's/^.* [0-9][0-9]:[0-9][0-9] /    /'"
 run "${BIN#"${REPO_ROOT}"/}/demo-app --listen 127.0.0.1:${APP_PORT} >${DEMO_DIR}/app.log 2>&1 &"
 PIDS+=($!)
-SIDECAR_CMD="tollgate-sidecar --policy ${M}/policy/policy.yaml --keys-dir ${M}/keys --users-file ${M}/users/users --listen 127.0.0.1:${SIDECAR_PORT} --upstream http://127.0.0.1:${APP_PORT} --metrics-listen 127.0.0.1:${SIDECAR_METRICS_PORT} --log-format text"
+SIDECAR_CMD="tollgate-sidecar"
+while read -r arg; do
+	case "$arg" in
+	"" | --listen=* | --upstream=* | --metrics-listen=*) continue ;; # the demo's own ports, below
+	esac
+	for mpath in "${!LOCAL_DIR[@]}"; do
+		arg="${arg/=${mpath}/=${LOCAL_DIR[$mpath]}}"
+	done
+	SIDECAR_CMD+=" ${arg}"
+done <<<"$SIDECAR_ARGS"
+SIDECAR_CMD+=" --listen=127.0.0.1:${SIDECAR_PORT} --upstream=http://127.0.0.1:${APP_PORT} --metrics-listen=127.0.0.1:${SIDECAR_METRICS_PORT} --log-format=text"
 run "${SIDECAR_CMD} >${DEMO_DIR}/sidecar.log 2>&1 &"
 PIDS+=($!)
 for _ in $(seq 100); do
@@ -364,6 +397,7 @@ fi
 say "bob (role clerk) logs in:"
 expect_http 200 "login" "${SIDECAR}/auth/login -d '{\"email\":\"bob@example.com\",\"password\":\"builder\"}'"
 ACCESS="$(printf '%s' "$BODY" | json_field accessToken)"
+record "kid at login" "$(jwt_kid "$ACCESS")"
 REFRESH="$(printf '%s' "$BODY" | json_field refreshToken)"
 [[ -n "$ACCESS" && -n "$REFRESH" ]] || fail "login: no accessToken/refreshToken in the answer"
 if [[ "$(jwt_kid "$ACCESS")" == "$ACTIVE_KID" ]]; then ok "the token is signed with the operator's active key ${ACTIVE_KID}"; else fail "access token kid: want ${ACTIVE_KID}, got $(jwt_kid "$ACCESS")"; fi
@@ -414,7 +448,7 @@ done
 run "tollgate keys ${POLICY} -n ${NS}"
 if [[ -n "$NEXT_KID" && "$NEXT_KID" != "$ACTIVE_KID" ]]; then ok "new key ${NEXT_KID} published as Next"; else fail "after tollgate rotate: want a Next key, status.nextKeyID='${NEXT_KID}'"; fi
 say "the kubelet refreshes the mounted Secret; here we do it by hand, the sidecar reloads it within a second:"
-mount_object secret "${POLICY}-signing-keys" "${MNT}/keys" || fail "refreshing the keys mount"
+mount_object secret "${POLICY}-signing-keys" "$KEYS_MNT" || fail "refreshing the keys mount"
 for _ in $(seq 50); do
 	[[ "$(curl -s --max-time 1 "${SIDECAR}/.well-known/jwks.json")" == *"\"${NEXT_KID}\""* ]] && break
 	sleep 0.1
@@ -431,10 +465,12 @@ else
 	wait_s=11
 fi
 ((wait_s > 0 && wait_s < 60)) && sleep "$wait_s"
-mount_object secret "${POLICY}-signing-keys" "${MNT}/keys" || fail "refreshing the keys mount"
+mount_object secret "${POLICY}-signing-keys" "$KEYS_MNT" || fail "refreshing the keys mount"
 run "tollgate keys ${POLICY} -n ${NS}"
 expect_http 200 "login after the switch" "${SIDECAR}/auth/login -d '{\"email\":\"alice@example.com\",\"password\":\"wonderland\"}'"
 NEW="$(printf '%s' "$BODY" | json_field accessToken)"
+record "next kid" "$NEXT_KID"
+record "kid after the switch" "$(jwt_kid "$NEW")"
 if [[ "$(jwt_kid "$NEW")" == "$NEXT_KID" ]]; then ok "new tokens are signed with ${NEXT_KID}"; else fail "after activation: want tokens signed with ${NEXT_KID}, got $(jwt_kid "$NEW")"; fi
 expect_http 200 "NEW token" "-H \"Authorization: Bearer \$NEW\" ${SIDECAR}/orders"
 expect_http 200 "OLD token, signed with the now Retired key" "-H \"Authorization: Bearer \$OLD\" ${SIDECAR}/orders"

@@ -21,6 +21,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 // OpsHandler serves the metrics port: /metrics, /healthz and /readyz.
@@ -33,11 +35,11 @@ import (
 // the policy generation in force and the changed fields that wait for a restart.
 func (s *Server) OpsHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.Handle("GET "+contract.MetricsPath, promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET "+contract.HealthzPath, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET "+contract.ReadyzPath, func(w http.ResponseWriter, _ *http.Request) {
 		checks := map[string]string{"keys": "ok", "store": "ok", "revocations": "ok"}
 		status, code := "ok", http.StatusOK
 		if s.cfg.Keys.Keyset().Active(s.now()) == nil {

@@ -27,6 +27,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/keyset"
 )
 
@@ -59,7 +60,7 @@ func TestKeysWatchSeesAChangeMadeBeforeItStarted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go keys.Watch(ctx, dir, 10*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	waitFor(t, "the watch loads the published key", func() bool { return keys.Keyset().Lookup(k1.KID) != nil })
+	testwait.For(t, 10*time.Second, "the watch loads the published key", func() bool { return keys.Keyset().Lookup(k1.KID) != nil })
 }
 
 // The users file has the same window between LoadUsers and WatchUsers.
@@ -85,5 +86,5 @@ func TestUsersWatchSeesAChangeMadeBeforeItStarted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go WatchUsers(ctx, path, db, 10*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(func() float64 { return 0 }, func() float64 { return 0 }))
-	waitFor(t, "the watch loads the user added before it started", func() bool { return db.Users().ByID("99") != nil })
+	testwait.For(t, 10*time.Second, "the watch loads the user added before it started", func() bool { return db.Users().ByID("99") != nil })
 }

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/secretvolume"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/keyset"
 )
 
@@ -59,18 +60,6 @@ func marshalKeys(t *testing.T, keys ...*keyset.SigningKey) []byte {
 		t.Fatal(err)
 	}
 	return data
-}
-
-// waitFor polls cond until it holds or 10s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // loadGenerator sends requests with valid tokens through the proxy from several goroutines
@@ -180,7 +169,7 @@ func TestKeyReloadUnderLoad(t *testing.T) {
 	}
 	for range 3 { // the same content several times: each swap is a new directory
 		vol.update(marshalKeys(t, k0, k1))
-		waitFor(t, "the next key is loaded", func() bool { return keys.Keyset().Lookup(k1.KID) != nil })
+		testwait.For(t, 10*time.Second, "the next key is loaded", func() bool { return keys.Keyset().Lookup(k1.KID) != nil })
 		settle()
 	}
 	// ...and does once its key is published.
@@ -190,7 +179,7 @@ func TestKeyReloadUnderLoad(t *testing.T) {
 	k1.ActivatesAt = now.Add(-time.Minute)
 	k0.RetiresAt, k0.ExpiresAt = k1.ActivatesAt, now.Add(time.Hour)
 	vol.update(marshalKeys(t, k0, k1))
-	waitFor(t, "the new key is active", func() bool {
+	testwait.For(t, 10*time.Second, "the new key is active", func() bool {
 		a := keys.Keyset().Active(c.Now())
 		return a != nil && a.KID == k1.KID
 	})
@@ -210,7 +199,7 @@ func TestKeyReloadUnderLoad(t *testing.T) {
 		{},
 	} {
 		vol.update(bad)
-		waitFor(t, "the malformed file is refused", func() bool { return refused.Load() == int64(i+1) })
+		testwait.For(t, 10*time.Second, "the malformed file is refused", func() bool { return refused.Load() == int64(i+1) })
 		settle()
 		if keys.Keyset() != good {
 			t.Fatalf("malformed file %d replaced the keyset", i)
@@ -226,7 +215,7 @@ func TestKeyReloadUnderLoad(t *testing.T) {
 	}
 	k2.ActivatesAt = now.Add(2 * time.Hour)
 	vol.update(marshalKeys(t, k0, k1, k2))
-	waitFor(t, "the third key is loaded", func() bool { return keys.Keyset().Lookup(k2.KID) != nil })
+	testwait.For(t, 10*time.Second, "the third key is loaded", func() bool { return keys.Keyset().Lookup(k2.KID) != nil })
 	tok2 := signWith(t, k2, h.claimsFor("7", "clerk"), nil)
 	load.setTokens(tok0, tok1, early, tok2)
 	settle()
@@ -242,7 +231,7 @@ func TestKeyReloadUnderLoad(t *testing.T) {
 
 	// 5. Removing the old key ends its tokens, and only its tokens.
 	vol.update(marshalKeys(t, k1, k2))
-	waitFor(t, "the old key is removed", func() bool { return keys.Keyset().Lookup(k0.KID) == nil })
+	testwait.For(t, 10*time.Second, "the old key is removed", func() bool { return keys.Keyset().Lookup(k0.KID) == nil })
 	h.assertRejected(t, tok0, "unknown signing key")
 	h.assertAccepted(t, tok1, "7")
 	h.assertAccepted(t, tok2, "7")

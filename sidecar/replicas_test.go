@@ -26,20 +26,9 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/testredis"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/sidecar/store"
 )
-
-// eventually polls cond every 20ms until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func TestConcurrentRefreshesOfOneTokenGiveExactlyOneSuccess(t *testing.T) {
 	eachStore(t, func(t *testing.T, st harnessOption) {
@@ -83,7 +72,7 @@ func TestLogoutOnOneReplicaIsEnforcedByAnother(t *testing.T) {
 	srv := testredis.Start(t)
 	a := newHarness(t, withRedis(srv))
 	b := newHarness(t, withRedis(srv), withKeys(a.keys), withClock(a.clock))
-	eventually(t, 5*time.Second, "replica B loads its revocations", b.server.Revocations().Synced)
+	testwait.For(t, 5*time.Second, "replica B loads its revocations", b.server.Revocations().Synced)
 
 	tr := a.login("bob@example.com", bobPassword)
 	if resp, _ := b.do("GET", "/orders", tr.AccessToken, nil); resp.StatusCode != 200 {
@@ -100,12 +89,12 @@ func TestLogoutOnOneReplicaIsEnforcedByAnother(t *testing.T) {
 	if resp, _ := a.do("POST", "/auth/logout", refreshed.AccessToken, nil); resp.StatusCode != 204 {
 		t.Fatalf("logout on A: %d", resp.StatusCode)
 	}
-	eventually(t, time.Second, "replica B refuses the token logged out on A", func() bool {
+	testwait.For(t, time.Second, "replica B refuses the token logged out on A", func() bool {
 		resp, _ := b.do("GET", "/orders", refreshed.AccessToken, nil)
 		return resp.StatusCode == 401
 	})
 	// The session's older access token (same sid) is revoked too.
-	eventually(t, time.Second, "replica B refuses an older access token of the logged-out session", func() bool {
+	testwait.For(t, time.Second, "replica B refuses an older access token of the logged-out session", func() bool {
 		resp, _ := b.do("GET", "/orders", tr.AccessToken, nil)
 		return resp.StatusCode == 401
 	})
@@ -118,7 +107,7 @@ func TestLogoutOnOneReplicaIsEnforcedByAnother(t *testing.T) {
 			t.Fatalf("logout: %d", resp.StatusCode)
 		}
 		d := newHarness(t, withStoreOf(c), withKeys(a.keys), withClock(a.clock))
-		eventually(t, 5*time.Second, "a new replica loads the revocation list", d.server.Revocations().Synced)
+		testwait.For(t, 5*time.Second, "a new replica loads the revocation list", d.server.Revocations().Synced)
 		if resp, _ := d.do("GET", "/orders", tr.AccessToken, nil); resp.StatusCode != 401 {
 			t.Fatalf("a replica started after the logout accepts the token: %d", resp.StatusCode)
 		}
@@ -131,7 +120,7 @@ func withStoreOf(o *harness) harnessOption { return func(h *harness) { h.store =
 func TestRedisOutage(t *testing.T) {
 	srv := testredis.Start(t)
 	h := newHarness(t, withRedis(srv))
-	eventually(t, 5*time.Second, "revocations loaded", h.server.Revocations().Synced)
+	testwait.For(t, 5*time.Second, "revocations loaded", h.server.Revocations().Synced)
 	tr := h.login("bob@example.com", bobPassword)
 	revoked := h.login("alice@example.com", alicePassword)
 	if resp, _ := h.do("POST", "/auth/logout", revoked.AccessToken, nil); resp.StatusCode != 204 {
@@ -165,7 +154,7 @@ func TestRedisOutage(t *testing.T) {
 	})
 	t.Run("readyz reports the degradation", func(t *testing.T) {
 		ops := newOpsClient(t, h)
-		eventually(t, 5*time.Second, "readyz says degraded", func() bool {
+		testwait.For(t, 5*time.Second, "readyz says degraded", func() bool {
 			code, body := ops.get("/readyz")
 			return code == 200 && strings.Contains(body, `"degraded"`)
 		})
@@ -177,12 +166,12 @@ func TestRedisOutage(t *testing.T) {
 	srv.Restart()
 
 	t.Run("everything recovers by itself", func(t *testing.T) {
-		eventually(t, 10*time.Second, "login works again", func() bool {
+		testwait.For(t, 10*time.Second, "login works again", func() bool {
 			resp, _ := h.do("POST", "/auth/login", "", map[string]string{"email": "bob@example.com", "password": bobPassword})
 			return resp.StatusCode == 200
 		})
 		ops := newOpsClient(t, h)
-		eventually(t, 5*time.Second, "readyz says ok", func() bool {
+		testwait.For(t, 5*time.Second, "readyz says ok", func() bool {
 			_, body := ops.get("/readyz")
 			return strings.Contains(body, `"status":"ok"`)
 		})
@@ -222,7 +211,7 @@ func (o *opsClient) get(path string) (int, string) {
 func TestASidecarStartedWithTheStoreDownFailsClosed(t *testing.T) {
 	srv := testredis.Start(t, testredis.WithAppendOnly())
 	a := newHarness(t, withRedis(srv))
-	eventually(t, 5*time.Second, "revocations loaded", a.server.Revocations().Synced)
+	testwait.For(t, 5*time.Second, "revocations loaded", a.server.Revocations().Synced)
 	valid := a.login("bob@example.com", bobPassword)
 	revoked := a.login("alice@example.com", alicePassword)
 	if resp, _ := a.do("POST", "/auth/logout", revoked.AccessToken, nil); resp.StatusCode != 204 {
@@ -259,7 +248,7 @@ func TestASidecarStartedWithTheStoreDownFailsClosed(t *testing.T) {
 	}
 
 	srv.Restart()
-	eventually(t, 10*time.Second, "the list is loaded once Redis is back", b.server.Revocations().Synced)
+	testwait.For(t, 10*time.Second, "the list is loaded once Redis is back", b.server.Revocations().Synced)
 	if resp, _ := b.do("GET", "/orders", valid.AccessToken, nil); resp.StatusCode != 200 {
 		t.Fatalf("a valid token after the list is loaded: %d", resp.StatusCode)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 	"github.com/tollgate-dev/tollgate/sidecar/store"
 )
 
@@ -57,7 +58,7 @@ type Config struct {
 }
 
 // DefaultTokenCacheSize is the default bound of the verified-token cache.
-const DefaultTokenCacheSize = 10000
+const DefaultTokenCacheSize = contract.DefaultTokenCacheSize
 
 // DefaultAuthBodyTimeout is how long login, refresh and logout wait for a body of at most
 // MaxAuthBodySize: ample for any client, and what keeps clients trickling bodies from holding

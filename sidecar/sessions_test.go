@@ -26,6 +26,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tollgate-dev/tollgate/internal/testredis"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/keyset"
 )
 
@@ -90,13 +91,13 @@ func TestLogoutAllDoesNotDependOnReplicaClocks(t *testing.T) {
 	// Replica B's clock runs 20s ahead of A's (within the 30s skew the tokens tolerate).
 	ahead := &clock{t: a.clock.Now().Add(20 * time.Second)}
 	b := newHarness(t, withStoreOf(a), withKeys(a.keys), withClock(ahead))
-	eventually(t, 5*time.Second, "replica B loads its revocations", b.server.Revocations().Synced)
+	testwait.For(t, 5*time.Second, "replica B loads its revocations", b.server.Revocations().Synced)
 
 	before := b.login("alice@example.com", alicePassword)
 	if resp, body := a.do("POST", "/auth/logout", a.login("alice@example.com", alicePassword).AccessToken, map[string]any{"all": true}); resp.StatusCode != 204 {
 		t.Fatalf("logout all on A: %d %s", resp.StatusCode, body)
 	}
-	eventually(t, time.Second, "both replicas refuse the session B issued before the logout", func() bool {
+	testwait.For(t, time.Second, "both replicas refuse the session B issued before the logout", func() bool {
 		return a.call(before.AccessToken) == 401 && b.call(before.AccessToken) == 401
 	})
 	after := a.login("alice@example.com", alicePassword)

@@ -22,6 +22,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -186,7 +187,7 @@ var allowedHeaders = map[string]bool{"alg": true, "kid": true, "typ": true}
 
 func (t *Tokens) verify(raw string, ks *keyset.Keyset, now time.Time) (*Identity, error) {
 	var claims AccessClaims
-	_, err := t.parserFor(ks).ParseWithClaims(raw, &claims, func(tok *jwt.Token) (any, error) {
+	tok, err := t.parserFor(ks).ParseWithClaims(raw, &claims, func(tok *jwt.Token) (any, error) {
 		for h := range tok.Header {
 			if !allowedHeaders[h] {
 				return nil, fmt.Errorf("header %q is not accepted", truncate(h, 32))
@@ -209,7 +210,7 @@ func (t *Tokens) verify(raw string, ks *keyset.Keyset, now time.Time) (*Identity
 		return key.VerificationKey(), nil
 	})
 	if err != nil {
-		return nil, errors.New(describeJWTError(err))
+		return nil, errors.New(describeJWTError(err, tok, &claims, ks.Algorithms()))
 	}
 	if claims.Subject == "" {
 		return nil, errors.New("sub is missing")
@@ -246,24 +247,30 @@ func (t *Tokens) parserFor(ks *keyset.Keyset) *jwt.Parser {
 	return p
 }
 
-// describeJWTError names the failed check without echoing token content.
-func describeJWTError(err error) string {
+// describeJWTError names the failed check without echoing token content. It goes by
+// golang-jwt's exported errors and by what the token holds, never by the library's message
+// text, so that an upgrade cannot change what clients are told. tok and claims are what the
+// parser decoded (tok may be nil); allowed are the algorithms the parser accepted.
+func describeJWTError(err error, tok *jwt.Token, claims *AccessClaims, allowed []string) string {
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "malformed"
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		return lastCause(err)
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		if strings.Contains(err.Error(), "signing method") {
+		if tok == nil || tok.Method == nil || !slices.Contains(allowed, tok.Method.Alg()) {
 			return "algorithm not allowed"
 		}
 		return "bad signature"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		// exp, iss and aud are all required; say which one is absent.
-		for _, c := range []string{"exp", "iss", "aud"} {
-			if strings.Contains(err.Error(), c+" claim is required") {
-				return c + " is missing"
-			}
+		switch {
+		case claims.ExpiresAt == nil:
+			return "exp is missing"
+		case claims.Issuer == "":
+			return "iss is missing"
+		case len(claims.Audience) == 0:
+			return "aud is missing"
 		}
 		return "a required claim is missing"
 	case errors.Is(err, jwt.ErrTokenExpired):

@@ -61,11 +61,11 @@ const (
 	PolicyLabel = "auth.tollgate.dev/policy"
 )
 
-// Suffixes of the objects the operator makes for a policy, and their data keys.
+// Suffixes of the objects the operator makes for a policy (their data keys are in
+// sidecar/contract).
 const (
 	SigningKeysSecretSuffix = "-signing-keys"
 	SidecarConfigMapSuffix  = "-sidecar"
-	SidecarPolicyFile       = "policy.yaml"
 )
 
 // SigningKeysSecretName is the name of the policy's keys Secret.

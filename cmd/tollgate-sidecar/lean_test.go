@@ -23,7 +23,7 @@ import (
 )
 
 // The sidecar runs in every protected pod: it must not link a Kubernetes client, whose
-// scheme alone costs about 18 MiB of resident memory (DESIGN.md §1).
+// scheme alone costs about 18 MiB of resident memory (docs/design.md §1).
 func TestSidecarLinksNoKubernetesClient(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
 	if err != nil {

@@ -16,7 +16,7 @@ limitations under the License.
 
 // Command tollgate-sidecar is tollgate's sidecar: it serves login, refresh and logout for one
 // AuthPolicy and validates the access token of every request before proxying it to the app.
-// It runs in every protected pod, so it links no Kubernetes client (see DESIGN.md §1).
+// It runs in every protected pod, so it links no Kubernetes client (see docs/design.md §1).
 package main
 
 import (
@@ -38,6 +38,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/version"
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 type options struct {
@@ -59,28 +60,8 @@ type options struct {
 }
 
 func main() {
-	var o options
-	fs := flag.NewFlagSet("tollgate-sidecar", flag.ContinueOnError)
-	fs.StringVar(&o.policy, "policy", "", "AuthPolicy manifest, YAML or JSON (required)")
-	fs.StringVar(&o.keysDir, "keys-dir", "", "directory holding keyset.json (the mounted keys Secret); reloaded on change. Empty: one ephemeral key")
-	fs.StringVar(&o.usersFile, "users-file", "", "users file for login (YAML list of email, id, role, passwordHash); reloaded on change")
-	fs.StringVar(&o.listen, "listen", ":8000", "address clients talk to")
-	fs.StringVar(&o.upstream, "upstream", "http://127.0.0.1:8080", "URL of the app")
-	fs.StringVar(&o.metricsListen, "metrics-listen", ":9090", "address of /metrics, /healthz and /readyz")
-	fs.StringVar(&o.redisURL, "redis-url", "", "redis:// or rediss:// URL, overriding spec.store (password also from TOLLGATE_REDIS_PASSWORD)")
-	fs.Func("trusted-proxies", "comma-separated CIDRs or IPs of the proxies in front whose X-Forwarded-For/Forwarded is believed, overriding spec.sidecar.trustedProxies (\"\" trusts none)", func(v string) error {
-		tp, err := parseTrustedProxiesFlag(v)
-		o.trustedProxies = &tp
-		return err
-	})
-	fs.StringVar(&o.recordKeyFile, "record-key-file", "", "file holding the key (base64, at least 32 bytes) that authenticates refresh token records in Redis; default: record-key in --keys-dir")
-	fs.IntVar(&o.tokenCacheSize, "token-cache-size", sidecar.DefaultTokenCacheSize, "verified tokens remembered so a repeated token costs no signature check; 0 disables")
-	fs.DurationVar(&o.reloadInterval, "reload-interval", time.Second, "how often mounted files are checked for changes")
-	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 20*time.Second, "on SIGTERM, how long in-flight requests may take to finish (keep it under the pod's grace period)")
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&o.logFormat, "log-format", "json", "json or text")
-	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
-	if err := fs.Parse(os.Args[1:]); err != nil {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
 		}
@@ -101,6 +82,43 @@ func main() {
 		log.Error("tollgate-sidecar stopped", "error", err)
 		os.Exit(1)
 	}
+}
+
+// parseFlags reads the sidecar's flags as the contract defines them, the ones the
+// injector writes among them. Errors are printed to stderr.
+func parseFlags(args []string) (options, error) {
+	var a contract.Args
+	fs := flag.NewFlagSet("tollgate-sidecar", flag.ContinueOnError)
+	a.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	o := options{
+		policy: a.Policy, keysDir: a.KeysDir, usersFile: a.UsersFile,
+		listen: a.Listen, upstream: a.Upstream, metricsListen: a.MetricsListen,
+		redisURL: a.RedisURL, recordKeyFile: a.RecordKeyFile, tokenCacheSize: sidecar.DefaultTokenCacheSize,
+		reloadInterval: a.ReloadInterval, shutdownTimeout: a.ShutdownTimeout,
+		logLevel: a.LogLevel, logFormat: a.LogFormat, showVersion: a.Version,
+	}
+	if a.TokenCacheSize != nil {
+		o.tokenCacheSize = *a.TokenCacheSize
+	}
+	if a.TrustedProxies != nil {
+		tp, err := parseTrustedProxiesFlag(*a.TrustedProxies)
+		if err != nil {
+			err = fmt.Errorf("invalid value %q for flag -trusted-proxies: %w", *a.TrustedProxies, err)
+			fmt.Fprintln(fs.Output(), err)
+			fs.Usage()
+			return options{}, err
+		}
+		o.trustedProxies = &tp
+	}
+	if fs.NArg() > 0 {
+		err := fmt.Errorf("unexpected arguments %q", fs.Args())
+		fmt.Fprintln(fs.Output(), err)
+		return options{}, err
+	}
+	return o, nil
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

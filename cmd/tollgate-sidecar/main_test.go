@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/testproc"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
 
 const testPolicy = `apiVersion: auth.tollgate.dev/v1alpha1
@@ -74,8 +75,8 @@ type sidecarProcess struct {
 
 func startSidecar(t *testing.T, bin string, args ...string) *sidecarProcess {
 	t.Helper()
-	p := &sidecarProcess{addr: testproc.FreeAddr(t)}
-	ops := testproc.FreeAddr(t)
+	p := &sidecarProcess{addr: testwait.FreeAddr(t)}
+	ops := testwait.FreeAddr(t)
 	args = append(args, "--listen", p.addr, "--metrics-listen", ops, "--log-format", "text")
 	p.Process = testproc.Start(t, bin, "http://"+ops+"/healthz", args...)
 	return p

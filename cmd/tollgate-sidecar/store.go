@@ -30,6 +30,7 @@ import (
 	"github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 	"github.com/tollgate-dev/tollgate/sidecar/store"
 )
 
@@ -54,7 +55,7 @@ func openStore(o options, policy *v1alpha1.AuthPolicy, log *slog.Logger) (store.
 	}
 	redis.SetLogger(redisLogger{log: log})
 	if ro.Password == "" {
-		ro.Password = os.Getenv("TOLLGATE_REDIS_PASSWORD")
+		ro.Password = os.Getenv(contract.RedisPasswordEnv)
 	}
 	st, err := store.OpenRedis(ro, policy.Key(), store.WithLogger(log), store.WithRecordKey(key))
 	if err != nil {

@@ -52,6 +52,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 func main() {
@@ -236,22 +237,25 @@ func (b *bench) run() (string, error) {
 	if _, err := b.start("redis", "redis-server", "--port", redisPort, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", b.dir); err != nil {
 		return "", err
 	}
-	sidecar := func(name string, extra ...string) (string, *exec.Cmd, error) {
+	sidecar := func(name string, change func(*contract.Args)) (string, *exec.Cmd, error) {
 		addr, ops := freePort(), freePort()
-		args := append([]string{b.sidecarBin, "--policy", policy, "--keys-dir", keysDir, "--users-file", users,
-			"--upstream", "http://" + upstream, "--listen", addr, "--metrics-listen", ops, "--log-level", "warn"}, extra...)
-		cmd, err := b.start(name, args...)
+		a := contract.Args{Policy: policy, KeysDir: keysDir, UsersFile: users,
+			Upstream: "http://" + upstream, Listen: addr, MetricsListen: ops, LogLevel: "warn"}
+		if change != nil {
+			change(&a)
+		}
+		cmd, err := b.start(name, append([]string{b.sidecarBin}, a.Args()...)...)
 		return addr, cmd, err
 	}
-	memAddr, memCmd, err := sidecar("sidecar-memory")
+	memAddr, memCmd, err := sidecar("sidecar-memory", nil)
 	if err != nil {
 		return "", err
 	}
-	redisSidecar, redisSidecarCmd, err := sidecar("sidecar-redis", "--redis-url", "redis://"+redisAddr)
+	redisSidecar, redisSidecarCmd, err := sidecar("sidecar-redis", func(a *contract.Args) { a.RedisURL = "redis://" + redisAddr })
 	if err != nil {
 		return "", err
 	}
-	nocache, nocacheCmd, err := sidecar("sidecar-nocache", "--token-cache-size", "0")
+	nocache, nocacheCmd, err := sidecar("sidecar-nocache", func(a *contract.Args) { a.TokenCacheSize = new(int) })
 	if err != nil {
 		return "", err
 	}

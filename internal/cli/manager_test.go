@@ -47,6 +47,7 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
 
 // In local development (make run, make demo) the manager runs as a process beside a local
@@ -55,7 +56,7 @@ import (
 // holds nothing but the CRD.
 func TestManagerWithAWebhookURLInstallsAndServesItsWebhook(t *testing.T) {
 	cfg := startEnvtest(t)
-	port := freePort(t)
+	port := testwait.FreePort(t)
 	url := fmt.Sprintf("https://localhost:%d", port)
 	mgr, err := NewManager(cfg, ManagerOptions{
 		MetricsBindAddress: "0", HealthProbeBindAddress: "0", KubeAPIQPS: -1,
@@ -77,7 +78,7 @@ func TestManagerWithAWebhookURLInstallsAndServesItsWebhook(t *testing.T) {
 
 	t.Run("it installs a webhook configuration pointing at the URL", func(t *testing.T) {
 		whc := &admissionregistrationv1.MutatingWebhookConfiguration{}
-		eventually(t, "the dev webhook configuration", func() error {
+		testwait.NoError(t, 30*time.Second, "the dev webhook configuration", func() error {
 			return c.Get(bg, client.ObjectKey{Name: controllers.DevWebhookConfigurationName}, whc)
 		})
 		if len(whc.Webhooks) != 1 {
@@ -124,7 +125,7 @@ func TestManagerWithAWebhookURLInstallsAndServesItsWebhook(t *testing.T) {
 		}
 		// The API server sees a new webhook configuration within a moment: try dry runs
 		// until it calls the webhook.
-		eventually(t, "the API server to call the webhook", func() error {
+		testwait.NoError(t, 30*time.Second, "the API server to call the webhook", func() error {
 			p := pod()
 			if err := c.Create(bg, p, client.DryRunAll); err != nil {
 				return err
@@ -179,7 +180,7 @@ func TestManagerKeepsItsOwnWebhookCertificate(t *testing.T) {
 		}
 	}
 	certDir := t.TempDir()
-	port := freePort(t)
+	port := testwait.FreePort(t)
 	mgr, err := NewManager(cfg, ManagerOptions{
 		MetricsBindAddress: "0", HealthProbeBindAddress: "0", KubeAPIQPS: -1,
 		SidecarImage: "img", Namespace: ns, CertMode: CertModeSelf,
@@ -194,7 +195,7 @@ func TestManagerKeepsItsOwnWebhookCertificate(t *testing.T) {
 
 	// The kubelet: copy the Secret into the mounted directory once it is filled.
 	secret := &corev1.Secret{}
-	eventually(t, "the Secret to hold a certificate", func() error {
+	testwait.NoError(t, 30*time.Second, "the Secret to hold a certificate", func() error {
 		if err := c.Get(bg, client.ObjectKey{Namespace: ns, Name: controllers.WebhookSecretName}, secret); err != nil {
 			return err
 		}
@@ -212,7 +213,7 @@ func TestManagerKeepsItsOwnWebhookCertificate(t *testing.T) {
 	}
 
 	whc := &admissionregistrationv1.MutatingWebhookConfiguration{}
-	eventually(t, "the caBundle", func() error {
+	testwait.NoError(t, 30*time.Second, "the caBundle", func() error {
 		if err := c.Get(bg, client.ObjectKey{Name: controllers.WebhookConfigurationName}, whc); err != nil {
 			return err
 		}
@@ -226,7 +227,7 @@ func TestManagerKeepsItsOwnWebhookCertificate(t *testing.T) {
 		t.Fatal("caBundle holds no certificate")
 	}
 	// Waits out cert-controller's check of the mount (a backoff from 1 s).
-	eventually(t, "the webhook to serve a certificate the caBundle verifies", func() error {
+	testwait.NoError(t, 30*time.Second, "the webhook to serve a certificate the caBundle verifies", func() error {
 		conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)), &tls.Config{
 			RootCAs: pool, ServerName: controllers.WebhookServiceName + "." + ns + ".svc",
 		})
@@ -287,31 +288,6 @@ func mustInt(cmd *cobra.Command, name string) int {
 		panic(err)
 	}
 	return n
-}
-
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startEnvtest starts a kube-apiserver and etcd with the CRD for one test.

@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
 
 // startTimeout bounds how long a server may take to answer PING after it is started.
@@ -76,7 +78,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if err != nil {
 		t.Fatal("redis-server not found: run `make redis-server` or apt-get install redis-server")
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: freePort(t)}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: testwait.FreePort(t)}
 	s.args = []string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
@@ -210,16 +212,4 @@ func ping(addr string) error {
 		return fmt.Errorf("unexpected reply %q", line)
 	}
 	return nil
-}
-
-// freePort asks the kernel for a free loopback port. Another process could take it before
-// redis-server binds it; on one test machine that is rare enough.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -77,6 +77,9 @@ var _ Store = (*Memory)(nil)
 // NewMemory returns an empty in-memory store. Close stops its sweeper.
 func NewMemory() *Memory { return newMemory(time.Now) }
 
+// NewMemoryWithClock is NewMemory on the clock now (Redis takes the same with WithClock).
+func NewMemoryWithClock(now func() time.Time) *Memory { return newMemory(now) }
+
 func newMemory(now func() time.Time) *Memory {
 	m := &Memory{
 		tokens:      map[string]*memToken{},

@@ -63,6 +63,8 @@ type Redis struct {
 	channel   string
 	log       *slog.Logger
 	recordKey []byte
+	// now is the store's clock, as Memory's: what has ended, and when a token was issued.
+	now func() time.Time
 
 	// healthEvery is how long Watch waits in silence before it pings its connection.
 	healthEvery time.Duration
@@ -100,6 +102,16 @@ func WithRecordKey(k []byte) RedisOption {
 	}
 }
 
+// WithClock sets the store's clock (default time.Now): the instant a revocation, a token or
+// a session index entry is judged against. Memory takes the same with NewMemoryWithClock.
+func WithClock(now func() time.Time) RedisOption {
+	return func(s *Redis) {
+		if now != nil {
+			s.now = now
+		}
+	}
+}
+
 var _ Store = (*Redis)(nil)
 
 // NewRedis returns the store of the policy policyKey ("<namespace>/<policy>") in the Redis
@@ -117,6 +129,7 @@ func NewRedis(client redis.UniversalClient, policyKey string, opts ...RedisOptio
 		prefix:      prefix,
 		channel:     prefix + ":revocations",
 		log:         slog.Default(),
+		now:         time.Now,
 		healthEvery: 15 * time.Second,
 		retryMin:    100 * time.Millisecond,
 		retryMax:    time.Second, // bounds how long a replica misses revocations after Redis returns
@@ -196,7 +209,7 @@ func (s *Redis) CreateRefresh(ctx context.Context, t RefreshToken) error {
 	if err := checkNewToken(t); err != nil {
 		return err
 	}
-	now := time.Now()
+	now := s.now()
 	if t.IssuedAt.IsZero() {
 		t.IssuedAt = now
 	}
@@ -344,7 +357,7 @@ func (s *Redis) RevokeFamily(ctx context.Context, family string, until time.Time
 	}
 	err := revokeFamilyScript.Run(ctx, s.client,
 		[]string{s.familyKey(family), s.revokedKey()},
-		s.prefix, s.channel, family, msArg(until), msArg(time.Now()),
+		s.prefix, s.channel, family, msArg(until), msArg(s.now()),
 	).Err()
 	if err != nil {
 		return unavailable("revoke refresh family", err)
@@ -359,7 +372,7 @@ func (s *Redis) RevokeSubject(ctx context.Context, subject string, until time.Ti
 	}
 	families, err := revokeSubjectScript.Run(ctx, s.client,
 		[]string{s.subjectKey(subject), s.revokedKey()},
-		s.prefix, s.channel, msArg(until), msArg(time.Now()), SessionIndexRetention.Milliseconds(),
+		s.prefix, s.channel, msArg(until), msArg(s.now()), SessionIndexRetention.Milliseconds(),
 	).StringSlice()
 	if err != nil {
 		return nil, unavailable("revoke subject", err)
@@ -382,7 +395,7 @@ func (s *Redis) Revoke(ctx context.Context, r Revocation) error {
 	}
 	err := revokeScript.Run(ctx, s.client,
 		[]string{s.revokedKey()},
-		s.channel, string(r.Kind), r.ID, issuedBefore, msArg(r.Until), msArg(time.Now()),
+		s.channel, string(r.Kind), r.ID, issuedBefore, msArg(r.Until), msArg(s.now()),
 	).Err()
 	if err != nil {
 		return unavailable("revoke", err)

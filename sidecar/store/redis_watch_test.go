@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/testredis"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
 
 // TestRedisWatchReplacesASilentConnection: a connection whose peer vanished without closing
@@ -58,9 +59,9 @@ func TestRedisWatchReplacesASilentConnection(t *testing.T) {
 	}()
 	defer func() { cancel(); <-done }()
 
-	waitUntil(t, 5*time.Second, "first resync", func() bool { return resyncs.Load() >= 1 })
+	testwait.For(t, 5*time.Second, "first resync", func() bool { return resyncs.Load() >= 1 })
 	proxy.freeze() // the current connections go silent; new ones work
-	waitUntil(t, 10*time.Second, "resync on a new connection", func() bool { return resyncs.Load() >= 2 })
+	testwait.For(t, 10*time.Second, "resync on a new connection", func() bool { return resyncs.Load() >= 2 })
 
 	if err := direct.Revoke(ctx, Revocation{Kind: RevokedToken, ID: "after", Until: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -72,17 +73,6 @@ func TestRedisWatchReplacesASilentConnection(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no revocation through the new connection")
-	}
-}
-
-func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %s", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -173,25 +173,6 @@ func (e *nodeEnv) ctr(t *testing.T, args ...string) string {
 	return e.run(t, "ctr", append([]string{"--address", filepath.Join(e.nodeDir, "containerd", "containerd.sock"), "-n", "k8s.io"}, args...)...)
 }
 
-// eventually polls cond every half second until it holds; what names it in the failure,
-// with cond's last word on why not.
-func (e *nodeEnv) eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var why string
-	for {
-		var ok bool
-		ok, why = cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s (%s)", what, timeout, why)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
 // callNoFail sends a request with an optional bearer token and JSON body; status 0 when the
 // request did not complete.
 func (e *nodeEnv) callNoFail(method, url, token string) (int, string) {

@@ -37,7 +37,9 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/keyset"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 const (
@@ -102,7 +104,7 @@ func TestRealNode(t *testing.T) {
 func (e *nodeEnv) deploy(t *testing.T) {
 	e.shell(t, fmt.Sprintf("%s %s | %s --kubeconfig %s apply --server-side -f -",
 		filepath.Join(e.root, "hack", "render-install.sh"), tollgateIMG, e.kubectlPath, e.kubeconfig))
-	e.eventually(t, 3*time.Minute, "the manager Deployment has 2 ready replicas", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 3*time.Minute, "the manager Deployment has 2 ready replicas", func() (bool, string) {
 		var d appsv1.Deployment
 		if err := e.c.Get(e.ctx, types.NamespacedName{Namespace: operatorNS, Name: managerName}, &d); err != nil {
 			return false, err.Error()
@@ -115,7 +117,7 @@ func (e *nodeEnv) deploy(t *testing.T) {
 		t.Fatalf("the leader election lease names %q, not one of the manager pods %v", leader, pods)
 	}
 	t.Logf("manager pods %v, leader %s", pods, leader)
-	e.eventually(t, time.Minute, "the webhook configuration has a caBundle and points at the Service", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, time.Minute, "the webhook configuration has a caBundle and points at the Service", func() (bool, string) {
 		var cfg struct {
 			Webhooks []struct {
 				ClientConfig struct {
@@ -145,7 +147,7 @@ func (e *nodeEnv) workload(t *testing.T) {
 	e.kubectl(t, "apply", "-n", nodeNS, "-f", filepath.Join(e.root, "hack", "demo", "node", "legacy.yaml"))
 	e.kubectl(t, "label", "namespace", nodeNS, authv1alpha1.InjectionLabel+"=enabled")
 	e.kubectl(t, "apply", "-n", nodeNS, "-f", filepath.Join(e.root, "hack", "demo", "node", "app.yaml"))
-	e.eventually(t, 3*time.Minute, "Redis and both shop replicas are available", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 3*time.Minute, "Redis and both shop replicas are available", func() (bool, string) {
 		var shop, redis appsv1.Deployment
 		if err := e.c.Get(e.ctx, types.NamespacedName{Namespace: nodeNS, Name: "shop"}, &shop); err != nil {
 			return false, err.Error()
@@ -164,14 +166,14 @@ func (e *nodeEnv) workload(t *testing.T) {
 		if p.Annotations[authv1alpha1.StatusAnnotation] != "injected" {
 			t.Errorf("pod %s: annotation %s = %q, want injected", p.Name, authv1alpha1.StatusAnnotation, p.Annotations[authv1alpha1.StatusAnnotation])
 		}
-		sc, ok := initContainer(p, controllers.SidecarContainerName)
+		sc, ok := initContainer(p, contract.ContainerName)
 		if !ok || sc.RestartPolicy == nil || *sc.RestartPolicy != corev1.ContainerRestartPolicyAlways || sc.StartupProbe == nil {
-			t.Fatalf("pod %s: want init container %s with restartPolicy Always and a startup probe", p.Name, controllers.SidecarContainerName)
+			t.Fatalf("pod %s: want init container %s with restartPolicy Always and a startup probe", p.Name, contract.ContainerName)
 		}
 		if sc.Image != tollgateIMG {
 			t.Errorf("pod %s: sidecar image %q, want the manager's own %q", p.Name, sc.Image, tollgateIMG)
 		}
-		sst, ast := initStatus(p, controllers.SidecarContainerName), containerStatus(p, "app")
+		sst, ast := initStatus(p, contract.ContainerName), containerStatus(p, "app")
 		if sst == nil || ast == nil || sst.State.Running == nil || ast.State.Running == nil {
 			t.Fatalf("pod %s: sidecar and app must both run: %+v %+v", p.Name, sst, ast)
 		}
@@ -224,7 +226,7 @@ func (e *nodeEnv) sessions(t *testing.T) {
 	alice := e.login(t, a, "alice@example.com", "wonderland")
 	e.expect(t, "admin route as admin on pod B", http.StatusOK, "GET", b+"/admin/users", alice.Access, "")
 	e.expect(t, "logout on pod A", http.StatusNoContent, "POST", a+"/auth/logout", alice.Access, `{"refreshToken":"`+alice.Refresh+`"}`)
-	e.eventually(t, 10*time.Second, "the logged-out token is refused on pod B", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 10*time.Second, "the logged-out token is refused on pod B", func() (bool, string) {
 		code := e.status("GET", b+"/orders", alice.Access, "")
 		return code == http.StatusUnauthorized, fmt.Sprintf("status %d", code)
 	})
@@ -303,7 +305,7 @@ func (e *nodeEnv) rotation(t *testing.T) {
 
 	e.runTollgate(t, "rotate", nodePolicy, "-n", nodeNS)
 	var next string
-	e.eventually(t, 30*time.Second, "the rotation publishes a next key", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 30*time.Second, "the rotation publishes a next key", func() (bool, string) {
 		next = e.policy(t).Status.NextKeyID
 		return next != "" && next != old, "next key " + next
 	})
@@ -311,16 +313,16 @@ func (e *nodeEnv) rotation(t *testing.T) {
 	leader := e.leader(t)
 	e.kubectl(t, "delete", "pod", "-n", operatorNS, leader, "--wait=false")
 	t.Logf("rotation: next key %s published; deleted the leader %s", next, leader)
-	e.eventually(t, 2*time.Minute, "the published key becomes the active one", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 2*time.Minute, "the published key becomes the active one", func() (bool, string) {
 		active := e.policy(t).Status.ActiveKeyID
 		return active == next, "active " + active
 	})
-	e.eventually(t, time.Minute, "a new leader among the managers", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, time.Minute, "a new leader among the managers", func() (bool, string) {
 		l := e.leader(t)
 		return l != "" && l != leader && slices.Contains(e.managerPods(t), l), "leader " + l
 	})
 	// Tokens signed with the new key, from every pod, validate everywhere; so do older ones.
-	e.eventually(t, 30*time.Second, "logins on both pods sign with the new key", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 30*time.Second, "logins on both pods sign with the new key", func() (bool, string) {
 		for _, target := range targets[:2] {
 			if kid := jwtKID(e.login(t, target, "bob@example.com", "builder").Access); kid != next {
 				return false, target + " signs with " + kid
@@ -351,18 +353,18 @@ func (e *nodeEnv) rotation(t *testing.T) {
 // sidecar and leaves the app container alone.
 func (e *nodeEnv) killSidecar(t *testing.T) {
 	p := e.shopPods(t)[0]
-	sst, ast := initStatus(p, controllers.SidecarContainerName), containerStatus(p, "app")
+	sst, ast := initStatus(p, contract.ContainerName), containerStatus(p, "app")
 	if sst == nil || ast == nil {
 		t.Fatal("pod without sidecar or app status")
 	}
 	tok := e.login(t, podURL(p), "bob@example.com", "builder")
 	e.ctr(t, "tasks", "kill", "-s", "SIGKILL", containerID(sst.ContainerID))
-	e.eventually(t, 2*time.Minute, "the sidecar restarted and is ready again", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, 2*time.Minute, "the sidecar restarted and is ready again", func() (bool, string) {
 		var cur corev1.Pod
 		if err := e.c.Get(e.ctx, types.NamespacedName{Namespace: nodeNS, Name: p.Name}, &cur); err != nil {
 			return false, err.Error()
 		}
-		s := initStatus(cur, controllers.SidecarContainerName)
+		s := initStatus(cur, contract.ContainerName)
 		return s != nil && s.RestartCount > sst.RestartCount && s.Ready, fmt.Sprintf("restarts %d, ready %v", s.RestartCount, s.Ready)
 	})
 	var cur corev1.Pod
@@ -382,7 +384,7 @@ func (e *nodeEnv) killSidecar(t *testing.T) {
 // is logged beside it.
 func (e *nodeEnv) memory(t *testing.T) {
 	p := e.shopPods(t)[0]
-	s := initStatus(p, controllers.SidecarContainerName)
+	s := initStatus(p, contract.ContainerName)
 	cg, err := memoryCgroup(containerID(s.ContainerID))
 	if err != nil {
 		t.Fatal(err)
@@ -489,7 +491,7 @@ func readMemory(cg string) (memory, error) {
 }
 
 func (e *nodeEnv) unprotected(t *testing.T) {
-	e.eventually(t, time.Minute, "the policy counts the legacy pod as unprotected", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, time.Minute, "the policy counts the legacy pod as unprotected", func() (bool, string) {
 		n := e.policy(t).Status.UnprotectedPods
 		return n == 1, fmt.Sprintf("unprotectedPods %d", n)
 	})
@@ -501,7 +503,7 @@ func (e *nodeEnv) unprotected(t *testing.T) {
 
 func (e *nodeEnv) garbageCollection(t *testing.T) {
 	e.kubectl(t, "delete", "authpolicy", "-n", nodeNS, nodePolicy, "--wait=false")
-	e.eventually(t, time.Minute, "the keys Secret and the sidecar ConfigMap are garbage-collected", func() (bool, string) {
+	testwait.Poll(t, 500*time.Millisecond, time.Minute, "the keys Secret and the sidecar ConfigMap are garbage-collected", func() (bool, string) {
 		var s corev1.Secret
 		var cm corev1.ConfigMap
 		errS := e.c.Get(e.ctx, types.NamespacedName{Namespace: nodeNS, Name: authv1alpha1.SigningKeysSecretName(nodePolicy)}, &s)
@@ -652,7 +654,7 @@ func (e *nodeEnv) dumpState(t *testing.T) {
 		{"get", "pods", "-A", "-o", "wide"},
 		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
 		{"logs", "-n", operatorNS, "deployment/" + managerName, "--tail=40"},
-		{"logs", "-n", nodeNS, "deployment/shop", "-c", controllers.SidecarContainerName, "--tail=40"},
+		{"logs", "-n", nodeNS, "deployment/shop", "-c", contract.ContainerName, "--tail=40"},
 	} {
 		out, _ := e.kubectlNoFail(args...)
 		t.Logf("kubectl %s:\n%s", strings.Join(args, " "), out)

@@ -44,6 +44,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/cli"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/internal/testproc"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
 
 // full is true under `make test-reliability`: every test runs at its full size.
@@ -148,7 +149,7 @@ func newNamespace(t *testing.T) string {
 // API server, and waits until it answers /readyz.
 func startManager(t *testing.T, extraArgs ...string) *testproc.Process {
 	t.Helper()
-	probe := testproc.FreeAddr(t)
+	probe := testwait.FreeAddr(t)
 	args := append([]string{"manager",
 		"--kubeconfig", kubeconfig,
 		"--disable-webhook",
@@ -170,7 +171,7 @@ type sidecar struct {
 // waits until it answers /healthz.
 func startSidecar(t *testing.T, args ...string) *sidecar {
 	t.Helper()
-	listen, ops := testproc.FreeAddr(t), testproc.FreeAddr(t)
+	listen, ops := testwait.FreeAddr(t), testwait.FreeAddr(t)
 	all := append(append([]string{}, args...), "--listen", listen, "--metrics-listen", ops, "--log-format", "text")
 	s := &sidecar{URL: "http://" + listen, OpsURL: "http://" + ops, args: all}
 	s.Process = testproc.Start(t, sidecarBin, s.OpsURL+"/healthz", all...)
@@ -321,27 +322,4 @@ func metricSeries(c *http.Client, opsURL string) (map[string]float64, error) {
 		out[line[:i]] = v
 	}
 	return out, sc.Err()
-}
-
-// waitUntil polls cond every 50ms until it holds or within passes, then fails the test
-// with the last reason cond gave.
-func waitUntil(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	pollUntil(t, 50*time.Millisecond, within, what, cond)
-}
-
-// pollUntil is waitUntil at another pace, for conditions that are costly to check.
-func pollUntil(t *testing.T, every, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s (last: %s)", within, what, why)
-		}
-		time.Sleep(every)
-	}
 }

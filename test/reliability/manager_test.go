@@ -45,6 +45,7 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/testproc"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/keyset"
 )
 
@@ -89,7 +90,7 @@ func TestManagerKilledMidRotation(t *testing.T) {
 		return k8s.Create(context.Background(), midRotationPolicy(ns, name))
 	})
 	h := &midRotationHistory{seen: map[string]map[string]*midRotationKey{}}
-	pollUntil(t, midRotationPollEvery, 3*time.Minute, "every policy Ready with its keys Secret", func() (bool, string) {
+	testwait.Poll(t, midRotationPollEvery, 3*time.Minute, "every policy Ready with its keys Secret", func() (bool, string) {
 		views, err := midRotationRead(ns)
 		if err != nil {
 			return false, err.Error()
@@ -125,7 +126,7 @@ func TestManagerKilledMidRotation(t *testing.T) {
 		up := time.Since(restarted)
 		var views map[string]*midRotationView
 		var allHandled time.Duration
-		pollUntil(t, midRotationPollEvery, 3*time.Minute, fmt.Sprintf("round %d: every request handled and mirrored after the restart", round), func() (bool, string) {
+		testwait.Poll(t, midRotationPollEvery, 3*time.Minute, fmt.Sprintf("round %d: every request handled and mirrored after the restart", round), func() (bool, string) {
 			var err error
 			if views, err = midRotationRead(ns); err != nil {
 				return false, err.Error()
@@ -412,7 +413,7 @@ func midRotationSamePrivate(a, b crypto.PrivateKey) bool {
 func midRotationNoPending(t *testing.T, h *midRotationHistory, ns string, names []string, when string, before map[string]*midRotationView) map[string]*midRotationView {
 	t.Helper()
 	var views map[string]*midRotationView
-	pollUntil(t, midRotationPollEvery, 3*time.Minute, when+": every pending key activated and the status saying so", func() (bool, string) {
+	testwait.Poll(t, midRotationPollEvery, 3*time.Minute, when+": every pending key activated and the status saying so", func() (bool, string) {
 		var err error
 		if views, err = midRotationRead(ns); err != nil {
 			return false, err.Error()

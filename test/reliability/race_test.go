@@ -47,7 +47,7 @@ spec:
 
 // TestRefreshRace presents one refresh token to refreshRacers concurrent refreshes, round
 // after round, and counts the double spends: rounds where more than one refresh
-// succeeded. DESIGN.md §3: rotation is one atomic step in the store, so exactly one
+// succeeded. docs/design.md §3: rotation is one atomic step in the store, so exactly one
 // succeeds; the others present a spent token, which is reuse and revokes the whole family,
 // so the winner's new refresh token is refused too. With Redis the racers are split
 // across two sidecar processes sharing one redis-server, the case the atomic script

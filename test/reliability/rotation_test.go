@@ -42,6 +42,7 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/secretvolume"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/keyset"
 )
 
@@ -101,7 +102,7 @@ func TestRotationUnderLoad(t *testing.T) {
 		t.Fatalf("creating the AuthPolicy: %v", err)
 	}
 	secretKey := types.NamespacedName{Namespace: ns, Name: authv1alpha1.SigningKeysSecretName(rotationPolicyName)}
-	waitUntil(t, time.Minute, "the operator writes the keys Secret", func() (bool, string) {
+	testwait.Until(t, time.Minute, "the operator writes the keys Secret", func() (bool, string) {
 		ks, err := rotationReadKeyset(ctx, secretKey)
 		if err != nil {
 			return false, err.Error()
@@ -159,7 +160,7 @@ func TestRotationUnderLoad(t *testing.T) {
 		} else {
 			rotationRequest(t, ns)
 			requested++
-			waitUntil(t, time.Minute, "the operator publishes the requested key", func() (bool, string) {
+			testwait.Until(t, time.Minute, "the operator publishes the requested key", func() (bool, string) {
 				ks, err := rotationReadKeyset(ctx, secretKey)
 				if err != nil {
 					return false, err.Error()
@@ -171,7 +172,7 @@ func TestRotationUnderLoad(t *testing.T) {
 		}
 		t.Logf("rotation %d: key %s published, signs from %s (in %s)", len(activated), next.KID,
 			next.ActivatesAt.Format(time.TimeOnly), time.Until(next.ActivatesAt).Round(100*time.Millisecond))
-		waitUntil(t, time.Until(next.ActivatesAt)+time.Minute, "both sidecars sign with key "+next.KID, func() (bool, string) {
+		testwait.Until(t, time.Until(next.ActivatesAt)+time.Minute, "both sidecars sign with key "+next.KID, func() (bool, string) {
 			if ks, err := rotationReadKeyset(ctx, secretKey); err == nil {
 				load.noteSchedule(ks)
 			}

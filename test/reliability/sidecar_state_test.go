@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/keyset"
 )
 
@@ -103,7 +104,7 @@ func readSidecarReadiness(c *http.Client, s *sidecar) (sidecarReadiness, error) 
 func waitRevocationsLoaded(t *testing.T, c *http.Client, s *sidecar, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	waitUntil(t, within, "readyz ok with the revocations loaded", func() (bool, string) {
+	testwait.Until(t, within, "readyz ok with the revocations loaded", func() (bool, string) {
 		r, err := readSidecarReadiness(c, s)
 		if err != nil {
 			return false, err.Error()
