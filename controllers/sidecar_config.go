@@ -94,7 +94,7 @@ func (r *AuthPolicyReconciler) reconcileSidecarConfig(ctx context.Context, s *sc
 	var restart []string
 	if !maps.Equal(cm.Data, want) {
 		if exists {
-			restart = restartFieldsChanged(cm.Data[authv1alpha1.SidecarPolicyFile], policy)
+			restart = restartFieldsChanged(cm.Data[contract.PolicyFile], policy)
 		}
 		cm.Data = want
 		changed = true

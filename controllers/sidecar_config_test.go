@@ -19,6 +19,8 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +48,7 @@ func TestTheSidecarConfigNamesThePolicyGeneration(t *testing.T) {
 		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: authv1alpha1.SidecarConfigMapName("shop-api")}, cm); err != nil {
 			return nil, err.Error()
 		}
-		got, err := sidecar.ParsePolicy([]byte(cm.Data[authv1alpha1.SidecarPolicyFile]))
+		got, err := sidecar.ParsePolicy([]byte(cm.Data[contract.PolicyFile]))
 		if err != nil {
 			t.Fatalf("the sidecar refuses policy.yaml: %v", err)
 		}
@@ -61,7 +63,7 @@ func TestTheSidecarConfigNamesThePolicyGeneration(t *testing.T) {
 	if err := k8s.Patch(context.Background(), p, client.MergeFrom(base)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "policy.yaml at the new generation", func() (bool, string) {
+	testwait.Until(t, 30*time.Second, "policy.yaml at the new generation", func() (bool, string) {
 		got, why := configured()
 		return got != nil && got.Generation == p.Generation && len(got.Spec.Routes) == 2, why
 	})

@@ -20,6 +20,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -77,7 +79,7 @@ func watchPolicyVolume(t *testing.T, h *harness, doc string) *policyVolume {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h.server.WatchPolicy(ctx, filepath.Join(v.Dir(), v1alpha1.SidecarPolicyFile), 5*time.Millisecond)
+		h.server.WatchPolicy(ctx, filepath.Join(v.Dir(), contract.PolicyFile), 5*time.Millisecond)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	return v
@@ -85,7 +87,7 @@ func watchPolicyVolume(t *testing.T, h *harness, doc string) *policyVolume {
 
 func (v *policyVolume) update(doc string) {
 	v.t.Helper()
-	if err := v.Write(map[string][]byte{v1alpha1.SidecarPolicyFile: []byte(doc)}); err != nil {
+	if err := v.Write(map[string][]byte{contract.PolicyFile: []byte(doc)}); err != nil {
 		v.t.Fatal(err)
 	}
 }
@@ -112,7 +114,7 @@ func (h *harness) policyReloads(result string) int {
 
 func (h *harness) waitForGeneration(t *testing.T, gen int64) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("generation %d is in force", gen), func() bool { return h.policyGeneration() == gen })
+	testwait.For(t, 10*time.Second, fmt.Sprintf("generation %d is in force", gen), func() bool { return h.policyGeneration() == gen })
 }
 
 func (h *harness) status(path, token string) int {
@@ -182,7 +184,7 @@ func TestPolicyReloadRefusesABadFile(t *testing.T) {
 	} {
 		t.Run(bad.name+" is refused", func(t *testing.T) {
 			vol.update(bad.doc)
-			waitFor(t, "the file is refused", func() bool { return h.policyReloads("rejected") == i+1 })
+			testwait.For(t, 10*time.Second, "the file is refused", func() bool { return h.policyReloads("rejected") == i+1 })
 			if h.server.policy() != good {
 				t.Fatal("a refused file replaced the policy in force")
 			}

@@ -18,6 +18,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -44,7 +45,7 @@ func TestSidecarBinaryReloadsItsPolicy(t *testing.T) {
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "hello") }))
 	defer app.Close()
 
-	addr, ops := testproc.FreeAddr(t), testproc.FreeAddr(t)
+	addr, ops := testwait.FreeAddr(t), testwait.FreeAddr(t)
 	p := testproc.Start(t, buildSidecar(t), "http://"+ops+"/healthz",
 		"--policy", filepath.Join(vol.Dir(), "policy.yaml"), "--upstream", app.URL, "--reload-interval", "20ms",
 		"--listen", addr, "--metrics-listen", ops, "--log-format", "text")
