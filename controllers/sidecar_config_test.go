@@ -19,11 +19,12 @@ package controllers_test
 import (
 	"context"
 	"fmt"
-	"github.com/tollgate-dev/tollgate/internal/testwait"
-	"github.com/tollgate-dev/tollgate/sidecar/contract"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/testwait"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"

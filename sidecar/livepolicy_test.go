@@ -20,8 +20,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/tollgate-dev/tollgate/internal/testwait"
-	"github.com/tollgate-dev/tollgate/sidecar/contract"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -32,6 +30,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/testwait"
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"

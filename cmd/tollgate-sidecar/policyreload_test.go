@@ -18,7 +18,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -26,6 +25,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 
 	"github.com/tollgate-dev/tollgate/internal/secretvolume"
 	"github.com/tollgate-dev/tollgate/internal/testproc"
