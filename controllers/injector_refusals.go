@@ -141,6 +141,12 @@ func checkKeysPrivate(pod *corev1.Pod, policy string) error {
 		if v.Name != KeysVolume && volumeHoldsSecret(v.VolumeSource, keys) {
 			return refuse("volume %q holds Secret %q, the signing keys of AuthPolicy %q: only the tollgate sidecar may read them; remove the volume", v.Name, keys, policy)
 		}
+		// The kubelet keeps the sidecar's keys in a directory of the node, readable by
+		// every user; the node's /proc leads into the sidecar like hostPID does.
+		if v.HostPath != nil {
+			return refuse("volume %q is a hostPath: through the node's files (the kubelet's directory holds the mounted keys Secret, /proc the sidecar's processes) the pod could read the tollgate sidecar's signing keys; remove the volume, or the %s annotation",
+				v.Name, authv1alpha1.PolicyAnnotation)
+		}
 	}
 	type container struct {
 		kind string
@@ -159,6 +165,11 @@ func checkKeysPrivate(pod *corev1.Pod, policy string) error {
 		own = append(own, container{"ephemeral container", corev1.Container(c.EphemeralContainerCommon)})
 	}
 	for _, o := range own {
+		// A privileged container is root on the node, the kubelet's directory included.
+		if sc := o.c.SecurityContext; sc != nil && sc.Privileged != nil && *sc.Privileged {
+			return refuse("%s %q is privileged: it could read the tollgate sidecar's signing keys from the node; run it unprivileged, or remove the %s annotation",
+				o.kind, o.c.Name, authv1alpha1.PolicyAnnotation)
+		}
 		for _, m := range o.c.VolumeMounts {
 			if slices.Contains(reservedVolumes, m.Name) {
 				return refuse("%s %q mounts volume %q, which belongs to the tollgate sidecar: remove the mount", o.kind, o.c.Name, m.Name)

@@ -183,6 +183,20 @@ func TestPodsThatCouldReadTheSigningKeysAreRefused(t *testing.T) {
 		{"hostPID", func(p *corev1.Pod) { p.Spec.HostPID = true },
 			"pod uses hostPID: processes outside the pod could read the tollgate sidecar's signing keys"},
 		{"hostNetwork", func(p *corev1.Pod) { p.Spec.HostNetwork = true }, "pod uses hostNetwork"},
+		{"the node's kubelet directory", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "pods", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/kubelet/pods"}}}}
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "pods", MountPath: "/pods", ReadOnly: true}}
+		}, `volume "pods" is a hostPath: through the node's files`},
+		{"the node's /proc", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "proc", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/proc"}}}}
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "proc", MountPath: "/host/proc", ReadOnly: true}}
+		}, `volume "proc" is a hostPath`},
+		{"a privileged init container", func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: "busybox", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}
+		}, `init container "setup" is privileged`},
+		{"a privileged app", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+		}, `container "app" is privileged`},
 		{"a volume of the keys Secret in the app", func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "keys", VolumeSource: keysSecret}}
 			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "keys", MountPath: "/keys"}}
