@@ -39,6 +39,8 @@ import (
 // InjectPath is where the webhook server serves the PodInjector.
 const InjectPath = "/inject"
 
+// The webhook also sees the ephemeral containers added to a running pod (kubectl debug),
+// through a second rule that config/webhook adds: UPDATE of pods/ephemeralcontainers.
 // +kubebuilder:webhook:path=/inject,mutating=true,failurePolicy=fail,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=inject.auth.tollgate.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded,timeoutSeconds=5,matchPolicy=Equivalent
 
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
@@ -64,7 +66,10 @@ func NewPodInjector(c, apiReader client.Reader, scheme *runtime.Scheme, image st
 // Handle injects the sidecar into a pod that names a policy, or refuses the pod with a
 // message its author can act on. A pod without the annotation passes unchanged.
 func (i *PodInjector) Handle(ctx context.Context, req admission.Request) admission.Response {
-	if req.Operation != admissionv1.Create {
+	if req.Operation == admissionv1.Update && req.SubResource == EphemeralContainersSubresource {
+		return i.handleEphemeral(ctx, req)
+	}
+	if req.Operation != admissionv1.Create || req.SubResource != "" {
 		return admission.Allowed("")
 	}
 	pod := &corev1.Pod{}
@@ -106,6 +111,29 @@ func (i *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 		return admission.Allowed("")
 	}
 	return admission.Patched("", in.patch(pod)...)
+}
+
+// EphemeralContainersSubresource is how kubectl debug adds a container to a running pod.
+const EphemeralContainersSubresource = "ephemeralcontainers"
+
+// handleEphemeral refuses ephemeral containers that could read the signing keys of the
+// pod's sidecar. The pod as it was and as it is to be are both decoded: a container
+// admitted before (or before the webhook was installed) does not block the next one.
+func (i *PodInjector) handleEphemeral(ctx context.Context, req admission.Request) admission.Response {
+	pod, old := &corev1.Pod{}, &corev1.Pod{}
+	if err := i.decoder.Decode(req, pod); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err))
+	}
+	if len(req.OldObject.Raw) > 0 {
+		if err := i.decoder.DecodeRaw(req.OldObject, old); err != nil {
+			return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err))
+		}
+	}
+	if err := checkEphemeralContainers(pod, old); err != nil {
+		logf.FromContext(ctx).V(1).Info("ephemeral container refused", "namespace", req.Namespace, "pod", req.Name, "reason", err.Error())
+		return admission.Denied(err.Error())
+	}
+	return admission.Allowed("")
 }
 
 // patch is the injection as JSON patch operations that only add. The pod as its author

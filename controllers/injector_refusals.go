@@ -170,20 +170,66 @@ func checkKeysPrivate(pod *corev1.Pod, policy string) error {
 			return refuse("%s %q is privileged: it could read the tollgate sidecar's signing keys from the node; run it unprivileged, or remove the %s annotation",
 				o.kind, o.c.Name, authv1alpha1.PolicyAnnotation)
 		}
-		for _, m := range o.c.VolumeMounts {
-			if slices.Contains(reservedVolumes, m.Name) {
-				return refuse("%s %q mounts volume %q, which belongs to the tollgate sidecar: remove the mount", o.kind, o.c.Name, m.Name)
-			}
+		if err := containerKeysPrivate(o.c, o.kind, keys); err != nil {
+			return err
 		}
-		for _, e := range o.c.Env {
-			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == keys {
-				return refuse("%s %q takes variable %s from Secret %q, the signing keys of AuthPolicy %q: only the tollgate sidecar may read them; remove the variable", o.kind, o.c.Name, e.Name, keys, policy)
-			}
+	}
+	return nil
+}
+
+// checkEphemeralContainers refuses the ephemeral containers that pod gains over old when
+// they could read the keys of its sidecar: by sharing the sidecar's process namespace
+// (its /proc/<pid>/root), by mounting its volumes, by taking variables from the keys
+// Secret, or as privileged containers. A pod without the sidecar has no keys to guard.
+func checkEphemeralContainers(pod, old *corev1.Pod) error {
+	if !HasSidecar(pod) {
+		return nil
+	}
+	keys := ""
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == KeysVolume && v.Secret != nil {
+			keys = v.Secret.SecretName
 		}
-		for _, e := range o.c.EnvFrom {
-			if e.SecretRef != nil && e.SecretRef.Name == keys {
-				return refuse("%s %q takes its environment from Secret %q, the signing keys of AuthPolicy %q: only the tollgate sidecar may read them; remove the envFrom entry", o.kind, o.c.Name, keys, policy)
-			}
+	}
+	for _, e := range pod.Spec.EphemeralContainers {
+		if slices.ContainsFunc(old.Spec.EphemeralContainers, func(o corev1.EphemeralContainer) bool { return o.Name == e.Name }) {
+			continue
+		}
+		c := corev1.Container(e.EphemeralContainerCommon)
+		switch {
+		case c.Name == SidecarContainerName:
+			return refuse("container name %q is reserved for the tollgate sidecar: rename the ephemeral container", SidecarContainerName)
+		case e.TargetContainerName == SidecarContainerName:
+			return refuse("ephemeral container %q targets the tollgate sidecar: it would share the sidecar's processes and read its signing keys through /proc/<pid>/root; target the app's container instead", c.Name)
+		case c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged:
+			return refuse("ephemeral container %q is privileged: it could read the tollgate sidecar's signing keys from the node; debug without privileges", c.Name)
+		}
+		if err := containerKeysPrivate(c, "ephemeral container", keys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// containerKeysPrivate refuses a container of the pod's own that mounts one of the
+// sidecar's volumes or takes variables from the keys Secret.
+func containerKeysPrivate(c corev1.Container, kind, keys string) error {
+	for _, m := range c.VolumeMounts {
+		if slices.Contains(reservedVolumes, m.Name) {
+			return refuse("%s %q mounts volume %q, which belongs to the tollgate sidecar: remove the mount", kind, c.Name, m.Name)
+		}
+	}
+	if keys == "" {
+		return nil
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == keys {
+			return refuse("%s %q takes variable %s from Secret %q, the tollgate sidecar's signing keys: only the sidecar may read them; remove the variable", kind, c.Name, e.Name, keys)
+		}
+	}
+	for _, e := range c.EnvFrom {
+		if e.SecretRef != nil && e.SecretRef.Name == keys {
+			return refuse("%s %q takes its environment from Secret %q, the tollgate sidecar's signing keys: only the sidecar may read them; remove the envFrom entry", kind, c.Name, keys)
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ package controllers_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -26,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
@@ -252,5 +254,69 @@ func TestPodsThatCouldReadTheSigningKeysAreRefused(t *testing.T) {
 			p.Spec.ShareProcessNamespace = ptr.To(false)
 		}))
 		sidecarOf(t, pod)
+	})
+}
+
+// An ephemeral container (kubectl debug) is added to a running pod through the
+// pods/ephemeralcontainers subresource, an UPDATE the webhook sees too.
+func TestEphemeralContainersCannotReachTheSigningKeys(t *testing.T) {
+	ctx := context.Background()
+	ns := labelledNamespace(t)
+	create(t, newPolicy(ns, "api"))
+	pod := createPod(t, appPod(ns, "api"))
+	sidecarOf(t, pod)
+	debug := func(mutate func(*corev1.EphemeralContainer)) error {
+		p := &corev1.Pod{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), p); err != nil {
+			t.Fatal(err)
+		}
+		c := corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+			Name: fmt.Sprintf("debug-%d", len(p.Spec.EphemeralContainers)), Image: "busybox",
+			TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+		}}
+		mutate(&c)
+		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, c)
+		return k8s.SubResource("ephemeralcontainers").Update(ctx, p)
+	}
+	keysRef := corev1.LocalObjectReference{Name: "api-signing-keys"}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*corev1.EphemeralContainer)
+		want   string
+	}{
+		{"targeting the sidecar", func(c *corev1.EphemeralContainer) { c.TargetContainerName = controllers.SidecarContainerName },
+			`ephemeral container "debug-0" targets the tollgate sidecar`},
+		{"mounting the sidecar's keys volume", func(c *corev1.EphemeralContainer) {
+			c.VolumeMounts = []corev1.VolumeMount{{Name: controllers.KeysVolume, MountPath: "/k", ReadOnly: true}}
+		}, `ephemeral container "debug-0" mounts volume "tollgate-keys"`},
+		{"a variable from the keys Secret", func(c *corev1.EphemeralContainer) {
+			c.Env = []corev1.EnvVar{{Name: "K", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: keysRef, Key: "keyset.json"}}}}
+		}, `takes variable K from Secret "api-signing-keys"`},
+		{"the environment from the keys Secret", func(c *corev1.EphemeralContainer) {
+			c.EnvFrom = []corev1.EnvFromSource{{Prefix: "X_", SecretRef: &corev1.SecretEnvSource{LocalObjectReference: keysRef}}}
+		}, `takes its environment from Secret "api-signing-keys"`},
+		{"privileged", func(c *corev1.EphemeralContainer) {
+			c.SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+		},
+			`ephemeral container "debug-0" is privileged`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := debug(tc.mutate)
+			if err == nil {
+				t.Fatal("the ephemeral container was admitted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\ndoes not say %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("a debug container beside the app is the app's business", func(t *testing.T) {
+		if err := debug(func(c *corev1.EphemeralContainer) { c.TargetContainerName = "app" }); err != nil {
+			t.Fatal(err)
+		}
+		// And one admitted before does not stand in the way of the next.
+		if err := debug(func(*corev1.EphemeralContainer) {}); err != nil {
+			t.Fatal(err)
+		}
 	})
 }
