@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
@@ -76,13 +77,13 @@ func (i *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 	if err := i.decoder.Decode(req, pod); err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err))
 	}
-	name, ok := pod.Annotations[authv1alpha1.PolicyAnnotation]
-	if !ok {
-		return admission.Allowed("")
-	}
 	namespace := req.Namespace
 	if namespace == "" {
 		namespace = pod.Namespace
+	}
+	name, ok := pod.Annotations[authv1alpha1.PolicyAnnotation]
+	if !ok {
+		return i.otherKeysResponse(ctx, namespace, pod, "")
 	}
 	log := logf.FromContext(ctx).WithValues("namespace", namespace, "pod", podName(pod), "policy", name)
 
@@ -107,10 +108,36 @@ func (i *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 		}
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
+	if resp := i.otherKeysResponse(ctx, namespace, pod, name); !resp.Allowed {
+		return resp
+	}
 	if in.empty() {
 		return admission.Allowed("")
 	}
 	return admission.Patched("", in.patch(pod)...)
+}
+
+// otherKeysResponse refuses a pod that could read the keys Secret of an AuthPolicy of its
+// namespace other than own (a pod that names none: ""), the keys of own being
+// planInjection's business. Without this, any pod of the namespace could mount them.
+func (i *PodInjector) otherKeysResponse(ctx context.Context, namespace string, pod *corev1.Pod, own string) admission.Response {
+	for _, name := range keysPolicies(pod) {
+		if name == own {
+			continue
+		}
+		_, err := i.policy(ctx, namespace, name)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			logf.FromContext(ctx).Error(err, "reading the AuthPolicy", "namespace", namespace, "policy", name)
+			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("reading AuthPolicy %s/%s: %w", namespace, name, err))
+		}
+		if err := checkKeysUnread(pod, name, false); err != nil {
+			return admission.Denied(err.Error())
+		}
+	}
+	return admission.Allowed("")
 }
 
 // EphemeralContainersSubresource is how kubectl debug adds a container to a running pod.
@@ -133,7 +160,15 @@ func (i *PodInjector) handleEphemeral(ctx context.Context, req admission.Request
 		logf.FromContext(ctx).V(1).Info("ephemeral container refused", "namespace", req.Namespace, "pod", req.Name, "reason", err.Error())
 		return admission.Denied(err.Error())
 	}
-	return admission.Allowed("")
+	// The new ephemeral containers, also of pods without a sidecar, take no variables
+	// from the keys of any policy of the namespace.
+	added := &corev1.Pod{}
+	for _, e := range pod.Spec.EphemeralContainers {
+		if !slices.ContainsFunc(old.Spec.EphemeralContainers, func(o corev1.EphemeralContainer) bool { return o.Name == e.Name }) {
+			added.Spec.EphemeralContainers = append(added.Spec.EphemeralContainers, e)
+		}
+	}
+	return i.otherKeysResponse(ctx, req.Namespace, added, "")
 }
 
 // patch is the injection as JSON patch operations that only add. The pod as its author

@@ -131,16 +131,12 @@ func sameVolume(have, want corev1.Volume) bool {
 	return equality.Semantic.DeepEqual(*h, want)
 }
 
-// checkKeysPrivate refuses a pod whose own containers could read the policy's signing
-// keys: a volume of the keys Secret besides the sidecar's, a mount of one of the sidecar's
-// volumes in another container, or an environment variable from the keys Secret. It runs
-// after checkReservedNames: an init container named like the sidecar is the sidecar.
+// checkKeysPrivate refuses a pod that carries the sidecar of policy and whose own
+// containers could read its signing keys: through the node (a hostPath volume, a
+// privileged container), or as checkKeysUnread says. It runs after checkReservedNames: an
+// init container named like the sidecar is the sidecar.
 func checkKeysPrivate(pod *corev1.Pod, policy string) error {
-	keys := authv1alpha1.SigningKeysSecretName(policy)
 	for _, v := range pod.Spec.Volumes {
-		if v.Name != KeysVolume && volumeHoldsSecret(v.VolumeSource, keys) {
-			return refuse("volume %q holds Secret %q, the signing keys of AuthPolicy %q: only the tollgate sidecar may read them; remove the volume", v.Name, keys, policy)
-		}
 		// The kubelet keeps the sidecar's keys in a directory of the node, readable by
 		// every user; the node's /proc leads into the sidecar like hostPID does.
 		if v.HostPath != nil {
@@ -148,33 +144,93 @@ func checkKeysPrivate(pod *corev1.Pod, policy string) error {
 				v.Name, authv1alpha1.PolicyAnnotation)
 		}
 	}
-	type container struct {
-		kind string
-		c    corev1.Container
-	}
-	var own []container
-	for _, c := range pod.Spec.InitContainers {
-		if c.Name != SidecarContainerName {
-			own = append(own, container{"init container", c})
-		}
-	}
-	for _, c := range pod.Spec.Containers {
-		own = append(own, container{"container", c})
-	}
-	for _, c := range pod.Spec.EphemeralContainers {
-		own = append(own, container{"ephemeral container", corev1.Container(c.EphemeralContainerCommon)})
-	}
-	for _, o := range own {
+	for _, o := range ownContainers(pod, true) {
 		// A privileged container is root on the node, the kubelet's directory included.
 		if sc := o.c.SecurityContext; sc != nil && sc.Privileged != nil && *sc.Privileged {
 			return refuse("%s %q is privileged: it could read the tollgate sidecar's signing keys from the node; run it unprivileged, or remove the %s annotation",
 				o.kind, o.c.Name, authv1alpha1.PolicyAnnotation)
 		}
+	}
+	return checkKeysUnread(pod, policy, true)
+}
+
+// checkKeysUnread refuses a pod whose own containers could read the keys Secret of
+// policy: a volume of it (projected too), a mount of one of the sidecar's volumes, or an
+// environment variable from it. With sidecar, the pod carries that policy's sidecar, whose
+// keys volume and container are not the pod's own.
+func checkKeysUnread(pod *corev1.Pod, policy string, sidecar bool) error {
+	keys := authv1alpha1.SigningKeysSecretName(policy)
+	for _, v := range pod.Spec.Volumes {
+		if (v.Name != KeysVolume || !sidecar) && volumeHoldsSecret(v.VolumeSource, keys) {
+			return refuse("volume %q holds Secret %q, the signing keys of AuthPolicy %q: only its tollgate sidecar may read them; remove the volume", v.Name, keys, policy)
+		}
+	}
+	for _, o := range ownContainers(pod, sidecar) {
 		if err := containerKeysPrivate(o.c, o.kind, keys); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+type ownContainer struct {
+	kind string
+	c    corev1.Container
+}
+
+// ownContainers are the pod's containers of every kind, without the sidecar if it has it.
+func ownContainers(pod *corev1.Pod, sidecar bool) []ownContainer {
+	var own []ownContainer
+	for _, c := range pod.Spec.InitContainers {
+		if !sidecar || c.Name != SidecarContainerName {
+			own = append(own, ownContainer{"init container", c})
+		}
+	}
+	for _, c := range pod.Spec.Containers {
+		own = append(own, ownContainer{"container", c})
+	}
+	for _, c := range pod.Spec.EphemeralContainers {
+		own = append(own, ownContainer{"ephemeral container", corev1.Container(c.EphemeralContainerCommon)})
+	}
+	return own
+}
+
+// keysPolicies are the policies whose keys Secret the pod refers to by name
+// (`<policy>-signing-keys`), whether such a policy exists or not.
+func keysPolicies(pod *corev1.Pod) []string {
+	var names []string
+	for _, v := range pod.Spec.Volumes {
+		if v.Secret != nil {
+			names = append(names, v.Secret.SecretName)
+		}
+		if v.Projected != nil {
+			for _, s := range v.Projected.Sources {
+				if s.Secret != nil {
+					names = append(names, s.Secret.Name)
+				}
+			}
+		}
+	}
+	for _, o := range ownContainers(pod, false) {
+		for _, e := range o.c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				names = append(names, e.ValueFrom.SecretKeyRef.Name)
+			}
+		}
+		for _, e := range o.c.EnvFrom {
+			if e.SecretRef != nil {
+				names = append(names, e.SecretRef.Name)
+			}
+		}
+	}
+	var policies []string
+	for _, n := range names {
+		if p, ok := strings.CutSuffix(n, authv1alpha1.SigningKeysSecretSuffix); ok && p != "" {
+			policies = append(policies, p)
+		}
+	}
+	slices.Sort(policies)
+	return slices.Compact(policies)
 }
 
 // checkEphemeralContainers refuses the ephemeral containers that pod gains over old when

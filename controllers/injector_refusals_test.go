@@ -320,3 +320,68 @@ func TestEphemeralContainersCannotReachTheSigningKeys(t *testing.T) {
 		}
 	})
 }
+
+// The keys Secret of a policy is the sidecar's alone, also against pods of its namespace
+// that name no policy, or another one.
+func TestOnlyTheSidecarOfAPolicyMayReadItsKeys(t *testing.T) {
+	ns := labelledNamespace(t)
+	create(t, newPolicy(ns, "api"))
+	create(t, newPolicy(ns, "web"))
+	keysRef := corev1.LocalObjectReference{Name: "api-signing-keys"}
+	keysVolume := func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{{Name: "keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "api-signing-keys"}}}}
+		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "keys", MountPath: "/keys"}}
+	}
+	for _, tc := range []struct {
+		name, policy string
+		mutate       func(*corev1.Pod)
+		want         string
+	}{
+		{"a pod without the annotation mounting the keys", "", keysVolume,
+			`volume "keys" holds Secret "api-signing-keys", the signing keys of AuthPolicy "api"`},
+		{"a pod without the annotation projecting the keys", "", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "all", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				Sources: []corev1.VolumeProjection{{Secret: &corev1.SecretProjection{LocalObjectReference: keysRef}}},
+			}}}}
+		}, `volume "all" holds Secret "api-signing-keys"`},
+		{"a pod without the annotation under the sidecar's volume name", "", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: controllers.KeysVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "api-signing-keys"}}}}
+		}, `volume "tollgate-keys" holds Secret "api-signing-keys"`},
+		{"a pod without the annotation with a variable from the keys", "", func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "get", Image: "busybox", Env: []corev1.EnvVar{{Name: "K", ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: keysRef, Key: "keyset.json"},
+			}}}}}
+		}, `init container "get" takes variable K from Secret "api-signing-keys"`},
+		{"a pod of another policy with the environment from the keys", "web", func(p *corev1.Pod) {
+			p.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{Prefix: "K_", SecretRef: &corev1.SecretEnvSource{LocalObjectReference: keysRef}}}
+		}, `container "app" takes its environment from Secret "api-signing-keys"`},
+		{"a pod of another policy mounting the keys", "web", keysVolume, `volume "keys" holds Secret "api-signing-keys"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := appPod(ns, tc.policy, tc.mutate)
+			err := k8s.Create(context.Background(), pod)
+			if err == nil {
+				t.Fatalf("pod %s was admitted", pod.Name)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\ndoes not say %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("an ephemeral container of a pod without the annotation", func(t *testing.T) {
+		pod := createPod(t, appPod(ns, ""))
+		pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+			Name: "debug", Image: "busybox", TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+			EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: keysRef}}},
+		}}}
+		err := k8s.SubResource("ephemeralcontainers").Update(context.Background(), pod)
+		if want := `ephemeral container "debug" takes its environment from Secret "api-signing-keys"`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want an error saying %q", err, want)
+		}
+	})
+	t.Run("a Secret of that suffix without its policy is the app's", func(t *testing.T) {
+		createPod(t, appPod(ns, "", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "shop-signing-keys"}}}}
+		}))
+	})
+}
