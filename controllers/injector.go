@@ -108,7 +108,7 @@ func (i *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 		}
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
-	if resp := i.otherKeysResponse(ctx, namespace, pod, name); !resp.Allowed {
+	if resp := i.otherKeysResponse(ctx, namespace, pod, policy.Name); !resp.Allowed {
 		return resp
 	}
 	if in.empty() {
