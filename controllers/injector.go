@@ -65,7 +65,8 @@ func NewPodInjector(c, apiReader client.Reader, scheme *runtime.Scheme, image st
 }
 
 // Handle injects the sidecar into a pod that names a policy, or refuses the pod with a
-// message its author can act on. A pod without the annotation passes unchanged.
+// message its author can act on. A pod without the annotation passes unchanged, unless it
+// could read the keys Secret of a policy of its namespace.
 func (i *PodInjector) Handle(ctx context.Context, req admission.Request) admission.Response {
 	if req.Operation == admissionv1.Update && req.SubResource == EphemeralContainersSubresource {
 		return i.handleEphemeral(ctx, req)
