@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"gomodules.xyz/jsonpatch/v2"
@@ -39,6 +40,8 @@ import (
 // InjectPath is where the webhook server serves the PodInjector.
 const InjectPath = "/inject"
 
+// The webhook also sees the ephemeral containers added to a running pod (kubectl debug),
+// through a second rule that config/webhook adds: UPDATE of pods/ephemeralcontainers.
 // +kubebuilder:webhook:path=/inject,mutating=true,failurePolicy=fail,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=inject.auth.tollgate.dev,admissionReviewVersions=v1,reinvocationPolicy=IfNeeded,timeoutSeconds=5,matchPolicy=Equivalent
 
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
@@ -62,22 +65,26 @@ func NewPodInjector(c, apiReader client.Reader, scheme *runtime.Scheme, image st
 }
 
 // Handle injects the sidecar into a pod that names a policy, or refuses the pod with a
-// message its author can act on. A pod without the annotation passes unchanged.
+// message its author can act on. A pod without the annotation passes unchanged, unless it
+// could read the keys Secret of a policy of its namespace.
 func (i *PodInjector) Handle(ctx context.Context, req admission.Request) admission.Response {
-	if req.Operation != admissionv1.Create {
+	if req.Operation == admissionv1.Update && req.SubResource == EphemeralContainersSubresource {
+		return i.handleEphemeral(ctx, req)
+	}
+	if req.Operation != admissionv1.Create || req.SubResource != "" {
 		return admission.Allowed("")
 	}
 	pod := &corev1.Pod{}
 	if err := i.decoder.Decode(req, pod); err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err))
 	}
-	name, ok := pod.Annotations[authv1alpha1.PolicyAnnotation]
-	if !ok {
-		return admission.Allowed("")
-	}
 	namespace := req.Namespace
 	if namespace == "" {
 		namespace = pod.Namespace
+	}
+	name, ok := pod.Annotations[authv1alpha1.PolicyAnnotation]
+	if !ok {
+		return i.otherKeysResponse(ctx, namespace, pod, "")
 	}
 	log := logf.FromContext(ctx).WithValues("namespace", namespace, "pod", podName(pod), "policy", name)
 
@@ -102,10 +109,67 @@ func (i *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 		}
 		return admission.Errored(http.StatusInternalServerError, err)
 	}
+	if resp := i.otherKeysResponse(ctx, namespace, pod, policy.Name); !resp.Allowed {
+		return resp
+	}
 	if in.empty() {
 		return admission.Allowed("")
 	}
 	return admission.Patched("", in.patch(pod)...)
+}
+
+// otherKeysResponse refuses a pod that could read the keys Secret of an AuthPolicy of its
+// namespace other than own (a pod that names none: ""), the keys of own being
+// planInjection's business. Without this, any pod of the namespace could mount them.
+func (i *PodInjector) otherKeysResponse(ctx context.Context, namespace string, pod *corev1.Pod, own string) admission.Response {
+	for _, name := range keysPolicies(pod) {
+		if name == own {
+			continue
+		}
+		_, err := i.policy(ctx, namespace, name)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			logf.FromContext(ctx).Error(err, "reading the AuthPolicy", "namespace", namespace, "policy", name)
+			return admission.Errored(http.StatusInternalServerError, fmt.Errorf("reading AuthPolicy %s/%s: %w", namespace, name, err))
+		}
+		if err := checkKeysUnread(pod, name, false); err != nil {
+			return admission.Denied(err.Error())
+		}
+	}
+	return admission.Allowed("")
+}
+
+// EphemeralContainersSubresource is how kubectl debug adds a container to a running pod.
+const EphemeralContainersSubresource = "ephemeralcontainers"
+
+// handleEphemeral refuses ephemeral containers that could read the signing keys of the
+// pod's sidecar. The pod as it was and as it is to be are both decoded: a container
+// admitted before (or before the webhook was installed) does not block the next one.
+func (i *PodInjector) handleEphemeral(ctx context.Context, req admission.Request) admission.Response {
+	pod, old := &corev1.Pod{}, &corev1.Pod{}
+	if err := i.decoder.Decode(req, pod); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err))
+	}
+	if len(req.OldObject.Raw) > 0 {
+		if err := i.decoder.DecodeRaw(req.OldObject, old); err != nil {
+			return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err))
+		}
+	}
+	if err := checkEphemeralContainers(pod, old); err != nil {
+		logf.FromContext(ctx).V(1).Info("ephemeral container refused", "namespace", req.Namespace, "pod", req.Name, "reason", err.Error())
+		return admission.Denied(err.Error())
+	}
+	// The new ephemeral containers, also of pods without a sidecar, take no variables
+	// from the keys of any policy of the namespace.
+	added := &corev1.Pod{}
+	for _, e := range pod.Spec.EphemeralContainers {
+		if !slices.ContainsFunc(old.Spec.EphemeralContainers, func(o corev1.EphemeralContainer) bool { return o.Name == e.Name }) {
+			added.Spec.EphemeralContainers = append(added.Spec.EphemeralContainers, e)
+		}
+	}
+	return i.otherKeysResponse(ctx, req.Namespace, added, "")
 }
 
 // patch is the injection as JSON patch operations that only add. The pod as its author

@@ -93,6 +93,7 @@ func FuzzInjectionPatch(f *testing.F) {
 	f.Add(`{"metadata":{"annotations":{"auth.tollgate.dev/policy":"shop-api","auth.tollgate.dev/status":"no"}},"spec":{"futureField":{},"initContainers":[{"name":"m"}],"volumes":[{"name":"v","emptyDir":{}}],"containers":[{"name":"app"}]}}`)
 	f.Add(`{"metadata":{"annotations":{"auth.tollgate.dev/policy":"shop-api"}},"spec":{"initContainers":null,"volumes":[],"containers":[{"name":"tollgate-sidecar"}]}}`)
 	f.Add(`{"metadata":{"annotations":{"auth.tollgate.dev/policy":"shop-api"}},"spec":{"volumes":[{"name":"tollgate-keys","secret":{"secretName":"shop-api-signing-keys"}}],"containers":[{"name":"app"}]}}`)
+	f.Add(`{"metadata":{},"spec":{"volumes":[{"name":"k","projected":{"sources":[{"secret":{"name":"-signing-keys"}}]}}],"containers":[{"name":"app","envFrom":[{"secretRef":{"name":"x-signing-keys"}}]}]}}`)
 	policy := &authv1alpha1.AuthPolicy{ObjectMeta: metav1.ObjectMeta{Name: "shop-api", Namespace: "shop"}}
 	inj := NewPodInjector(fixedPolicy{policy}, nil, fuzzScheme(), "tollgate:test")
 	f.Fuzz(func(t *testing.T, pod string) {

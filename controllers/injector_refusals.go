@@ -21,11 +21,12 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tollgate-dev/tollgate/sidecar/contract"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
-	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
 // The pod author chooses every name and volume of a pod. What the webhook lets through
@@ -132,48 +133,161 @@ func sameVolume(have, want corev1.Volume) bool {
 	return equality.Semantic.DeepEqual(*h, want)
 }
 
-// checkKeysPrivate refuses a pod whose own containers could read the policy's signing
-// keys: a volume of the keys Secret besides the sidecar's, a mount of one of the sidecar's
-// volumes in another container, or an environment variable from the keys Secret. It runs
-// after checkReservedNames: an init container named like the sidecar is the sidecar.
+// checkKeysPrivate refuses a pod that carries the sidecar of policy and whose own
+// containers could read its signing keys: through the node (a hostPath volume, a
+// privileged container), or as checkKeysUnread says. It runs after checkReservedNames: an
+// init container named like the sidecar is the sidecar.
 func checkKeysPrivate(pod *corev1.Pod, policy string) error {
-	keys := authv1alpha1.SigningKeysSecretName(policy)
 	for _, v := range pod.Spec.Volumes {
-		if v.Name != contract.KeysVolume && volumeHoldsSecret(v.VolumeSource, keys) {
-			return refuse("volume %q holds Secret %q, the signing keys of AuthPolicy %q: only the tollgate sidecar may read them; remove the volume", v.Name, keys, policy)
+		// The kubelet keeps the sidecar's keys in a directory of the node, readable by
+		// every user; the node's /proc leads into the sidecar like hostPID does.
+		if v.HostPath != nil {
+			return refuse("volume %q is a hostPath: through the node's files (the kubelet's directory holds the mounted keys Secret, /proc the sidecar's processes) the pod could read the tollgate sidecar's signing keys; remove the volume, or the %s annotation",
+				v.Name, authv1alpha1.PolicyAnnotation)
 		}
 	}
-	type container struct {
-		kind string
-		c    corev1.Container
+	for _, o := range ownContainers(pod, true) {
+		// A privileged container is root on the node, the kubelet's directory included.
+		if sc := o.c.SecurityContext; sc != nil && sc.Privileged != nil && *sc.Privileged {
+			return refuse("%s %q is privileged: it could read the tollgate sidecar's signing keys from the node; run it unprivileged, or remove the %s annotation",
+				o.kind, o.c.Name, authv1alpha1.PolicyAnnotation)
+		}
 	}
-	var own []container
+	return checkKeysUnread(pod, policy, true)
+}
+
+// checkKeysUnread refuses a pod whose own containers could read the keys Secret of
+// policy: a volume of it (projected too), a mount of one of the sidecar's volumes, or an
+// environment variable from it. With sidecar, the pod carries that policy's sidecar, whose
+// keys volume and container are not the pod's own.
+func checkKeysUnread(pod *corev1.Pod, policy string, sidecar bool) error {
+	keys := authv1alpha1.SigningKeysSecretName(policy)
+	for _, v := range pod.Spec.Volumes {
+		if (v.Name != contract.KeysVolume || !sidecar) && volumeHoldsSecret(v.VolumeSource, keys) {
+			return refuse("volume %q holds Secret %q, the signing keys of AuthPolicy %q: only its tollgate sidecar may read them; remove the volume", v.Name, keys, policy)
+		}
+	}
+	for _, o := range ownContainers(pod, sidecar) {
+		if err := containerKeysPrivate(o.c, o.kind, keys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type ownContainer struct {
+	kind string
+	c    corev1.Container
+}
+
+// ownContainers are the pod's containers of every kind, without the sidecar if it has it.
+func ownContainers(pod *corev1.Pod, sidecar bool) []ownContainer {
+	var own []ownContainer
 	for _, c := range pod.Spec.InitContainers {
-		if c.Name != contract.ContainerName {
-			own = append(own, container{"init container", c})
+		if !sidecar || c.Name != contract.ContainerName {
+			own = append(own, ownContainer{"init container", c})
 		}
 	}
 	for _, c := range pod.Spec.Containers {
-		own = append(own, container{"container", c})
+		own = append(own, ownContainer{"container", c})
 	}
 	for _, c := range pod.Spec.EphemeralContainers {
-		own = append(own, container{"ephemeral container", corev1.Container(c.EphemeralContainerCommon)})
+		own = append(own, ownContainer{"ephemeral container", corev1.Container(c.EphemeralContainerCommon)})
 	}
-	for _, o := range own {
-		for _, m := range o.c.VolumeMounts {
-			if slices.Contains(reservedVolumes, m.Name) {
-				return refuse("%s %q mounts volume %q, which belongs to the tollgate sidecar: remove the mount", o.kind, o.c.Name, m.Name)
+	return own
+}
+
+// keysPolicies are the policies whose keys Secret the pod refers to by name
+// (`<policy>-signing-keys`), whether such a policy exists or not.
+func keysPolicies(pod *corev1.Pod) []string {
+	var names []string
+	for _, v := range pod.Spec.Volumes {
+		if v.Secret != nil {
+			names = append(names, v.Secret.SecretName)
+		}
+		if v.Projected != nil {
+			for _, s := range v.Projected.Sources {
+				if s.Secret != nil {
+					names = append(names, s.Secret.Name)
+				}
 			}
 		}
+	}
+	for _, o := range ownContainers(pod, false) {
 		for _, e := range o.c.Env {
-			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == keys {
-				return refuse("%s %q takes variable %s from Secret %q, the signing keys of AuthPolicy %q: only the tollgate sidecar may read them; remove the variable", o.kind, o.c.Name, e.Name, keys, policy)
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				names = append(names, e.ValueFrom.SecretKeyRef.Name)
 			}
 		}
 		for _, e := range o.c.EnvFrom {
-			if e.SecretRef != nil && e.SecretRef.Name == keys {
-				return refuse("%s %q takes its environment from Secret %q, the signing keys of AuthPolicy %q: only the tollgate sidecar may read them; remove the envFrom entry", o.kind, o.c.Name, keys, policy)
+			if e.SecretRef != nil {
+				names = append(names, e.SecretRef.Name)
 			}
+		}
+	}
+	var policies []string
+	for _, n := range names {
+		if p, ok := strings.CutSuffix(n, authv1alpha1.SigningKeysSecretSuffix); ok && p != "" {
+			policies = append(policies, p)
+		}
+	}
+	slices.Sort(policies)
+	return slices.Compact(policies)
+}
+
+// checkEphemeralContainers refuses the ephemeral containers that pod gains over old when
+// they could read the keys of its sidecar: by sharing the sidecar's process namespace
+// (its /proc/<pid>/root), by mounting its volumes, by taking variables from the keys
+// Secret, or as privileged containers. A pod without the sidecar has no keys to guard.
+func checkEphemeralContainers(pod, old *corev1.Pod) error {
+	if !HasSidecar(pod) {
+		return nil
+	}
+	keys := ""
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == contract.KeysVolume && v.Secret != nil {
+			keys = v.Secret.SecretName
+		}
+	}
+	for _, e := range pod.Spec.EphemeralContainers {
+		if slices.ContainsFunc(old.Spec.EphemeralContainers, func(o corev1.EphemeralContainer) bool { return o.Name == e.Name }) {
+			continue
+		}
+		c := corev1.Container(e.EphemeralContainerCommon)
+		switch {
+		case c.Name == contract.ContainerName:
+			return refuse("container name %q is reserved for the tollgate sidecar: rename the ephemeral container", contract.ContainerName)
+		case e.TargetContainerName == contract.ContainerName:
+			return refuse("ephemeral container %q targets the tollgate sidecar: it would share the sidecar's processes and read its signing keys through /proc/<pid>/root; target the app's container instead", c.Name)
+		case c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged:
+			return refuse("ephemeral container %q is privileged: it could read the tollgate sidecar's signing keys from the node; debug without privileges", c.Name)
+		}
+		if err := containerKeysPrivate(c, "ephemeral container", keys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// containerKeysPrivate refuses a container of the pod's own that mounts one of the
+// sidecar's volumes or takes variables from the keys Secret.
+func containerKeysPrivate(c corev1.Container, kind, keys string) error {
+	for _, m := range c.VolumeMounts {
+		if slices.Contains(reservedVolumes, m.Name) {
+			return refuse("%s %q mounts volume %q, which belongs to the tollgate sidecar: remove the mount", kind, c.Name, m.Name)
+		}
+	}
+	if keys == "" {
+		return nil
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == keys {
+			return refuse("%s %q takes variable %s from Secret %q, the tollgate sidecar's signing keys: only the sidecar may read them; remove the variable", kind, c.Name, e.Name, keys)
+		}
+	}
+	for _, e := range c.EnvFrom {
+		if e.SecretRef != nil && e.SecretRef.Name == keys {
+			return refuse("%s %q takes its environment from Secret %q, the tollgate sidecar's signing keys: only the sidecar may read them; remove the envFrom entry", kind, c.Name, keys)
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ package controllers_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -26,6 +27,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/controllers"
@@ -184,6 +186,20 @@ func TestPodsThatCouldReadTheSigningKeysAreRefused(t *testing.T) {
 		{"hostPID", func(p *corev1.Pod) { p.Spec.HostPID = true },
 			"pod uses hostPID: processes outside the pod could read the tollgate sidecar's signing keys"},
 		{"hostNetwork", func(p *corev1.Pod) { p.Spec.HostNetwork = true }, "pod uses hostNetwork"},
+		{"the node's kubelet directory", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "pods", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/kubelet/pods"}}}}
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "pods", MountPath: "/pods", ReadOnly: true}}
+		}, `volume "pods" is a hostPath: through the node's files`},
+		{"the node's /proc", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "proc", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/proc"}}}}
+			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "proc", MountPath: "/host/proc", ReadOnly: true}}
+		}, `volume "proc" is a hostPath`},
+		{"a privileged init container", func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: "busybox", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}
+		}, `init container "setup" is privileged`},
+		{"a privileged app", func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+		}, `container "app" is privileged`},
 		{"a volume of the keys Secret in the app", func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "keys", VolumeSource: keysSecret}}
 			p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "keys", MountPath: "/keys"}}
@@ -239,5 +255,134 @@ func TestPodsThatCouldReadTheSigningKeysAreRefused(t *testing.T) {
 			p.Spec.ShareProcessNamespace = ptr.To(false)
 		}))
 		sidecarOf(t, pod)
+	})
+}
+
+// An ephemeral container (kubectl debug) is added to a running pod through the
+// pods/ephemeralcontainers subresource, an UPDATE the webhook sees too.
+func TestEphemeralContainersCannotReachTheSigningKeys(t *testing.T) {
+	ctx := context.Background()
+	ns := labelledNamespace(t)
+	create(t, newPolicy(ns, "api"))
+	pod := createPod(t, appPod(ns, "api"))
+	sidecarOf(t, pod)
+	debug := func(mutate func(*corev1.EphemeralContainer)) error {
+		p := &corev1.Pod{}
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(pod), p); err != nil {
+			t.Fatal(err)
+		}
+		c := corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+			Name: fmt.Sprintf("debug-%d", len(p.Spec.EphemeralContainers)), Image: "busybox",
+			TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+		}}
+		mutate(&c)
+		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, c)
+		return k8s.SubResource("ephemeralcontainers").Update(ctx, p)
+	}
+	keysRef := corev1.LocalObjectReference{Name: "api-signing-keys"}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*corev1.EphemeralContainer)
+		want   string
+	}{
+		{"targeting the sidecar", func(c *corev1.EphemeralContainer) { c.TargetContainerName = contract.ContainerName },
+			`ephemeral container "debug-0" targets the tollgate sidecar`},
+		{"mounting the sidecar's keys volume", func(c *corev1.EphemeralContainer) {
+			c.VolumeMounts = []corev1.VolumeMount{{Name: contract.KeysVolume, MountPath: "/k", ReadOnly: true}}
+		}, `ephemeral container "debug-0" mounts volume "tollgate-keys"`},
+		{"a variable from the keys Secret", func(c *corev1.EphemeralContainer) {
+			c.Env = []corev1.EnvVar{{Name: "K", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: keysRef, Key: "keyset.json"}}}}
+		}, `takes variable K from Secret "api-signing-keys"`},
+		{"the environment from the keys Secret", func(c *corev1.EphemeralContainer) {
+			c.EnvFrom = []corev1.EnvFromSource{{Prefix: "X_", SecretRef: &corev1.SecretEnvSource{LocalObjectReference: keysRef}}}
+		}, `takes its environment from Secret "api-signing-keys"`},
+		{"privileged", func(c *corev1.EphemeralContainer) {
+			c.SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+		},
+			`ephemeral container "debug-0" is privileged`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := debug(tc.mutate)
+			if err == nil {
+				t.Fatal("the ephemeral container was admitted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\ndoes not say %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("a debug container beside the app is the app's business", func(t *testing.T) {
+		if err := debug(func(c *corev1.EphemeralContainer) { c.TargetContainerName = "app" }); err != nil {
+			t.Fatal(err)
+		}
+		// And one admitted before does not stand in the way of the next.
+		if err := debug(func(*corev1.EphemeralContainer) {}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// The keys Secret of a policy is the sidecar's alone, also against pods of its namespace
+// that name no policy, or another one.
+func TestOnlyTheSidecarOfAPolicyMayReadItsKeys(t *testing.T) {
+	ns := labelledNamespace(t)
+	create(t, newPolicy(ns, "api"))
+	create(t, newPolicy(ns, "web"))
+	keysRef := corev1.LocalObjectReference{Name: "api-signing-keys"}
+	keysVolume := func(p *corev1.Pod) {
+		p.Spec.Volumes = []corev1.Volume{{Name: "keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "api-signing-keys"}}}}
+		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "keys", MountPath: "/keys"}}
+	}
+	for _, tc := range []struct {
+		name, policy string
+		mutate       func(*corev1.Pod)
+		want         string
+	}{
+		{"a pod without the annotation mounting the keys", "", keysVolume,
+			`volume "keys" holds Secret "api-signing-keys", the signing keys of AuthPolicy "api"`},
+		{"a pod without the annotation projecting the keys", "", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "all", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				Sources: []corev1.VolumeProjection{{Secret: &corev1.SecretProjection{LocalObjectReference: keysRef}}},
+			}}}}
+		}, `volume "all" holds Secret "api-signing-keys"`},
+		{"a pod without the annotation under the sidecar's volume name", "", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: contract.KeysVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "api-signing-keys"}}}}
+		}, `volume "tollgate-keys" holds Secret "api-signing-keys"`},
+		{"a pod without the annotation with a variable from the keys", "", func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "get", Image: "busybox", Env: []corev1.EnvVar{{Name: "K", ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: keysRef, Key: "keyset.json"},
+			}}}}}
+		}, `init container "get" takes variable K from Secret "api-signing-keys"`},
+		{"a pod of another policy with the environment from the keys", "web", func(p *corev1.Pod) {
+			p.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{Prefix: "K_", SecretRef: &corev1.SecretEnvSource{LocalObjectReference: keysRef}}}
+		}, `container "app" takes its environment from Secret "api-signing-keys"`},
+		{"a pod of another policy mounting the keys", "web", keysVolume, `volume "keys" holds Secret "api-signing-keys"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := appPod(ns, tc.policy, tc.mutate)
+			err := k8s.Create(context.Background(), pod)
+			if err == nil {
+				t.Fatalf("pod %s was admitted", pod.Name)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\ndoes not say %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("an ephemeral container of a pod without the annotation", func(t *testing.T) {
+		pod := createPod(t, appPod(ns, ""))
+		pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+			Name: "debug", Image: "busybox", TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+			EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: keysRef}}},
+		}}}
+		err := k8s.SubResource("ephemeralcontainers").Update(context.Background(), pod)
+		if want := `ephemeral container "debug" takes its environment from Secret "api-signing-keys"`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want an error saying %q", err, want)
+		}
+	})
+	t.Run("a Secret of that suffix without its policy is the app's", func(t *testing.T) {
+		createPod(t, appPod(ns, "", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "keys", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "shop-signing-keys"}}}}
+		}))
 	})
 }

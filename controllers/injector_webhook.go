@@ -65,6 +65,13 @@ func InjectionWebhook(operatorNamespace string, cc admissionregistrationv1.Webho
 			Rule: admissionregistrationv1.Rule{
 				APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
 			},
+		}, {
+			// kubectl debug: an ephemeral container added to a running pod.
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+			Rule: admissionregistrationv1.Rule{
+				APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods/" + EphemeralContainersSubresource},
+				Scope: ptr.To(admissionregistrationv1.AllScopes),
+			},
 		}},
 		FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
 		MatchPolicy:             ptr.To(admissionregistrationv1.Equivalent),
