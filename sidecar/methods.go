@@ -52,7 +52,8 @@ func checkMethod(m string) error {
 var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
 
 // methodOverrideName returns the canonical name of k when it is a method-override header
-// however spelled (any case, `_` for `-`, which CGI-style servers read the same), "" if not.
+// however spelled (any case, `_`, `.` or other punctuation for `-`, which CGI-style servers
+// read the same), "" if not.
 func methodOverrideName(k string) string {
 	for _, n := range methodOverrideHeaders {
 		if len(k) == len(n) && headerNameHasPrefix(k, n) {

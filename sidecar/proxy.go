@@ -200,9 +200,10 @@ func (f *forwarding) apply(h http.Header) {
 }
 
 // stripAuthHeaders removes every header whose name starts with X-Auth-, in any case and
-// with `_` for `-`: CGI-style servers (Rack, PHP, WSGI) read X_Auth_Role as HTTP_X_AUTH_ROLE,
-// the very variable X-Auth-Role becomes. Go keeps names with `_` as sent, so the names are
-// compared, not looked up.
+// with any other punctuation for `-`: CGI-style servers (Rack, PHP, WSGI) read X_Auth_Role as
+// HTTP_X_AUTH_ROLE, the very variable X-Auth-Role becomes, and lighttpd does the same with
+// X.Auth.Role or X~Auth~Role. Go keeps such names as sent, so the names are compared, not
+// looked up.
 func stripAuthHeaders(h http.Header) {
 	for k := range h {
 		if headerNameHasPrefix(k, "x-auth-") {
@@ -212,7 +213,8 @@ func stripAuthHeaders(h http.Header) {
 }
 
 // headerNameHasPrefix reports whether name starts with prefix (lower case, with `-`),
-// ignoring case and reading `_` as `-`.
+// ignoring case and reading every character but a letter or digit as `-`, as CGI-style
+// servers read them all as `_`.
 func headerNameHasPrefix(name, prefix string) bool {
 	if len(name) < len(prefix) {
 		return false
@@ -220,10 +222,11 @@ func headerNameHasPrefix(name, prefix string) bool {
 	for i := 0; i < len(prefix); i++ {
 		c := name[i]
 		switch {
-		case c == '_':
-			c = '-'
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		default:
+			c = '-'
 		}
 		if c != prefix[i] {
 			return false

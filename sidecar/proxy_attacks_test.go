@@ -88,8 +88,19 @@ func TestConnectionCannotRemoveTheIdentityHeaders(t *testing.T) {
 	}
 }
 
-// normalHeaderName is how CGI-style servers see a header name: upper case, `-` as `_`.
-func normalHeaderName(k string) string { return strings.ToUpper(strings.ReplaceAll(k, "-", "_")) }
+// normalHeaderName is how CGI-style servers see a header name: upper case, and every character
+// that is not a letter or digit as `_` (lighttpd maps `.` and `~` too, not only `-`).
+func normalHeaderName(k string) string {
+	return strings.Map(func(c rune) rune {
+		switch {
+		case 'a' <= c && c <= 'z':
+			return c - 'a' + 'A'
+		case 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			return c
+		}
+		return '_'
+	}, k)
+}
 
 func TestUnderscoreSpellingsOfIdentityHeadersAreStripped(t *testing.T) {
 	h := newHarness(t)
@@ -97,6 +108,7 @@ func TestUnderscoreSpellingsOfIdentityHeadersAreStripped(t *testing.T) {
 	spoofs := []string{
 		"X_Auth_Role: admin", "x_auth_subject: 42", "X-Auth_Role: admin", "X_AUTH-SUBJECT: 42",
 		"x_AUTH_role: admin", "X_Auth_Anything: x",
+		"X.Auth.Role: admin", "X~Auth~Subject: 42", "x-auth.role: admin", "X!Auth#Role: admin", "X`Auth|Role: admin",
 	}
 	for _, tc := range []struct {
 		name, target, token string
@@ -169,13 +181,15 @@ func TestMethodsAreForwardedAsMatched(t *testing.T) {
 			"POST /orders HTTP/1.1", "Host: app.example", "Authorization: Bearer "+bob, "Content-Length: 0",
 			"X-HTTP-Method-Override: DELETE", "X-HTTP-Method: DELETE", "X-Method-Override: DELETE",
 			"X_HTTP_Method_Override: DELETE", "x-http-method-override: DELETE",
+			"X.HTTP.Method.Override: DELETE", "X~Method~Override: DELETE", "X-HTTP-Method.Override: DELETE",
 		), "")
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%d %s", resp.StatusCode, body)
 		}
 		got := h.app.Last()
 		for k := range got.Header {
-			if methodOverrideName(k) != "" {
+			switch normalHeaderName(k) {
+			case "X_HTTP_METHOD_OVERRIDE", "X_HTTP_METHOD", "X_METHOD_OVERRIDE":
 				t.Errorf("the app got %s: %q", k, got.Header[k])
 			}
 		}
@@ -220,6 +234,8 @@ func TestMethodOverridesAreEvaluated(t *testing.T) {
 			override: []string{"X-HTTP-Method: delete"}, status: 403},
 		{name: "nor with underscores", method: "POST", target: "/orders", token: bob,
 			override: []string{"X_Method_Override: DELETE"}, status: 403},
+		{name: "nor with dots, which lighttpd reads as underscores", method: "POST", target: "/orders", token: bob,
+			override: []string{"X.HTTP.Method.Override: DELETE"}, status: 403},
 		{name: "an admin may, and the app gets the override upper-cased", method: "POST", target: "/orders", token: alice,
 			override: []string{"X-HTTP-Method-Override: delete", "X_Method_Override: DELETE"}, status: 200,
 			forwarded: map[string]string{"X-Http-Method-Override": "DELETE", "X-Method-Override": "DELETE"}},
