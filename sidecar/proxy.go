@@ -103,6 +103,8 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 		defer cancel()
 		go s.watchTunnel(ctx, cancel, fwd.token)
 	}
+	// The body goes to the app, at the pace the client and the app agree on.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	s.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
