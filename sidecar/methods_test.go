@@ -91,6 +91,7 @@ func FuzzMethodHandling(f *testing.F) {
 		{"GET", "X-HTTP-Method-Override", "DELETE"},
 		{"get", "X-HTTP-Method", "delete"},
 		{"POST", "X_HTTP_Method_Override", "PUT"},
+		{"POST", "X.HTTP.Method~Override", "PUT"},
 		{"Post", "x-method-override", " patch "},
 		{"M-SEARCH", "X-Http-Method-Override", "GET, DELETE"},
 		{"DELETE", "X-Forwarded-Method", "GET"},
@@ -109,7 +110,7 @@ func FuzzMethodHandling(f *testing.F) {
 		}
 
 		h := http.Header{name: {value}, "Accept": {"*/*"}}
-		isOverride := slices.Contains(methodOverrideHeaders, strings.ToLower(strings.ReplaceAll(name, "_", "-")))
+		isOverride := slices.Contains([]string{"X_HTTP_METHOD_OVERRIDE", "X_HTTP_METHOD", "X_METHOD_OVERRIDE"}, normalHeaderName(name))
 		o, err := ParseMethodOverride(h)
 		if err != nil {
 			if !isOverride {

@@ -91,15 +91,17 @@ func TestConnectionCannotRemoveTheIdentityHeaders(t *testing.T) {
 // normalHeaderName is how CGI-style servers see a header name: upper case, and every character
 // that is not a letter or digit as `_` (lighttpd maps `.` and `~` too, not only `-`).
 func normalHeaderName(k string) string {
-	return strings.Map(func(c rune) rune {
+	b := []byte(k)
+	for i, c := range b {
 		switch {
 		case 'a' <= c && c <= 'z':
-			return c - 'a' + 'A'
+			b[i] = c - 'a' + 'A'
 		case 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-			return c
+		default:
+			b[i] = '_'
 		}
-		return '_'
-	}, k)
+	}
+	return string(b)
 }
 
 func TestUnderscoreSpellingsOfIdentityHeadersAreStripped(t *testing.T) {
