@@ -50,7 +50,7 @@ type forwardingKey struct{}
 
 // serveProxy validates the request against the policy's routes and forwards it.
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string) {
-	fwd, err := s.readForwarding(r.Header)
+	fwd, err := s.readForwarding(r)
 	if err != nil {
 		s.metrics.Requests.WithLabelValues("bad_request").Inc()
 		s.errs.write(w, r, err)
@@ -108,10 +108,12 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 	s.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// readForwarding reads what, in a request's headers, decides how it is checked and forwarded,
-// and refuses what cannot be forwarded faithfully: several credentials, an h2c upgrade, and
-// (Evaluate mode) a malformed method override.
-func (s *Server) readForwarding(h http.Header) (*forwarding, error) {
+// readForwarding reads what, in a request's headers and query, decides how it is checked and
+// forwarded, and refuses what cannot be forwarded faithfully: several credentials, an h2c
+// upgrade, a `_method` query parameter (Strip mode: the query is forwarded as sent, so it
+// cannot be stripped) and a malformed method override (Evaluate mode).
+func (s *Server) readForwarding(r *http.Request) (*forwarding, error) {
+	h := r.Header
 	if err := singleCredential(h); err != nil {
 		return nil, err
 	}
@@ -119,13 +121,20 @@ func (s *Server) readForwarding(h http.Header) (*forwarding, error) {
 		return nil, errH2CUpgrade
 	}
 	fwd := &forwarding{}
-	if s.spec.Sidecar.MethodOverride == v1alpha1.MethodOverrideEvaluate {
-		o, err := ParseMethodOverride(h)
-		if err != nil {
-			return nil, errStatus(http.StatusBadRequest, err.Error())
+	if s.spec.Sidecar.MethodOverride != v1alpha1.MethodOverrideEvaluate {
+		if hasQueryMethodOverride(r.URL.RawQuery) {
+			return nil, errStatus(http.StatusBadRequest, errOverrideInQuery.Error())
 		}
-		fwd.override = o
+		return fwd, nil
 	}
+	o, err := ParseMethodOverride(h)
+	if err == nil {
+		o, err = ParseQueryMethodOverride(o, r.URL.RawQuery)
+	}
+	if err != nil {
+		return nil, errStatus(http.StatusBadRequest, err.Error())
+	}
+	fwd.override = o
 	return fwd, nil
 }
 

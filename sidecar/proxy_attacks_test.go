@@ -199,6 +199,31 @@ func TestMethodsAreForwardedAsMatched(t *testing.T) {
 			t.Errorf("the app got %s", got.Method)
 		}
 	})
+	t.Run("a _method query parameter is refused by default", func(t *testing.T) {
+		for _, query := range []string{
+			"_method=DELETE", "a=1&_method=delete", "a=1;_method=DELETE", "%5Fmethod=DELETE", "_METHOD=DELETE",
+			".method=DELETE", "+method=DELETE", "_method=%44ELETE",
+		} {
+			before := h.app.Last()
+			resp, body := rawExchange(t, h, requestHead(
+				"POST /orders?"+query+" HTTP/1.1", "Host: app.example", "Authorization: Bearer "+bob, "Content-Length: 0",
+			), "")
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(errorOf(t, body), "_method") {
+				t.Errorf("?%s: %d %s", query, resp.StatusCode, body)
+			}
+			if h.app.Last() != before {
+				t.Errorf("?%s reached the app", query)
+			}
+		}
+		for _, query := range []string{"method=DELETE", "_method=", "x_method=DELETE", "q=_method%3DDELETE"} {
+			resp, body := rawExchange(t, h, requestHead(
+				"POST /orders?"+query+" HTTP/1.1", "Host: app.example", "Authorization: Bearer "+bob, "Content-Length: 0",
+			), "")
+			if resp.StatusCode != http.StatusOK || h.app.Last().URL.RawQuery != query {
+				t.Errorf("?%s: %d %s", query, resp.StatusCode, body)
+			}
+		}
+	})
 }
 
 const evaluatePolicyYAML = `
@@ -249,6 +274,11 @@ func TestMethodOverridesAreEvaluated(t *testing.T) {
 			override: []string{"X-HTTP-Method-Override: DELETE"}, status: 401},
 		{name: "a POST run as the public GET still needs one", method: "POST", target: "/feed",
 			override: []string{"X-HTTP-Method-Override: GET"}, status: 401},
+		{name: "a clerk may not POST orders with ?_method=DELETE", method: "POST", target: "/orders?_method=DELETE", token: bob, status: 403},
+		{name: "nor with ?_method percent-encoded", method: "POST", target: "/orders?x=1&%5Fmethod=delete", token: bob, status: 403},
+		{name: "an admin may, and the query reaches the app as sent", method: "POST", target: "/orders?_method=delete", token: alice, status: 200},
+		{name: "a query override and a header that disagree are refused", method: "POST", target: "/orders?_method=DELETE", token: alice,
+			override: []string{"X-HTTP-Method-Override: PUT"}, status: 400},
 		{name: "a public GET overridden to GET stays public", method: "GET", target: "/feed",
 			override: []string{"X-HTTP-Method-Override: get"}, status: 200,
 			forwarded: map[string]string{"X-Http-Method-Override": "GET"}},
