@@ -196,6 +196,7 @@ func singleCredential(h http.Header) error {
 func (f *forwarding) apply(h http.Header) {
 	stripAuthHeaders(h)
 	stripMethodOverrides(h)
+	stripPathOverrides(h)
 	delete(h, "Http2-Settings") // only ever meant for an h2c upgrade, which is refused
 	if f == nil {
 		return
@@ -219,6 +220,21 @@ func stripAuthHeaders(h http.Header) {
 	for k := range h {
 		if headerNameHasPrefix(k, "x-auth-") {
 			delete(h, k)
+		}
+	}
+}
+
+// pathOverrideHeaders make IIS-era frameworks (Zend Framework 1, older Symfony and Laminas)
+// route by their value instead of the request's path, which the routes checked.
+var pathOverrideHeaders = []string{"x-original-url", "x-rewrite-url"}
+
+// stripPathOverrides removes every path-override header, however spelled.
+func stripPathOverrides(h http.Header) {
+	for k := range h {
+		for _, n := range pathOverrideHeaders {
+			if len(k) == len(n) && headerNameHasPrefix(k, n) {
+				delete(h, k)
+			}
 		}
 	}
 }

@@ -151,6 +151,23 @@ func TestUnderscoreSpellingsOfIdentityHeadersAreStripped(t *testing.T) {
 	}
 }
 
+// TestPathOverrideHeadersAreStripped: X-Original-URL and X-Rewrite-URL make IIS-era
+// frameworks (Zend Framework 1, older Symfony and Laminas) route by their value instead of
+// the path: a request matched as /public/info would run /admin.
+func TestPathOverrideHeadersAreStripped(t *testing.T) {
+	h := newHarness(t)
+	resp, body := rawExchange(t, h, requestHead("GET /public/info HTTP/1.1", "Host: app.example",
+		"X-Original-URL: /admin", "X-Rewrite-URL: /admin", "x_original_url: /admin", "X.Rewrite.Url: /admin"), "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	for k, v := range h.app.Last().Header {
+		if n := normalHeaderName(k); n == "X_ORIGINAL_URL" || n == "X_REWRITE_URL" {
+			t.Errorf("the app got %s: %q", k, v)
+		}
+	}
+}
+
 func TestMethodsAreForwardedAsMatched(t *testing.T) {
 	h := newHarness(t)
 	bob := h.login("bob@example.com", bobPassword).AccessToken
