@@ -224,32 +224,48 @@ func TestBodiesOfRequestsTheSidecarAnswersAreBounded(t *testing.T) {
 		{"a login", "POST /auth/login HTTP/1.1", http.StatusRequestTimeout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if _, err := io.WriteString(c, tc.head+"\r\nHost: app.example\r\nContent-Type: application/json\r\nContent-Length: 8000\r\n\r\n{"); err != nil {
-				t.Fatal(err)
-			}
-			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
-			r := bufio.NewReader(c)
-			resp, err := http.ReadResponse(r, &http.Request{Method: "POST"})
-			if err != nil {
-				t.Fatalf("no answer while the body does not arrive: %v", err)
-			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Errorf("answered %d, want %d", resp.StatusCode, tc.status)
-			}
-			if _, err := r.ReadByte(); err == nil {
-				t.Error("the connection goes on after an unfinished body")
-			} else if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-				t.Error("the connection is still open")
+			if got := answerWithoutBody(t, addr, tc.head); got != tc.status {
+				t.Errorf("answered %d, want %d", got, tc.status)
 			}
 		})
 	}
+	t.Run("a request the app cannot take", func(t *testing.T) {
+		h := newHarness(t)
+		h.server.cfg.AuthBodyTimeout = time.Second
+		h.appHTTP.Close()
+		if got := answerWithoutBody(t, serveAsDeployed(t, h), "POST /public/upload HTTP/1.1"); got != http.StatusBadGateway {
+			t.Errorf("answered %d, want 502", got)
+		}
+	})
+}
+
+// answerWithoutBody sends a request line (and headers) announcing an 8000-byte body, sends
+// one byte of it, and returns the status of the answer, failing unless the server then
+// closes the connection.
+func answerWithoutBody(t *testing.T, addr, head string) int {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, head+"\r\nHost: app.example\r\nContent-Type: application/json\r\nContent-Length: 8000\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, &http.Request{Method: "POST"})
+	if err != nil {
+		t.Fatalf("no answer while the body does not arrive: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if _, err := r.ReadByte(); err == nil {
+		t.Error("the connection goes on after an unfinished body")
+	} else if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		t.Error("the connection is still open")
+	}
+	return resp.StatusCode
 }
 
 // TestProxiedUploadsOutlastTheBodyDeadline: the body deadline of what the sidecar answers

@@ -262,9 +262,18 @@ func headerNameHasPrefix(name, prefix string) bool {
 	return true
 }
 
+// upstreamFailed answers 502 in the JSON error shape when the app cannot be reached. The
+// request's body is then the sidecar's to read, so it gets the deadline of the others the
+// sidecar answers itself.
+func (s *Server) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.AuthBodyTimeout))
+	s.metrics.Requests.WithLabelValues("upstream_error").Inc()
+	s.errs.write(w, r, &httpError{status: http.StatusBadGateway, msg: "upstream unavailable", cause: err})
+}
+
 // newProxy forwards to the upstream over kept-alive connections, streaming bodies both ways,
-// and answers 502 in the JSON error shape when the upstream cannot be reached.
-func newProxy(upstream *url.URL, errs errorWriter, m *Metrics) *httputil.ReverseProxy {
+// and hands failures to reach it to onError.
+func newProxy(upstream *url.URL, onError func(http.ResponseWriter, *http.Request, error)) *httputil.ReverseProxy {
 	transport := &http.Transport{
 		Proxy: nil, // the app is local: never route it through HTTP(S)_PROXY
 		DialContext: (&net.Dialer{
@@ -291,10 +300,7 @@ func newProxy(upstream *url.URL, errs errorWriter, m *Metrics) *httputil.Reverse
 		},
 		Transport:     transport,
 		FlushInterval: -1, // stream: every write reaches the client at once
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			m.Requests.WithLabelValues("upstream_error").Inc()
-			errs.write(w, r, &httpError{status: http.StatusBadGateway, msg: "upstream unavailable", cause: err})
-		},
+		ErrorHandler:  onError,
 	}
 }
 
