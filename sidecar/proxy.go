@@ -197,6 +197,7 @@ func (f *forwarding) apply(h http.Header) {
 	stripAuthHeaders(h)
 	stripMethodOverrides(h)
 	stripPathOverrides(h)
+	stripOtherSpellings(h, forwardedHeaders)
 	delete(h, "Http2-Settings") // only ever meant for an h2c upgrade, which is refused
 	if f == nil {
 		return
@@ -233,6 +234,22 @@ func stripPathOverrides(h http.Header) {
 	for k := range h {
 		for _, n := range pathOverrideHeaders {
 			if len(k) == len(n) && headerNameHasPrefix(k, n) {
+				delete(h, k)
+			}
+		}
+	}
+}
+
+// forwardedHeaders are the headers the proxy sets (SetXForwarded) after removing the client's.
+var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
+// stripOtherSpellings removes every header that is one of names spelled another way
+// (X_Forwarded_For): CGI-style servers read it as the very variable the proxy's header
+// becomes, and may let it win.
+func stripOtherSpellings(h http.Header, names []string) {
+	for k := range h {
+		for _, n := range names {
+			if k != n && len(k) == len(n) && headerNameHasPrefix(k, strings.ToLower(n)) {
 				delete(h, k)
 			}
 		}

@@ -151,6 +151,33 @@ func TestUnderscoreSpellingsOfIdentityHeadersAreStripped(t *testing.T) {
 	}
 }
 
+// TestForwardedHeadersCannotBeSpelledOver: the sidecar sets X-Forwarded-For, -Host and
+// -Proto; an X_Forwarded_For from the client is the same HTTP_X_FORWARDED_FOR to a CGI-style
+// server and would clobber it (Puma's CVE-2024-45614).
+func TestForwardedHeadersCannotBeSpelledOver(t *testing.T) {
+	h := newHarness(t)
+	resp, body := rawExchange(t, h, requestHead("GET /public/info HTTP/1.1", "Host: app.example",
+		"X_Forwarded_For: 6.6.6.6", "X.Forwarded.Host: evil.example", "x_forwarded_proto: https", "X-Forwarded_For: 6.6.6.6"), "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	seen := map[string][]string{}
+	for k, v := range h.app.Last().Header {
+		if n := normalHeaderName(k); strings.HasPrefix(n, "X_FORWARDED_") {
+			seen[n] = append(seen[n], v...)
+		}
+	}
+	want := map[string]string{"X_FORWARDED_FOR": "127.0.0.1", "X_FORWARDED_HOST": "app.example", "X_FORWARDED_PROTO": "http"}
+	if len(seen) != len(want) {
+		t.Fatalf("the app saw %v", seen)
+	}
+	for k, v := range want {
+		if len(seen[k]) != 1 || seen[k][0] != v {
+			t.Errorf("the app saw %s as %q, want %q", k, seen[k], v)
+		}
+	}
+}
+
 // TestPathOverrideHeadersAreStripped: X-Original-URL and X-Rewrite-URL make IIS-era
 // frameworks (Zend Framework 1, older Symfony and Laminas) route by their value instead of
 // the path: a request matched as /public/info would run /admin.
