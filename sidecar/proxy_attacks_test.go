@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -664,4 +665,39 @@ func TestTokenErrorsAreFixedText(t *testing.T) {
 
 func invalidTokenHeader(desc string) string {
 	return `Bearer realm="tollgate", error="invalid_token", error_description="invalid token: ` + desc + `"`
+}
+
+// FuzzForwardedHeaderNames: whatever a client names a header, the app never gets a header a
+// CGI-style server would read as one the sidecar sets or strips, other than the sidecar's own.
+func FuzzForwardedHeaderNames(f *testing.F) {
+	for _, k := range []string{
+		"X_Auth_Role", "X.Auth.Subject", "X_Forwarded_For", "x.forwarded.host", "X-Forwarded_Proto",
+		"X_Original_Url", "X~Rewrite~URL", "X.HTTP.Method.Override", "X-Auth-", "Accept",
+	} {
+		f.Add(k, "v")
+	}
+	owned := map[string]bool{
+		"X_FORWARDED_FOR": true, "X_FORWARDED_HOST": true, "X_FORWARDED_PROTO": true,
+		"X_ORIGINAL_URL": true, "X_REWRITE_URL": true,
+		"X_HTTP_METHOD_OVERRIDE": true, "X_HTTP_METHOD": true, "X_METHOD_OVERRIDE": true,
+	}
+	f.Fuzz(func(t *testing.T, name, value string) {
+		h := http.Header{name: {value}, "Accept": {"*/*"}}
+		for _, n := range forwardedHeaders {
+			h[n] = []string{"set by the proxy"}
+		}
+		(&forwarding{identity: &Identity{Subject: "7", Role: "clerk"}, token: "t"}).apply(h)
+		for k := range h {
+			n := normalHeaderName(k)
+			if !owned[n] && !strings.HasPrefix(n, "X_AUTH_") {
+				continue
+			}
+			if k != HeaderSubject && k != HeaderRole && !slices.Contains(forwardedHeaders, k) {
+				t.Fatalf("the app would get %q (from %q)", k, name)
+			}
+		}
+		if name != "Accept" && h.Get("Accept") != "*/*" {
+			t.Fatal("an unrelated header was lost")
+		}
+	})
 }
