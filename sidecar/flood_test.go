@@ -20,6 +20,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -198,5 +200,116 @@ func TestSlowBodyFlood(t *testing.T) {
 				t.Errorf("%d bytes still in use after the flood, %d during it", left, int64(peak)-int64(base))
 			}
 		})
+	}
+}
+
+// TestBodiesOfRequestsTheSidecarAnswersAreBounded: a request the sidecar answers itself (a
+// refusal, the JWKS) with a body that never arrives is answered and its connection closed once
+// the body deadline passes. Go's server reads what remains of an unread body before it answers,
+// with whatever deadline the connection has: without one, a client announcing a body it never
+// sends holds a goroutine and its buffers for as long as it likes, without any token.
+func TestBodiesOfRequestsTheSidecarAnswersAreBounded(t *testing.T) {
+	h := newHarness(t)
+	h.server.cfg.AuthBodyTimeout = time.Second
+	addr := serveAsDeployed(t, h)
+	bob := h.login("bob@example.com", bobPassword).AccessToken
+	for _, tc := range []struct {
+		name, head string
+		status     int
+	}{
+		{"a request without a token", "POST /orders HTTP/1.1", http.StatusUnauthorized},
+		{"a request whose role is not allowed", "POST /admin/users HTTP/1.1\r\nAuthorization: Bearer " + bob, http.StatusForbidden},
+		{"a request with a refused method", "post /orders HTTP/1.1", http.StatusBadRequest},
+		{"a request for the JWKS", "GET /.well-known/jwks.json HTTP/1.1", http.StatusOK},
+		{"a login", "POST /auth/login HTTP/1.1", http.StatusRequestTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := answerWithoutBody(t, addr, tc.head); got != tc.status {
+				t.Errorf("answered %d, want %d", got, tc.status)
+			}
+		})
+	}
+	t.Run("a request the app cannot take", func(t *testing.T) {
+		h := newHarness(t)
+		h.server.cfg.AuthBodyTimeout = time.Second
+		h.appHTTP.Close()
+		if got := answerWithoutBody(t, serveAsDeployed(t, h), "POST /public/upload HTTP/1.1"); got != http.StatusBadGateway {
+			t.Errorf("answered %d, want 502", got)
+		}
+	})
+}
+
+// answerWithoutBody sends a request line (and headers) announcing an 8000-byte body, sends
+// one byte of it, and returns the status of the answer, failing unless the server then
+// closes the connection.
+func answerWithoutBody(t *testing.T, addr, head string) int {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, head+"\r\nHost: app.example\r\nContent-Type: application/json\r\nContent-Length: 8000\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, &http.Request{Method: "POST"})
+	if err != nil {
+		t.Fatalf("no answer while the body does not arrive: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if _, err := r.ReadByte(); err == nil {
+		t.Error("the connection goes on after an unfinished body")
+	} else if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		t.Error("the connection is still open")
+	}
+	return resp.StatusCode
+}
+
+// TestProxiedUploadsOutlastTheBodyDeadline: the body deadline of what the sidecar answers
+// itself never reaches a proxied upload, not even one on a connection that logged in first.
+func TestProxiedUploadsOutlastTheBodyDeadline(t *testing.T) {
+	h := newHarness(t)
+	h.server.cfg.AuthBodyTimeout = 200 * time.Millisecond
+	addr := serveAsDeployed(t, h)
+	bob := h.login("bob@example.com", bobPassword).AccessToken
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	r := bufio.NewReader(c)
+	login, _ := json.Marshal(map[string]string{"email": "bob@example.com", "password": bobPassword})
+	fmt.Fprintf(c, "POST /auth/login HTTP/1.1\r\nHost: app.example\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(login), login)
+	resp, err := http.ReadResponse(r, &http.Request{Method: "POST"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	const chunk, chunks = "0123456789", 5
+	fmt.Fprintf(c, "POST /files HTTP/1.1\r\nHost: app.example\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n", bob, len(chunk)*chunks)
+	for range chunks {
+		time.Sleep(2 * h.server.cfg.AuthBodyTimeout / chunks) // the whole upload takes twice the deadline
+		if _, err := io.WriteString(c, chunk); err != nil {
+			t.Fatalf("the upload was cut off: %v", err)
+		}
+	}
+	resp, err = http.ReadResponse(r, &http.Request{Method: "POST"})
+	if err != nil {
+		t.Fatalf("the upload got no answer: %v", err)
+	}
+	resp.Body.Close()
+	h.app.mu.Lock()
+	got := string(h.app.body)
+	h.app.mu.Unlock()
+	if resp.StatusCode != http.StatusOK || got != strings.Repeat(chunk, chunks) {
+		t.Fatalf("%d; the app got %q", resp.StatusCode, got)
 	}
 }

@@ -19,6 +19,7 @@ package sidecar
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -28,6 +29,7 @@ var (
 	errMethodCase        = errors.New("method must be in upper case: methods are case-sensitive")
 	errOverrideSyntax    = errors.New("method override is not one HTTP method")
 	errOverrideConflicts = errors.New("method overrides disagree")
+	errOverrideInQuery   = errors.New("a _method query parameter asks the app to run another method: not allowed unless spec.sidecar.methodOverride is Evaluate")
 )
 
 // checkMethod refuses a request method that is not a token in upper case. Methods are
@@ -52,7 +54,8 @@ func checkMethod(m string) error {
 var methodOverrideHeaders = []string{"x-http-method-override", "x-http-method", "x-method-override"}
 
 // methodOverrideName returns the canonical name of k when it is a method-override header
-// however spelled (any case, `_` for `-`, which CGI-style servers read the same), "" if not.
+// however spelled (any case, `_`, `.` or other punctuation for `-`, which CGI-style servers
+// read the same), "" if not.
 func methodOverrideName(k string) string {
 	for _, n := range methodOverrideHeaders {
 		if len(k) == len(n) && headerNameHasPrefix(k, n) {
@@ -103,6 +106,66 @@ func ParseMethodOverride(h http.Header) (MethodOverride, error) {
 		}
 	}
 	return o, nil
+}
+
+// ParseQueryMethodOverride reads the `_method` query parameters with which Express
+// (method-override with a query getter), Laravel and Symfony run a request as another method,
+// and adds them to o, under the same rules as the headers.
+func ParseQueryMethodOverride(o MethodOverride, rawQuery string) (MethodOverride, error) {
+	for _, v := range queryMethodOverrides(rawQuery) {
+		v = strings.Trim(v, " \t")
+		if v == "" {
+			continue
+		}
+		if !isToken(v) {
+			return MethodOverride{}, errOverrideSyntax
+		}
+		v = strings.ToUpper(v)
+		if o.Method != "" && o.Method != v {
+			return MethodOverride{}, errOverrideConflicts
+		}
+		o.Method = v
+	}
+	return o, nil
+}
+
+// hasQueryMethodOverride reports whether the query asks for another method (a `_method`
+// parameter that is not empty).
+func hasQueryMethodOverride(rawQuery string) bool {
+	for _, v := range queryMethodOverrides(rawQuery) {
+		if strings.Trim(v, " \t") != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// queryMethodOverrides returns the values of a query's `_method` parameters however a
+// framework may read the name: percent-decoded, in any case, and with any character but a
+// letter or digit for `_` (PHP reads `.method` and ` method` as `_method`). Pairs are split
+// at `&` and at `;`, which some parsers still accept.
+func queryMethodOverrides(rawQuery string) []string {
+	var vs []string
+	for rawQuery != "" {
+		pair := rawQuery
+		if i := strings.IndexAny(rawQuery, "&;"); i >= 0 {
+			pair, rawQuery = rawQuery[:i], rawQuery[i+1:]
+		} else {
+			rawQuery = ""
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if d, err := url.QueryUnescape(k); err == nil {
+			k = d
+		}
+		if len(k) != len("_method") || !headerNameHasPrefix(k, "-method") {
+			continue
+		}
+		if d, err := url.QueryUnescape(v); err == nil {
+			v = d
+		}
+		vs = append(vs, v)
+	}
+	return vs
 }
 
 // stripMethodOverrides removes every method-override header, however spelled.

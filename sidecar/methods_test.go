@@ -19,6 +19,7 @@ package sidecar
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -91,6 +92,7 @@ func FuzzMethodHandling(f *testing.F) {
 		{"GET", "X-HTTP-Method-Override", "DELETE"},
 		{"get", "X-HTTP-Method", "delete"},
 		{"POST", "X_HTTP_Method_Override", "PUT"},
+		{"POST", "X.HTTP.Method~Override", "PUT"},
 		{"Post", "x-method-override", " patch "},
 		{"M-SEARCH", "X-Http-Method-Override", "GET, DELETE"},
 		{"DELETE", "X-Forwarded-Method", "GET"},
@@ -109,7 +111,7 @@ func FuzzMethodHandling(f *testing.F) {
 		}
 
 		h := http.Header{name: {value}, "Accept": {"*/*"}}
-		isOverride := slices.Contains(methodOverrideHeaders, strings.ToLower(strings.ReplaceAll(name, "_", "-")))
+		isOverride := slices.Contains([]string{"X_HTTP_METHOD_OVERRIDE", "X_HTTP_METHOD", "X_METHOD_OVERRIDE"}, normalHeaderName(name))
 		o, err := ParseMethodOverride(h)
 		if err != nil {
 			if !isOverride {
@@ -163,4 +165,35 @@ func TestPolicyMethodOverride(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "spec.sidecar.methodOverride") {
 		t.Fatalf("methodOverride: Forward: %v", err)
 	}
+}
+
+// FuzzQueryMethodOverride: every `_method` Go's own query parser finds is found too, and
+// whatever is read as an override is one upper-case method.
+func FuzzQueryMethodOverride(f *testing.F) {
+	for _, q := range []string{
+		"_method=DELETE", "a=1&_method=delete", "a=1;_method=PUT", "%5Fmethod=DELETE", "_METHOD=x",
+		".method=DELETE", "+method=DELETE", "_method=%44ELETE", "_method=", "_method", "%zz=1&_method=GET",
+		"_method=GET&_method=DELETE", "_method=GET%2C+DELETE", "q=_method%3DDELETE", "&&;;==",
+	} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		found := queryMethodOverrides(q)
+		parsed, _ := url.ParseQuery(q)
+		for _, v := range parsed["_method"] {
+			if !slices.Contains(found, v) {
+				t.Fatalf("?%s: Go reads _method=%q, the sidecar %q", q, v, found)
+			}
+		}
+		if hasQueryMethodOverride(q) != slices.ContainsFunc(found, func(v string) bool { return strings.Trim(v, " \t") != "" }) {
+			t.Fatalf("?%s: hasQueryMethodOverride disagrees with %q", q, found)
+		}
+		o, err := ParseQueryMethodOverride(MethodOverride{}, q)
+		if err != nil {
+			return
+		}
+		if o.Method != "" && (checkMethod(o.Method) != nil || !hasQueryMethodOverride(q)) {
+			t.Fatalf("?%s read as %+v", q, o)
+		}
+	})
 }

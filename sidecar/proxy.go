@@ -51,7 +51,7 @@ type forwardingKey struct{}
 // serveProxy validates the request against the policy's routes and forwards it.
 func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string) {
 	p := s.policy()
-	fwd, err := readForwarding(p, r.Header)
+	fwd, err := readForwarding(p, r)
 	if err != nil {
 		s.metrics.Requests.WithLabelValues("bad_request").Inc()
 		s.errs.write(w, r, err)
@@ -104,13 +104,17 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 		defer cancel()
 		go s.watchTunnel(ctx, cancel, fwd.token)
 	}
+	// The body goes to the app, at the pace the client and the app agree on.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	s.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// readForwarding reads what, in a request's headers, decides how it is checked and forwarded,
-// and refuses what cannot be forwarded faithfully: several credentials, an h2c upgrade, and
-// (Evaluate mode) a malformed method override.
-func readForwarding(p *livePolicy, h http.Header) (*forwarding, error) {
+// readForwarding reads what, in a request's headers and query, decides how it is checked and
+// forwarded, and refuses what cannot be forwarded faithfully: several credentials, an h2c
+// upgrade, a `_method` query parameter (Strip mode: the query is forwarded as sent, so it
+// cannot be stripped) and a malformed method override (Evaluate mode).
+func readForwarding(p *livePolicy, r *http.Request) (*forwarding, error) {
+	h := r.Header
 	if err := singleCredential(h); err != nil {
 		return nil, err
 	}
@@ -118,13 +122,20 @@ func readForwarding(p *livePolicy, h http.Header) (*forwarding, error) {
 		return nil, errH2CUpgrade
 	}
 	fwd := &forwarding{}
-	if p.spec.Sidecar.MethodOverride == v1alpha1.MethodOverrideEvaluate {
-		o, err := ParseMethodOverride(h)
-		if err != nil {
-			return nil, errStatus(http.StatusBadRequest, err.Error())
+	if p.spec.Sidecar.MethodOverride != v1alpha1.MethodOverrideEvaluate {
+		if hasQueryMethodOverride(r.URL.RawQuery) {
+			return nil, errStatus(http.StatusBadRequest, errOverrideInQuery.Error())
 		}
-		fwd.override = o
+		return fwd, nil
 	}
+	o, err := ParseMethodOverride(h)
+	if err == nil {
+		o, err = ParseQueryMethodOverride(o, r.URL.RawQuery)
+	}
+	if err != nil {
+		return nil, errStatus(http.StatusBadRequest, err.Error())
+	}
+	fwd.override = o
 	return fwd, nil
 }
 
@@ -188,6 +199,8 @@ func singleCredential(h http.Header) error {
 func (f *forwarding) apply(h http.Header) {
 	stripAuthHeaders(h)
 	stripMethodOverrides(h)
+	stripPathOverrides(h)
+	stripOtherSpellings(h, forwardedHeaders)
 	delete(h, "Http2-Settings") // only ever meant for an h2c upgrade, which is refused
 	if f == nil {
 		return
@@ -203,9 +216,10 @@ func (f *forwarding) apply(h http.Header) {
 }
 
 // stripAuthHeaders removes every header whose name starts with X-Auth-, in any case and
-// with `_` for `-`: CGI-style servers (Rack, PHP, WSGI) read X_Auth_Role as HTTP_X_AUTH_ROLE,
-// the very variable X-Auth-Role becomes. Go keeps names with `_` as sent, so the names are
-// compared, not looked up.
+// with any other punctuation for `-`: CGI-style servers (Rack, PHP, WSGI) read X_Auth_Role as
+// HTTP_X_AUTH_ROLE, the very variable X-Auth-Role becomes, and lighttpd does the same with
+// X.Auth.Role or X~Auth~Role. Go keeps such names as sent, so the names are compared, not
+// looked up.
 func stripAuthHeaders(h http.Header) {
 	for k := range h {
 		if headerNameHasPrefix(k, "x-auth-") {
@@ -214,8 +228,40 @@ func stripAuthHeaders(h http.Header) {
 	}
 }
 
+// pathOverrideHeaders make IIS-era frameworks (Zend Framework 1, older Symfony and Laminas)
+// route by their value instead of the request's path, which the routes checked.
+var pathOverrideHeaders = []string{"x-original-url", "x-rewrite-url"}
+
+// stripPathOverrides removes every path-override header, however spelled.
+func stripPathOverrides(h http.Header) {
+	for k := range h {
+		for _, n := range pathOverrideHeaders {
+			if len(k) == len(n) && headerNameHasPrefix(k, n) {
+				delete(h, k)
+			}
+		}
+	}
+}
+
+// forwardedHeaders are the headers the proxy sets (SetXForwarded) after removing the client's.
+var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
+// stripOtherSpellings removes every header that is one of names spelled another way
+// (X_Forwarded_For): CGI-style servers read it as the very variable the proxy's header
+// becomes, and may let it win.
+func stripOtherSpellings(h http.Header, names []string) {
+	for k := range h {
+		for _, n := range names {
+			if k != n && len(k) == len(n) && headerNameHasPrefix(k, strings.ToLower(n)) {
+				delete(h, k)
+			}
+		}
+	}
+}
+
 // headerNameHasPrefix reports whether name starts with prefix (lower case, with `-`),
-// ignoring case and reading `_` as `-`.
+// ignoring case and reading every character but a letter or digit as `-`, as CGI-style
+// servers read them all as `_`.
 func headerNameHasPrefix(name, prefix string) bool {
 	if len(name) < len(prefix) {
 		return false
@@ -223,10 +269,11 @@ func headerNameHasPrefix(name, prefix string) bool {
 	for i := 0; i < len(prefix); i++ {
 		c := name[i]
 		switch {
-		case c == '_':
-			c = '-'
 		case 'A' <= c && c <= 'Z':
 			c += 'a' - 'A'
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		default:
+			c = '-'
 		}
 		if c != prefix[i] {
 			return false
@@ -235,9 +282,18 @@ func headerNameHasPrefix(name, prefix string) bool {
 	return true
 }
 
+// upstreamFailed answers 502 in the JSON error shape when the app cannot be reached. The
+// request's body is then the sidecar's to read, so it gets the deadline of the others the
+// sidecar answers itself.
+func (s *Server) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.AuthBodyTimeout))
+	s.metrics.Requests.WithLabelValues("upstream_error").Inc()
+	s.errs.write(w, r, &httpError{status: http.StatusBadGateway, msg: "upstream unavailable", cause: err})
+}
+
 // newProxy forwards to the upstream over kept-alive connections, streaming bodies both ways,
-// and answers 502 in the JSON error shape when the upstream cannot be reached.
-func newProxy(upstream *url.URL, errs errorWriter, m *Metrics) *httputil.ReverseProxy {
+// and hands failures to reach it to onError.
+func newProxy(upstream *url.URL, onError func(http.ResponseWriter, *http.Request, error)) *httputil.ReverseProxy {
 	transport := &http.Transport{
 		Proxy: nil, // the app is local: never route it through HTTP(S)_PROXY
 		DialContext: (&net.Dialer{
@@ -264,10 +320,7 @@ func newProxy(upstream *url.URL, errs errorWriter, m *Metrics) *httputil.Reverse
 		},
 		Transport:     transport,
 		FlushInterval: -1, // stream: every write reaches the client at once
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			m.Requests.WithLabelValues("upstream_error").Inc()
-			errs.write(w, r, &httpError{status: http.StatusBadGateway, msg: "upstream unavailable", cause: err})
-		},
+		ErrorHandler:  onError,
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,8 +89,21 @@ func TestConnectionCannotRemoveTheIdentityHeaders(t *testing.T) {
 	}
 }
 
-// normalHeaderName is how CGI-style servers see a header name: upper case, `-` as `_`.
-func normalHeaderName(k string) string { return strings.ToUpper(strings.ReplaceAll(k, "-", "_")) }
+// normalHeaderName is how CGI-style servers see a header name: upper case, and every character
+// that is not a letter or digit as `_` (lighttpd maps `.` and `~` too, not only `-`).
+func normalHeaderName(k string) string {
+	b := []byte(k)
+	for i, c := range b {
+		switch {
+		case 'a' <= c && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		default:
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
 
 func TestUnderscoreSpellingsOfIdentityHeadersAreStripped(t *testing.T) {
 	h := newHarness(t)
@@ -97,6 +111,7 @@ func TestUnderscoreSpellingsOfIdentityHeadersAreStripped(t *testing.T) {
 	spoofs := []string{
 		"X_Auth_Role: admin", "x_auth_subject: 42", "X-Auth_Role: admin", "X_AUTH-SUBJECT: 42",
 		"x_AUTH_role: admin", "X_Auth_Anything: x",
+		"X.Auth.Role: admin", "X~Auth~Subject: 42", "x-auth.role: admin", "X!Auth#Role: admin", "X`Auth|Role: admin",
 	}
 	for _, tc := range []struct {
 		name, target, token string
@@ -137,6 +152,50 @@ func TestUnderscoreSpellingsOfIdentityHeadersAreStripped(t *testing.T) {
 	}
 }
 
+// TestForwardedHeadersCannotBeSpelledOver: the sidecar sets X-Forwarded-For, -Host and
+// -Proto; an X_Forwarded_For from the client is the same HTTP_X_FORWARDED_FOR to a CGI-style
+// server and would clobber it (Puma's CVE-2024-45614).
+func TestForwardedHeadersCannotBeSpelledOver(t *testing.T) {
+	h := newHarness(t)
+	resp, body := rawExchange(t, h, requestHead("GET /public/info HTTP/1.1", "Host: app.example",
+		"X_Forwarded_For: 6.6.6.6", "X.Forwarded.Host: evil.example", "x_forwarded_proto: https", "X-Forwarded_For: 6.6.6.6"), "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	seen := map[string][]string{}
+	for k, v := range h.app.Last().Header {
+		if n := normalHeaderName(k); strings.HasPrefix(n, "X_FORWARDED_") {
+			seen[n] = append(seen[n], v...)
+		}
+	}
+	want := map[string]string{"X_FORWARDED_FOR": "127.0.0.1", "X_FORWARDED_HOST": "app.example", "X_FORWARDED_PROTO": "http"}
+	if len(seen) != len(want) {
+		t.Fatalf("the app saw %v", seen)
+	}
+	for k, v := range want {
+		if len(seen[k]) != 1 || seen[k][0] != v {
+			t.Errorf("the app saw %s as %q, want %q", k, seen[k], v)
+		}
+	}
+}
+
+// TestPathOverrideHeadersAreStripped: X-Original-URL and X-Rewrite-URL make IIS-era
+// frameworks (Zend Framework 1, older Symfony and Laminas) route by their value instead of
+// the path: a request matched as /public/info would run /admin.
+func TestPathOverrideHeadersAreStripped(t *testing.T) {
+	h := newHarness(t)
+	resp, body := rawExchange(t, h, requestHead("GET /public/info HTTP/1.1", "Host: app.example",
+		"X-Original-URL: /admin", "X-Rewrite-URL: /admin", "x_original_url: /admin", "X.Rewrite.Url: /admin"), "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	for k, v := range h.app.Last().Header {
+		if n := normalHeaderName(k); n == "X_ORIGINAL_URL" || n == "X_REWRITE_URL" {
+			t.Errorf("the app got %s: %q", k, v)
+		}
+	}
+}
+
 func TestMethodsAreForwardedAsMatched(t *testing.T) {
 	h := newHarness(t)
 	bob := h.login("bob@example.com", bobPassword).AccessToken
@@ -169,18 +228,45 @@ func TestMethodsAreForwardedAsMatched(t *testing.T) {
 			"POST /orders HTTP/1.1", "Host: app.example", "Authorization: Bearer "+bob, "Content-Length: 0",
 			"X-HTTP-Method-Override: DELETE", "X-HTTP-Method: DELETE", "X-Method-Override: DELETE",
 			"X_HTTP_Method_Override: DELETE", "x-http-method-override: DELETE",
+			"X.HTTP.Method.Override: DELETE", "X~Method~Override: DELETE", "X-HTTP-Method.Override: DELETE",
 		), "")
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%d %s", resp.StatusCode, body)
 		}
 		got := h.app.Last()
 		for k := range got.Header {
-			if methodOverrideName(k) != "" {
+			switch normalHeaderName(k) {
+			case "X_HTTP_METHOD_OVERRIDE", "X_HTTP_METHOD", "X_METHOD_OVERRIDE":
 				t.Errorf("the app got %s: %q", k, got.Header[k])
 			}
 		}
 		if got.Method != "POST" {
 			t.Errorf("the app got %s", got.Method)
+		}
+	})
+	t.Run("a _method query parameter is refused by default", func(t *testing.T) {
+		for _, query := range []string{
+			"_method=DELETE", "a=1&_method=delete", "a=1;_method=DELETE", "%5Fmethod=DELETE", "_METHOD=DELETE",
+			".method=DELETE", "+method=DELETE", "_method=%44ELETE",
+		} {
+			before := h.app.Last()
+			resp, body := rawExchange(t, h, requestHead(
+				"POST /orders?"+query+" HTTP/1.1", "Host: app.example", "Authorization: Bearer "+bob, "Content-Length: 0",
+			), "")
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(errorOf(t, body), "_method") {
+				t.Errorf("?%s: %d %s", query, resp.StatusCode, body)
+			}
+			if h.app.Last() != before {
+				t.Errorf("?%s reached the app", query)
+			}
+		}
+		for _, query := range []string{"method=DELETE", "_method=", "x_method=DELETE", "q=_method%3DDELETE"} {
+			resp, body := rawExchange(t, h, requestHead(
+				"POST /orders?"+query+" HTTP/1.1", "Host: app.example", "Authorization: Bearer "+bob, "Content-Length: 0",
+			), "")
+			if resp.StatusCode != http.StatusOK || h.app.Last().URL.RawQuery != query {
+				t.Errorf("?%s: %d %s", query, resp.StatusCode, body)
+			}
 		}
 	})
 }
@@ -220,6 +306,8 @@ func TestMethodOverridesAreEvaluated(t *testing.T) {
 			override: []string{"X-HTTP-Method: delete"}, status: 403},
 		{name: "nor with underscores", method: "POST", target: "/orders", token: bob,
 			override: []string{"X_Method_Override: DELETE"}, status: 403},
+		{name: "nor with dots, which lighttpd reads as underscores", method: "POST", target: "/orders", token: bob,
+			override: []string{"X.HTTP.Method.Override: DELETE"}, status: 403},
 		{name: "an admin may, and the app gets the override upper-cased", method: "POST", target: "/orders", token: alice,
 			override: []string{"X-HTTP-Method-Override: delete", "X_Method_Override: DELETE"}, status: 200,
 			forwarded: map[string]string{"X-Http-Method-Override": "DELETE", "X-Method-Override": "DELETE"}},
@@ -231,6 +319,11 @@ func TestMethodOverridesAreEvaluated(t *testing.T) {
 			override: []string{"X-HTTP-Method-Override: DELETE"}, status: 401},
 		{name: "a POST run as the public GET still needs one", method: "POST", target: "/feed",
 			override: []string{"X-HTTP-Method-Override: GET"}, status: 401},
+		{name: "a clerk may not POST orders with ?_method=DELETE", method: "POST", target: "/orders?_method=DELETE", token: bob, status: 403},
+		{name: "nor with ?_method percent-encoded", method: "POST", target: "/orders?x=1&%5Fmethod=delete", token: bob, status: 403},
+		{name: "an admin may, and the query reaches the app as sent", method: "POST", target: "/orders?_method=delete", token: alice, status: 200},
+		{name: "a query override and a header that disagree are refused", method: "POST", target: "/orders?_method=DELETE", token: alice,
+			override: []string{"X-HTTP-Method-Override: PUT"}, status: 400},
 		{name: "a public GET overridden to GET stays public", method: "GET", target: "/feed",
 			override: []string{"X-HTTP-Method-Override: get"}, status: 200,
 			forwarded: map[string]string{"X-Http-Method-Override": "GET"}},
@@ -572,4 +665,39 @@ func TestTokenErrorsAreFixedText(t *testing.T) {
 
 func invalidTokenHeader(desc string) string {
 	return `Bearer realm="tollgate", error="invalid_token", error_description="invalid token: ` + desc + `"`
+}
+
+// FuzzForwardedHeaderNames: whatever a client names a header, the app never gets a header a
+// CGI-style server would read as one the sidecar sets or strips, other than the sidecar's own.
+func FuzzForwardedHeaderNames(f *testing.F) {
+	for _, k := range []string{
+		"X_Auth_Role", "X.Auth.Subject", "X_Forwarded_For", "x.forwarded.host", "X-Forwarded_Proto",
+		"X_Original_Url", "X~Rewrite~URL", "X.HTTP.Method.Override", "X-Auth-", "Accept",
+	} {
+		f.Add(k, "v")
+	}
+	owned := map[string]bool{
+		"X_FORWARDED_FOR": true, "X_FORWARDED_HOST": true, "X_FORWARDED_PROTO": true,
+		"X_ORIGINAL_URL": true, "X_REWRITE_URL": true,
+		"X_HTTP_METHOD_OVERRIDE": true, "X_HTTP_METHOD": true, "X_METHOD_OVERRIDE": true,
+	}
+	f.Fuzz(func(t *testing.T, name, value string) {
+		h := http.Header{name: {value}, "Accept": {"*/*"}}
+		for _, n := range forwardedHeaders {
+			h[n] = []string{"set by the proxy"}
+		}
+		(&forwarding{identity: &Identity{Subject: "7", Role: "clerk"}, token: "t"}).apply(h)
+		for k := range h {
+			n := normalHeaderName(k)
+			if !owned[n] && !strings.HasPrefix(n, "X_AUTH_") {
+				continue
+			}
+			if k != HeaderSubject && k != HeaderRole && !slices.Contains(forwardedHeaders, k) {
+				t.Fatalf("the app would get %q (from %q)", k, name)
+			}
+		}
+		if name != "Accept" && h.Get("Accept") != "*/*" {
+			t.Fatal("an unrelated header was lost")
+		}
+	})
 }

@@ -50,7 +50,8 @@ type Config struct {
 	TrustedProxies *TrustedProxies
 	// TokenCacheSize bounds the verified-token cache; 0 disables it.
 	TokenCacheSize int
-	// AuthBodyTimeout bounds the time an auth endpoint waits for its request body; 0 means
+	// AuthBodyTimeout bounds the time the sidecar waits for the body of a request it answers
+	// itself (an auth endpoint, a refusal): only proxied bodies are unbounded. 0 means
 	// DefaultAuthBodyTimeout.
 	AuthBodyTimeout time.Duration
 	Log             *slog.Logger
@@ -139,7 +140,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.outcomes.unauthorized = s.metrics.Requests.WithLabelValues("unauthorized")
 	s.outcomes.forbidden = s.metrics.Requests.WithLabelValues("forbidden")
 	s.outcomes.unavailable = s.metrics.Requests.WithLabelValues("unavailable")
-	s.proxy = newProxy(cfg.Upstream, s.errs, s.metrics)
+	s.proxy = newProxy(cfg.Upstream, s.upstreamFailed)
 	s.storeUp.Store(true)
 	s.metrics.StoreUp.Set(1)
 	return s, nil
@@ -211,13 +212,19 @@ func (s *Server) storeFailed(op string, err error) error {
 // Handler serves the client-facing port: the auth endpoints, the discovery documents, and
 // the validating proxy for everything else.
 func (s *Server) Handler() http.Handler {
-	login := s.authEndpoint(post(s.login))
-	refresh := s.authEndpoint(post(s.refresh))
-	logout := s.authEndpoint(post(s.logout))
+	login := s.errs.wrap(post(s.login))
+	refresh := s.errs.wrap(post(s.refresh))
+	logout := s.errs.wrap(post(s.logout))
 	jwks := s.errs.wrap(get(s.jwks))
 	discovery := s.errs.wrap(get(s.discovery))
 	loginPath, refreshPath, logoutPath := s.authPrefix+"/login", s.authPrefix+"/refresh", s.authPrefix+"/logout"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every body must arrive within AuthBodyTimeout, unless the request is proxied
+		// (serveProxy lifts the deadline): the auth endpoints read theirs, and Go's server
+		// reads what remains of any other before it answers, for as long as the connection
+		// allows. Not every ResponseWriter has a connection (tests): then there is nothing
+		// to bound.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.AuthBodyTimeout))
 		if err := checkMethod(r.Method); err != nil {
 			s.metrics.Requests.WithLabelValues("bad_request").Inc()
 			s.errs.write(w, r, errStatus(http.StatusBadRequest, err.Error()))
@@ -251,17 +258,6 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// authEndpoint serves an auth endpoint, whose body must arrive within AuthBodyTimeout. Only
-// these endpoints get a deadline on the whole body: proxied uploads stream for as long as the
-// app wants them.
-func (s *Server) authEndpoint(h handlerFunc) http.Handler {
-	return s.errs.wrap(func(w http.ResponseWriter, r *http.Request) error {
-		// Not every ResponseWriter has a connection (tests): then there is nothing to bound.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.AuthBodyTimeout))
-		return h(w, r)
-	})
-}
-
 func post(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if r.Method != http.MethodPost {
@@ -283,9 +279,9 @@ func get(h handlerFunc) handlerFunc {
 }
 
 // NewHTTPServer returns an http.Server with the timeouts a sidecar in front of an app
-// wants: bounded header reads and idle connections, but no read timeout on bodies (the auth
-// endpoints bound theirs, see authEndpoint) and no write timeout, so uploads, streaming
-// responses and long polls pass.
+// wants: bounded header reads and idle connections, but no read timeout on bodies (those the
+// sidecar answers itself are bounded by Handler, proxied ones are not) and no write timeout,
+// so uploads, streaming responses and long polls pass.
 func NewHTTPServer(addr string, h http.Handler) *http.Server {
 	return &http.Server{
 		Addr:              addr,
