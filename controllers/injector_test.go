@@ -35,68 +35,6 @@ import (
 	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
-// labelledNamespace is a namespace that opted into injection.
-func labelledNamespace(t *testing.T) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		GenerateName: "inject-",
-		Labels:       map[string]string{authv1alpha1.InjectionLabel: authv1alpha1.InjectionEnabled},
-	}}
-	if err := k8s.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
-}
-
-// appPod is a pod of one app container listening on 8080, annotated with policy unless
-// policy is empty.
-func appPod(ns, policy string, mutate ...func(*corev1.Pod)) *corev1.Pod {
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "app-"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{
-			Name: "app", Image: "registry.example/app:1",
-			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-		}}},
-	}
-	if policy != "" {
-		pod.Annotations = map[string]string{authv1alpha1.PolicyAnnotation: policy}
-	}
-	for _, m := range mutate {
-		m(pod)
-	}
-	return pod
-}
-
-func createPod(t *testing.T, pod *corev1.Pod) *corev1.Pod {
-	t.Helper()
-	if err := k8s.Create(context.Background(), pod); err != nil {
-		t.Fatalf("creating pod: %v", err)
-	}
-	return pod
-}
-
-func sidecarOf(t *testing.T, pod *corev1.Pod) corev1.Container {
-	t.Helper()
-	var found []corev1.Container
-	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
-		if c.Name == contract.ContainerName {
-			found = append(found, c)
-		}
-	}
-	if len(found) != 1 {
-		t.Fatalf("pod %s has %d containers named %s, want 1; init containers %v", pod.Name, len(found), contract.ContainerName, names(pod.Spec.InitContainers))
-	}
-	return found[0]
-}
-
-func names(cs []corev1.Container) []string {
-	var out []string
-	for _, c := range cs {
-		out = append(out, c.Name)
-	}
-	return out
-}
-
 func TestAnAnnotatedPodInALabelledNamespaceGetsTheSidecar(t *testing.T) {
 	ns := labelledNamespace(t)
 	policy := newPolicy(ns, "shop-api", func(p *authv1alpha1.AuthPolicy) {

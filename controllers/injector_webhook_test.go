@@ -26,13 +26,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/controllers"
+	"github.com/tollgate-dev/tollgate/internal/operatortest"
 )
 
 // The webhook the manager installs itself in local development is the one config/default
 // installs in a cluster, clientConfig aside.
 func TestTheDevWebhookIsTheInstalledWebhook(t *testing.T) {
 	for _, dir := range []string{"webhook", "default"} {
-		hooks, err := webhookConfigurations(filepath.Join("..", "config", dir))
+		hooks, err := operatortest.WebhookConfigurations(filepath.Join("..", "config", dir))
 		if err != nil {
 			t.Fatal(err)
 		}
