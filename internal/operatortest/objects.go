@@ -31,6 +31,7 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/testwait"
+	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
@@ -181,4 +182,14 @@ func Names(cs []corev1.Container) []string {
 		out = append(out, c.Name)
 	}
 	return out
+}
+
+// Injected is an app pod with the sidecar and volumes that InjectSidecar gives it for policy.
+func Injected(t *testing.T, policy *authv1alpha1.AuthPolicy) *corev1.Pod {
+	t.Helper()
+	pod := AppPod(policy.Namespace, policy.Name)
+	if err := injection.InjectSidecar(pod, policy, SidecarImage); err != nil {
+		t.Fatal(err)
+	}
+	return pod
 }
