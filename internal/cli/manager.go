@@ -43,9 +43,9 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/controller/authpolicy"
 	"github.com/tollgate-dev/tollgate/internal/controller/unprotected"
+	"github.com/tollgate-dev/tollgate/internal/version"
 	"github.com/tollgate-dev/tollgate/internal/webhook/dev"
 	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
-	"github.com/tollgate-dev/tollgate/internal/version"
 )
 
 // LeaderElectionID names the Lease the manager replicas compete for.

@@ -46,9 +46,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/internal/webhook/dev"
 	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
-	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
 
 // In local development (make run, make demo) the manager runs as a process beside a local

@@ -32,9 +32,9 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
-	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
 	"github.com/tollgate-dev/tollgate/internal/cli"
 	"github.com/tollgate-dev/tollgate/internal/testwait"
+	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
 )
 
 // The manager's ClusterRole, as config/default installs it, lets it write its own webhook

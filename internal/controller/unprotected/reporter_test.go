@@ -30,8 +30,8 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/controller/unprotected"
-	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
 	"github.com/tollgate-dev/tollgate/internal/testwait"
+	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
 	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 

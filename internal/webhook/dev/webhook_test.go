@@ -25,9 +25,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tollgate-dev/tollgate/internal/operatortest"
 	"github.com/tollgate-dev/tollgate/internal/webhook/dev"
 	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
-	"github.com/tollgate-dev/tollgate/internal/operatortest"
 )
 
 // The webhook the manager installs itself in local development is the one config/default

@@ -17,7 +17,6 @@ limitations under the License.
 package injection
 
 import (
-
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -27,10 +26,10 @@ import (
 
 // Names of the webhook as installed by config/default (after the namePrefix tollgate-).
 const (
-	WebhookName                 = "inject.auth.tollgate.dev"
-	WebhookConfigurationName    = "tollgate-mutating-webhook-configuration"
-	WebhookServiceName          = "tollgate-webhook-service"
-	WebhookSecretName           = "tollgate-webhook-server-cert"
+	WebhookName              = "inject.auth.tollgate.dev"
+	WebhookConfigurationName = "tollgate-mutating-webhook-configuration"
+	WebhookServiceName       = "tollgate-webhook-service"
+	WebhookSecretName        = "tollgate-webhook-server-cert"
 	// DefaultOperatorNamespace is where config/default installs the operator.
 	DefaultOperatorNamespace = "tollgate-system"
 )
