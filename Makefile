@@ -101,7 +101,7 @@ bench: build redis-server ## Run the benchmarks: go test -bench, then the sideca
 
 .PHONY: bench-operator
 bench-operator: envtest-binaries ## Benchmark the operator against envtest (many AuthPolicies).
-	TOLLGATE_BENCH_OPERATOR=1 go test ./controllers -run TestBenchOperator -v -count=1 -timeout 30m
+	TOLLGATE_BENCH_OPERATOR=1 go test ./internal/controller/authpolicy -run TestBenchOperator -v -count=1 -timeout 30m
 
 ##@ Local control plane
 

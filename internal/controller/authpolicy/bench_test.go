@@ -42,7 +42,7 @@ import (
 // this process. It is a benchmark, not a test: it asserts nothing about time or memory
 // and prints a table. Run it alone, so that the memory figures are the manager's:
 //
-//	TOLLGATE_BENCH_OPERATOR=1 go test ./controllers -run TestBenchOperator -v -timeout 15m
+//	TOLLGATE_BENCH_OPERATOR=1 go test ./internal/controller/authpolicy -run TestBenchOperator -v -timeout 15m
 //
 // TOLLGATE_BENCH_POLICIES changes the number of policies (default 1000).
 func TestBenchOperator(t *testing.T) {

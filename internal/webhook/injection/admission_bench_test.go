@@ -35,7 +35,7 @@ import (
 // (no webhook call) and in one with it (a call, a policy lookup, a patch). It prints the
 // percentiles and asserts nothing about time:
 //
-//	TOLLGATE_BENCH_ADMISSION=1 go test ./controllers -run TestBenchAdmissionLatency -v
+//	TOLLGATE_BENCH_ADMISSION=1 go test ./internal/webhook/injection -run TestBenchAdmissionLatency -v
 //
 // TOLLGATE_BENCH_PODS changes N (default 200).
 func TestBenchAdmissionLatency(t *testing.T) {

@@ -44,7 +44,7 @@ func (o onePolicy) List(context.Context, client.ObjectList, ...client.ListOption
 // BenchmarkPodInjector is the webhook handler alone: decode, policy lookup in the cache,
 // injection, JSON patch.
 //
-//	go test ./controllers -run '^$' -bench PodInjector -benchmem
+//	go test ./internal/webhook/injection -run '^$' -bench PodInjector -benchmem
 func BenchmarkPodInjector(b *testing.B) {
 	policy := newPolicy("shop", "api")
 	inj := injection.NewPodInjector(onePolicy{policy}, nil, cli.Scheme(), "img")
