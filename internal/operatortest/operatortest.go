@@ -78,7 +78,7 @@ func Main(m *testing.M, use func(*Env)) int {
 	if noControlPlane() {
 		return m.Run()
 	}
-	defer stop()
+	defer func() { stop() }() // stop is set when the control plane starts
 	env, err := start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -92,7 +92,7 @@ func Main(m *testing.M, use func(*Env)) int {
 // first Start starts it, and it stops after the last test. The others run with plain
 // `go test` and no API server.
 func MainLazy(m *testing.M) int {
-	defer stop()
+	defer func() { stop() }() // stop is set when the control plane starts
 	return m.Run()
 }
 
