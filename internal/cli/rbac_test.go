@@ -41,6 +41,7 @@ import (
 // configuration and no other, and create none: a manager that could would hold every pod
 // of the cluster.
 func TestTheManagerMayWriteOnlyItsOwnWebhookConfiguration(t *testing.T) {
+	cluster(t)
 	ctx := context.Background()
 	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), filepath.Join("..", "..", "config", "default"))
 	if err != nil {

@@ -13,11 +13,11 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
-
 package cli_test
 
 import (
 	"os"
+	"sync"
 	"testing"
 
 	"k8s.io/client-go/rest"
@@ -26,19 +26,34 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/operatortest"
 )
 
-// The tests run against one real API server and the operator's manager (operatortest).
-var (
-	cfg        *rest.Config
-	k8s        client.WithWatch
-	kubeconfig string
-)
-
+// The commands' unit tests run with plain `go test`. The tests of the commands against a
+// cluster start a real API server and the operator's manager on first use: every one
+// begins with newNamespace or cluster.
 func TestMain(m *testing.M) {
-	os.Exit(operatortest.Main(m, func(e *operatortest.Env) { cfg, k8s, kubeconfig = e.Config, e.Client, e.Kubeconfig }))
+	os.Exit(operatortest.MainLazy(m))
 }
 
 var (
-	newNamespace = operatortest.Namespace
+	cfg         *rest.Config
+	k8s         client.WithWatch
+	kubeconfig  string
+	clusterOnce sync.Once
+)
+
+// cluster starts the control plane and the manager, once.
+func cluster(t *testing.T) {
+	t.Helper()
+	env := operatortest.Start(t)
+	clusterOnce.Do(func() { cfg, k8s, kubeconfig = env.Config, env.Client, env.Kubeconfig })
+}
+
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	cluster(t)
+	return operatortest.Namespace(t)
+}
+
+var (
 	waitForEvent = operatortest.WaitForEvent
 	newPolicy    = operatortest.NewPolicy
 	create       = operatortest.Create
