@@ -96,12 +96,12 @@ fuzz-corpus: ## Fuzz every target for RELIABILITY_FUZZTIME and copy what it foun
 .PHONY: bench
 bench: build redis-server ## Run the benchmarks: go test -bench, then the sidecar against a bare proxy (BENCH_WRITE=FILE also writes the report).
 	hack/ensure-wrk.sh
-	go test -run '^$$' -bench . -benchmem ./keyset/... ./sidecar/...
+	go test -run '^$$' -bench . -benchmem ./keyset/... ./sidecar/... ./internal/webhook/injection/
 	go run ./hack/bench -sidecar $(LOCALBIN)/tollgate-sidecar $(if $(BENCH_WRITE),-write $(BENCH_WRITE))
 
 .PHONY: bench-operator
 bench-operator: envtest-binaries ## Benchmark the operator against envtest (many AuthPolicies).
-	TOLLGATE_BENCH_OPERATOR=1 go test ./controllers -run TestBenchOperator -v -count=1 -timeout 30m
+	TOLLGATE_BENCH_OPERATOR=1 go test ./internal/controller/authpolicy -run TestBenchOperator -v -count=1 -timeout 30m
 
 ##@ Local control plane
 

@@ -31,7 +31,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
-	"github.com/tollgate-dev/tollgate/controllers"
+	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar"
 	"github.com/tollgate-dev/tollgate/sidecar/contract"
@@ -74,7 +74,7 @@ func TestTheSidecarAcceptsWhatTheInjectorWrites(t *testing.T) {
 			if tc.pod != nil {
 				tc.pod(pod)
 			}
-			if err := controllers.InjectSidecar(pod, policy, "registry.example/tollgate:1"); err != nil {
+			if err := injection.InjectSidecar(pod, policy, "registry.example/tollgate:1"); err != nil {
 				t.Fatal(err)
 			}
 			i := slices.IndexFunc(pod.Spec.InitContainers, func(c corev1.Container) bool { return c.Name == contract.ContainerName })

@@ -41,8 +41,11 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	"github.com/tollgate-dev/tollgate/controllers"
+	"github.com/tollgate-dev/tollgate/internal/controller/authpolicy"
+	"github.com/tollgate-dev/tollgate/internal/controller/unprotected"
 	"github.com/tollgate-dev/tollgate/internal/version"
+	"github.com/tollgate-dev/tollgate/internal/webhook/dev"
+	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
 )
 
 // LeaderElectionID names the Lease the manager replicas compete for.
@@ -117,8 +120,8 @@ func (o *ManagerOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.DisableWebhook, "disable-webhook", false, "do not serve the sidecar injection webhook (controllers only)")
 	f.IntVar(&o.WebhookPort, "webhook-port", webhook.DefaultPort, "port of the injection webhook server (with --webhook-url: default the URL's port)")
 	f.StringVar(&o.WebhookCertDir, "webhook-cert-dir", DefaultWebhookCertDir, "directory of the webhook server's tls.crt and tls.key")
-	f.StringVar(&o.CertMode, "cert-mode", CertModeSelf, "who provides the webhook's certificate: self (rotated by the manager in Secret "+controllers.WebhookSecretName+"), cert-manager, or none")
-	f.StringVar(&o.WebhookURL, "webhook-url", "", "local development: the URL where the API server reaches this process (https://localhost:9443); the manager serves the webhook there with its own certificate and installs "+controllers.DevWebhookConfigurationName)
+	f.StringVar(&o.CertMode, "cert-mode", CertModeSelf, "who provides the webhook's certificate: self (rotated by the manager in Secret "+injection.WebhookSecretName+"), cert-manager, or none")
+	f.StringVar(&o.WebhookURL, "webhook-url", "", "local development: the URL where the API server reaches this process (https://localhost:9443); the manager serves the webhook there with its own certificate and installs "+dev.ConfigurationName)
 }
 
 // complete fills in what depends on which flags were given: the operator's namespace from
@@ -189,7 +192,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		o.Namespace = os.Getenv("POD_NAMESPACE")
 	}
 	if o.Namespace == "" {
-		o.Namespace = controllers.DefaultOperatorNamespace
+		o.Namespace = injection.DefaultOperatorNamespace
 	}
 	var hook *injectionWebhook
 	if !o.DisableWebhook {
@@ -200,7 +203,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	}
 	opts := ctrl.Options{
 		Scheme:                        Scheme(),
-		Cache:                         controllers.CacheOptions(),
+		Cache:                         CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
 		LeaderElection:                o.LeaderElect,
@@ -218,7 +221,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := (&controllers.AuthPolicyReconciler{
+	if err := (&authpolicy.Reconciler{
 		Client:                  mgr.GetClient(),
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
 	}).SetupWithManager(mgr); err != nil {
@@ -229,7 +232,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 			return nil, err
 		}
 	}
-	if err := (&controllers.UnprotectedPodReporter{Client: mgr.GetClient(), SidecarImage: o.SidecarImage}).SetupWithManager(context.Background(), mgr); err != nil {
+	if err := (&unprotected.Reporter{Client: mgr.GetClient(), SidecarImage: o.SidecarImage}).SetupWithManager(context.Background(), mgr); err != nil {
 		return nil, fmt.Errorf("setting up the unprotected-pod report: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -248,7 +251,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 type injectionWebhook struct {
 	server webhook.Server
 	// local is the in-memory certificate of --webhook-url mode.
-	local *controllers.LocalServingCert
+	local *dev.LocalServingCert
 	// url is the full URL of the injection endpoint in --webhook-url mode.
 	url string
 }
@@ -275,12 +278,12 @@ func newInjectionWebhook(o ManagerOptions) (*injectionWebhook, error) {
 			}
 		}
 		path := strings.TrimSuffix(u.Path, "/")
-		if !strings.HasSuffix(path, controllers.InjectPath) {
-			path += controllers.InjectPath
+		if !strings.HasSuffix(path, injection.InjectPath) {
+			path += injection.InjectPath
 		}
 		u.Path = path
 		h.url = u.String()
-		if h.local, err = controllers.NewLocalServingCert(controllers.LocalHosts(u.Hostname())); err != nil {
+		if h.local, err = dev.NewLocalServingCert(dev.LocalHosts(u.Hostname())); err != nil {
 			return nil, err
 		}
 		sopts.TLSOpts = append(sopts.TLSOpts, func(c *tls.Config) { c.GetCertificate = h.local.GetCertificate })
@@ -303,13 +306,13 @@ func (h *injectionWebhook) setup(mgr ctrl.Manager, o ManagerOptions) error {
 	log := ctrl.Log.WithName("setup")
 	image := o.SidecarImage
 	log.Info("injection webhook", "sidecarImage", image, "operatorNamespace", o.Namespace, "certMode", o.CertMode, "url", h.url)
-	h.server.Register(controllers.InjectPath, &webhook.Admission{
-		Handler: controllers.NewPodInjector(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme(), image),
+	h.server.Register(injection.InjectPath, &webhook.Admission{
+		Handler: injection.NewPodInjector(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme(), image),
 	})
 
 	switch {
 	case h.local != nil:
-		if err := mgr.Add(&controllers.DevWebhook{
+		if err := mgr.Add(&dev.Webhook{
 			Client: mgr.GetClient(), URL: h.url, CABundle: h.local.CABundle(), OperatorNamespace: o.Namespace,
 		}); err != nil {
 			return err
@@ -318,14 +321,14 @@ func (h *injectionWebhook) setup(mgr ctrl.Manager, o ManagerOptions) error {
 	case o.CertMode == CertModeSelf:
 		ready := make(chan struct{})
 		if err := rotator.AddRotator(mgr, &rotator.CertRotator{
-			SecretKey:      client.ObjectKey{Namespace: o.Namespace, Name: controllers.WebhookSecretName},
+			SecretKey:      client.ObjectKey{Namespace: o.Namespace, Name: injection.WebhookSecretName},
 			CertDir:        o.WebhookCertDir,
 			CAName:         "tollgate-webhook-ca",
 			CAOrganization: "tollgate",
-			DNSName:        controllers.WebhookServiceName + "." + o.Namespace + ".svc",
-			ExtraDNSNames:  []string{controllers.WebhookServiceName + "." + o.Namespace + ".svc.cluster.local"},
+			DNSName:        injection.WebhookServiceName + "." + o.Namespace + ".svc",
+			ExtraDNSNames:  []string{injection.WebhookServiceName + "." + o.Namespace + ".svc.cluster.local"},
 			IsReady:        ready,
-			Webhooks:       []rotator.WebhookInfo{{Name: controllers.WebhookConfigurationName, Type: rotator.Mutating}},
+			Webhooks:       []rotator.WebhookInfo{{Name: injection.WebhookConfigurationName, Type: rotator.Mutating}},
 			// Every replica serves the webhook, so every replica keeps the certificate; the
 			// Secret's resourceVersion settles concurrent writes.
 			RequireLeaderElection: false,

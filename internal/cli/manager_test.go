@@ -46,8 +46,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
-	"github.com/tollgate-dev/tollgate/controllers"
 	"github.com/tollgate-dev/tollgate/internal/testwait"
+	"github.com/tollgate-dev/tollgate/internal/webhook/dev"
+	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
 )
 
 // In local development (make run, make demo) the manager runs as a process beside a local
@@ -79,7 +80,7 @@ func TestManagerWithAWebhookURLInstallsAndServesItsWebhook(t *testing.T) {
 	t.Run("it installs a webhook configuration pointing at the URL", func(t *testing.T) {
 		whc := &admissionregistrationv1.MutatingWebhookConfiguration{}
 		testwait.NoError(t, 30*time.Second, "the dev webhook configuration", func() error {
-			return c.Get(bg, client.ObjectKey{Name: controllers.DevWebhookConfigurationName}, whc)
+			return c.Get(bg, client.ObjectKey{Name: dev.ConfigurationName}, whc)
 		})
 		if len(whc.Webhooks) != 1 {
 			t.Fatalf("%d webhooks", len(whc.Webhooks))
@@ -130,7 +131,7 @@ func TestManagerWithAWebhookURLInstallsAndServesItsWebhook(t *testing.T) {
 			if err := c.Create(bg, p, client.DryRunAll); err != nil {
 				return err
 			}
-			if !controllers.HasSidecar(p) {
+			if !injection.HasSidecar(p) {
 				return fmt.Errorf("no sidecar yet")
 			}
 			return nil
@@ -167,11 +168,11 @@ func TestManagerKeepsItsOwnWebhookCertificate(t *testing.T) {
 	ns := "tollgate-system"
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: controllers.WebhookSecretName}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: injection.WebhookSecretName}},
 		&admissionregistrationv1.MutatingWebhookConfiguration{
-			ObjectMeta: metav1.ObjectMeta{Name: controllers.WebhookConfigurationName},
-			Webhooks: []admissionregistrationv1.MutatingWebhook{controllers.InjectionWebhook(ns, admissionregistrationv1.WebhookClientConfig{
-				Service: &admissionregistrationv1.ServiceReference{Namespace: ns, Name: controllers.WebhookServiceName, Path: ptr.To("/inject")},
+			ObjectMeta: metav1.ObjectMeta{Name: injection.WebhookConfigurationName},
+			Webhooks: []admissionregistrationv1.MutatingWebhook{injection.Webhook(ns, admissionregistrationv1.WebhookClientConfig{
+				Service: &admissionregistrationv1.ServiceReference{Namespace: ns, Name: injection.WebhookServiceName, Path: ptr.To("/inject")},
 			})},
 		},
 	} {
@@ -196,7 +197,7 @@ func TestManagerKeepsItsOwnWebhookCertificate(t *testing.T) {
 	// The kubelet: copy the Secret into the mounted directory once it is filled.
 	secret := &corev1.Secret{}
 	testwait.NoError(t, 30*time.Second, "the Secret to hold a certificate", func() error {
-		if err := c.Get(bg, client.ObjectKey{Namespace: ns, Name: controllers.WebhookSecretName}, secret); err != nil {
+		if err := c.Get(bg, client.ObjectKey{Namespace: ns, Name: injection.WebhookSecretName}, secret); err != nil {
 			return err
 		}
 		for _, k := range []string{"tls.crt", "tls.key", "ca.crt"} {
@@ -214,7 +215,7 @@ func TestManagerKeepsItsOwnWebhookCertificate(t *testing.T) {
 
 	whc := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	testwait.NoError(t, 30*time.Second, "the caBundle", func() error {
-		if err := c.Get(bg, client.ObjectKey{Name: controllers.WebhookConfigurationName}, whc); err != nil {
+		if err := c.Get(bg, client.ObjectKey{Name: injection.WebhookConfigurationName}, whc); err != nil {
 			return err
 		}
 		if len(whc.Webhooks[0].ClientConfig.CABundle) == 0 {
@@ -229,7 +230,7 @@ func TestManagerKeepsItsOwnWebhookCertificate(t *testing.T) {
 	// Waits out cert-controller's check of the mount (a backoff from 1 s).
 	testwait.NoError(t, 30*time.Second, "the webhook to serve a certificate the caBundle verifies", func() error {
 		conn, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)), &tls.Config{
-			RootCAs: pool, ServerName: controllers.WebhookServiceName + "." + ns + ".svc",
+			RootCAs: pool, ServerName: injection.WebhookServiceName + "." + ns + ".svc",
 		})
 		if err != nil {
 			return err

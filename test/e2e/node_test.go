@@ -36,7 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
-	"github.com/tollgate-dev/tollgate/controllers"
+	"github.com/tollgate-dev/tollgate/internal/controller/unprotected"
 	"github.com/tollgate-dev/tollgate/internal/testwait"
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar/contract"
@@ -496,7 +496,7 @@ func (e *nodeEnv) unprotected(t *testing.T) {
 		return n == 1, fmt.Sprintf("unprotectedPods %d", n)
 	})
 	out := e.kubectl(t, "get", "events", "-n", nodeNS, "--field-selector", "involvedObject.name=legacy", "-o", "jsonpath={.items[*].reason}")
-	if !strings.Contains(out, controllers.ReasonUnprotectedPod) && !strings.Contains(out, controllers.ReasonUnprotected) {
+	if !strings.Contains(out, unprotected.ReasonUnprotectedPod) && !strings.Contains(out, unprotected.ReasonUnprotected) {
 		t.Errorf("no Unprotected event on the legacy pod; its events' reasons: %q", out)
 	}
 }

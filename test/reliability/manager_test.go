@@ -51,7 +51,7 @@ import (
 
 // midRotationHandledAnnotation is where the controller records, on the keys Secret and in
 // the same update as the new key, the rotate-requested-at value it acted on
-// (controllers.rotateHandledAnnotation, unexported).
+// (authpolicy.rotateHandledAnnotation, unexported).
 const midRotationHandledAnnotation = "auth.tollgate.dev/rotate-handled"
 
 // The schedule of the test policies: the schema's minimum prePublish and rotationInterval

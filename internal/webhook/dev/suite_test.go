@@ -1,0 +1,37 @@
+/*
+Copyright 2026 The tollgate Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package dev_test
+
+import (
+	"os"
+	"testing"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tollgate-dev/tollgate/internal/operatortest"
+)
+
+// The tests run against one real API server and the operator's manager (operatortest).
+var (
+	cfg *rest.Config
+	k8s client.WithWatch
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(operatortest.Main(m, func(e *operatortest.Env) { cfg, k8s = e.Config, e.Client }))
+}
