@@ -203,6 +203,12 @@ func (e *nodeEnv) sessions(t *testing.T) {
 	a, b := podURL(pods[0]), podURL(pods[1])
 	svc := e.serviceURL(t, "shop")
 	t.Logf("pod A %s, pod B %s, Service %s", a, b, svc)
+	// Ready pods are not yet a routed Service: the EndpointSlice and kube-proxy's iptables
+	// rules follow asynchronously, and until then the ClusterIP refuses connections.
+	testwait.Poll(t, 200*time.Millisecond, time.Minute, "the Service routes to the pods", func() (bool, string) {
+		code, body := e.do("GET", svc+"/public/catalog", "", "")
+		return code != 0, body
+	})
 
 	bob := e.login(t, a, "bob@example.com", "builder")
 	for _, base := range []string{a, b, svc} {
