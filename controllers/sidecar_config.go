@@ -117,6 +117,7 @@ func (r *AuthPolicyReconciler) reconcileSidecarConfig(ctx context.Context, s *sc
 		return ctrl.Result{}, fmt.Errorf("writing ConfigMap %s: %w", key, err)
 	}
 	if len(restart) > 0 {
+		policy.Status.RestartRequiredGeneration = policy.Generation
 		r.Recorder.Eventf(policy, nil, corev1.EventTypeWarning, authv1alpha1.ReasonRestartRequired, "UpdateSidecarConfig",
 			"generation %d changes %s, which running sidecars apply only when their pods restart (kubectl rollout restart); until then they keep the previous values and enforce the rest of the policy",
 			policy.Generation, strings.Join(restart, ", "))

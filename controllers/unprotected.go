@@ -343,6 +343,9 @@ func StripPod(obj any) (any, error) {
 		return out, nil
 	}
 	out.Annotations = map[string]string{authv1alpha1.PolicyAnnotation: name}
+	if g, ok := pod.Annotations[authv1alpha1.PolicyGenerationAnnotation]; ok {
+		out.Annotations[authv1alpha1.PolicyGenerationAnnotation] = g // for PodsCurrent
+	}
 	out.Status.Phase = pod.Status.Phase
 	// Names only, but of the sidecar what tells it from a counterfeit.
 	names := func(cs []corev1.Container) []corev1.Container {

@@ -30,6 +30,12 @@ const (
 	StatusAnnotation = "auth.tollgate.dev/status"
 	// StatusInjected is the value of StatusAnnotation on an injected pod.
 	StatusInjected = "injected"
+	// PolicyGenerationAnnotation is written by the webhook on the pods it injects: the
+	// policy's status.observedGeneration at injection, the newest generation whose sidecar
+	// ConfigMap existed when the pod was admitted, and so the oldest one its sidecar can
+	// have started with. The PodsCurrent condition compares it with
+	// status.restartRequiredGeneration.
+	PolicyGenerationAnnotation = "auth.tollgate.dev/policy-generation"
 	// UpstreamPortAnnotation on a pod overrides spec.sidecar.upstreamPort.
 	UpstreamPortAnnotation = "auth.tollgate.dev/upstream-port"
 	// InjectionLabel on a namespace opts its pods into injection (value "enabled").
@@ -77,6 +83,14 @@ func SidecarConfigMapName(policy string) string { return policy + SidecarConfigM
 // Condition types and reasons of AuthPolicy status.
 const (
 	ConditionReady = "Ready"
+	// ConditionPodsCurrent is True when every protected pod of the policy runs a sidecar
+	// started after the last change to a field that needs a restart
+	// (status.restartRequiredGeneration); False names the pods that lag.
+	ConditionPodsCurrent = "PodsCurrent"
+
+	// ReasonPodsCurrent and ReasonPodsRestartPending are the reasons of PodsCurrent.
+	ReasonPodsCurrent        = "PodsCurrent"
+	ReasonPodsRestartPending = "RestartPending"
 
 	ReasonKeysReady       = "KeysReady"
 	ReasonKeysetInvalid   = "KeysetInvalid"
