@@ -112,3 +112,24 @@ func podsCurrent(policy *authv1alpha1.AuthPolicy, pods []corev1.Pod) metav1.Cond
 		len(lagging), total, since, names)
 	return c
 }
+
+// restartRequiredGeneration reads the sidecar ConfigMap's record of the last restart-only
+// change; 0 when there was none (or the record is not a number).
+func restartRequiredGeneration(cm *corev1.ConfigMap) int64 {
+	g, _ := strconv.ParseInt(cm.Annotations[authv1alpha1.RestartRequiredGenerationAnnotation], 10, 64)
+	return g
+}
+
+// setRestartRequiredGeneration records generation as the last restart-only change on the
+// sidecar ConfigMap, and says whether that changed it.
+func setRestartRequiredGeneration(cm *corev1.ConfigMap, generation int64) bool {
+	v := strconv.FormatInt(generation, 10)
+	if cm.Annotations[authv1alpha1.RestartRequiredGenerationAnnotation] == v {
+		return false
+	}
+	if cm.Annotations == nil {
+		cm.Annotations = map[string]string{}
+	}
+	cm.Annotations[authv1alpha1.RestartRequiredGenerationAnnotation] = v
+	return true
+}

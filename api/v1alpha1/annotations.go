@@ -36,6 +36,10 @@ const (
 	// have started with. The PodsCurrent condition compares it with
 	// status.restartRequiredGeneration.
 	PolicyGenerationAnnotation = "auth.tollgate.dev/policy-generation"
+	// RestartRequiredGenerationAnnotation on the sidecar ConfigMap is the generation of the
+	// last change to a restart-only field (see RestartFields), written in the same update
+	// as the policy.yaml it describes; status.restartRequiredGeneration mirrors it.
+	RestartRequiredGenerationAnnotation = "auth.tollgate.dev/restart-required-generation"
 	// UpstreamPortAnnotation on a pod overrides spec.sidecar.upstreamPort.
 	UpstreamPortAnnotation = "auth.tollgate.dev/upstream-port"
 	// InjectionLabel on a namespace opts its pods into injection (value "enabled").
