@@ -98,6 +98,13 @@ func TestPodsCurrentCountsPodsInjectedBeforeARestartOnlyChange(t *testing.T) {
 		t.Errorf("reason %s", c.Reason)
 	}
 	waitForEvent(t, ns, "api", corev1.EventTypeWarning, authv1alpha1.ReasonRestartRequired, "spec.sidecar.authPathPrefix")
+	cm := &corev1.ConfigMap{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: authv1alpha1.SidecarConfigMapName("api")}, cm); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cm.Annotations[authv1alpha1.RestartRequiredGenerationAnnotation], fmt.Sprint(p.Generation); got != want {
+		t.Errorf("the sidecar ConfigMap records the last restart-only change as %q, want %q", got, want)
+	}
 
 	// A pod created after it starts with the new value: still one lags.
 	p = waitReady(t, ns, "api")
