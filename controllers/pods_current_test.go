@@ -26,9 +26,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clientevents "k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/controllers"
+	"github.com/tollgate-dev/tollgate/internal/cli"
 	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
 
@@ -130,4 +136,58 @@ func TestTheWebhookOverwritesAPolicyGenerationThePodCameWith(t *testing.T) {
 		p.Annotations[authv1alpha1.PolicyGenerationAnnotation] = "999" // would hide it from PodsCurrent
 	}))
 	injectedAt(t, pod, "1")
+}
+
+// stalePolicyClient reads the policy as a lagging cache would: with the status from before
+// the last pass.
+type stalePolicyClient struct {
+	client.Client
+	status authv1alpha1.AuthPolicyStatus
+}
+
+func (c *stalePolicyClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := c.Client.Get(ctx, key, obj, opts...); err != nil {
+		return err
+	}
+	if p, ok := obj.(*authv1alpha1.AuthPolicy); ok {
+		p.Status = *c.status.DeepCopy()
+	}
+	return nil
+}
+
+// The pass that the ConfigMap's update triggers may read the policy before the cache has
+// the status the previous pass wrote; it must not turn PodsCurrent back to True.
+func TestAPassOnAStalePolicyStatusKeepsPodsCurrentFalse(t *testing.T) {
+	ctx := context.Background()
+	ns := labelledNamespace(t)
+	create(t, newPolicy(ns, "api"))
+	waitReady(t, ns, "api")
+	createPod(t, appPod(ns, "api"))
+	p := waitPodsCurrent(t, ns, "api", metav1.ConditionTrue, "all 1 pods")
+	stale := p.Status
+
+	patch := client.MergeFrom(p.DeepCopy())
+	p.Spec.Sidecar.AuthPathPrefix = "/login"
+	if err := k8s.Patch(ctx, p, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitPodsCurrent(t, ns, "api", metav1.ConditionFalse, "1 of 1 pods")
+
+	direct, err := client.New(cfg, client.Options{Scheme: cli.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &controllers.AuthPolicyReconciler{
+		Client:    &stalePolicyClient{Client: direct, status: stale},
+		APIReader: direct,
+		Recorder:  clientevents.NewFakeRecorder(32),
+		Clock:     clock.RealClock{},
+	}
+	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "api"}}); err != nil {
+		t.Fatal(err)
+	}
+	p = getPolicy(t, ns, "api")
+	if c := meta.FindStatusCondition(p.Status.Conditions, authv1alpha1.ConditionPodsCurrent); c == nil || c.Status != metav1.ConditionFalse {
+		t.Errorf("after a pass on a stale status PodsCurrent is %+v, want False", c)
+	}
 }
