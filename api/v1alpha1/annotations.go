@@ -30,6 +30,16 @@ const (
 	StatusAnnotation = "auth.tollgate.dev/status"
 	// StatusInjected is the value of StatusAnnotation on an injected pod.
 	StatusInjected = "injected"
+	// PolicyGenerationAnnotation is written by the webhook on the pods it injects: the
+	// policy's status.observedGeneration at injection, the newest generation whose sidecar
+	// ConfigMap existed when the pod was admitted, and so the oldest one its sidecar can
+	// have started with. The PodsCurrent condition compares it with
+	// status.restartRequiredGeneration.
+	PolicyGenerationAnnotation = "auth.tollgate.dev/policy-generation"
+	// RestartRequiredGenerationAnnotation on the sidecar ConfigMap is the generation of the
+	// last change to a restart-only field (see RestartFields), written in the same update
+	// as the policy.yaml it describes; status.restartRequiredGeneration mirrors it.
+	RestartRequiredGenerationAnnotation = "auth.tollgate.dev/restart-required-generation"
 	// UpstreamPortAnnotation on a pod overrides spec.sidecar.upstreamPort.
 	UpstreamPortAnnotation = "auth.tollgate.dev/upstream-port"
 	// InjectionLabel on a namespace opts its pods into injection (value "enabled").
@@ -77,6 +87,14 @@ func SidecarConfigMapName(policy string) string { return policy + SidecarConfigM
 // Condition types and reasons of AuthPolicy status.
 const (
 	ConditionReady = "Ready"
+	// ConditionPodsCurrent is True when every protected pod of the policy runs a sidecar
+	// started after the last change to a field that needs a restart
+	// (status.restartRequiredGeneration); False names the pods that lag.
+	ConditionPodsCurrent = "PodsCurrent"
+
+	// ReasonPodsCurrent and ReasonPodsRestartPending are the reasons of PodsCurrent.
+	ReasonPodsCurrent        = "PodsCurrent"
+	ReasonPodsRestartPending = "RestartPending"
 
 	ReasonKeysReady       = "KeysReady"
 	ReasonKeysetInvalid   = "KeysetInvalid"

@@ -373,7 +373,8 @@ type AuthPolicyStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready.
+	// Conditions: Ready (keys and sidecar configuration written) and PodsCurrent (every
+	// protected pod runs a sidecar started after status.restartRequiredGeneration).
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -407,6 +408,13 @@ type AuthPolicyStatus struct {
 	// UnprotectedPods counts pods that name this policy but run without the sidecar.
 	// +optional
 	UnprotectedPods int32 `json:"unprotectedPods,omitempty"`
+
+	// RestartRequiredGeneration is the generation of the last spec change to a field that
+	// running sidecars apply only when their pods restart (spec.store, spec.sidecar ports
+	// and authPathPrefix, spec.login.usersSecretRef and verifyURL; a RestartRequired Event
+	// names them). Pods injected before it keep the previous values: PodsCurrent counts them.
+	// +optional
+	RestartRequiredGeneration int64 `json:"restartRequiredGeneration,omitempty"`
 }
 
 // AuthPolicy gives the pods that name it JWT authentication: keys, login, routes, sessions.
@@ -422,6 +430,7 @@ type AuthPolicyStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Last Rotation",type=date,JSONPath=`.status.lastRotationTime`,priority=1
 // +kubebuilder:printcolumn:name="Keys",type=integer,JSONPath=`.status.keyCount`,priority=1
+// +kubebuilder:printcolumn:name="Pods Current",type=string,JSONPath=`.status.conditions[?(@.type=="PodsCurrent")].status`,priority=1
 type AuthPolicy struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

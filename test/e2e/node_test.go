@@ -57,7 +57,8 @@ const (
 // (hack/node.sh: kubelet, containerd, runc, CNI bridge, kube-proxy), and drives the sample
 // app's two replicas from the node: pod IPs and the Service, sessions shared in Redis,
 // a rotation under load with the leader deleted mid-way, a sidecar killed, the memory
-// budget, the unprotected-pod report, garbage collection. `make e2e` runs it (root on Linux).
+// budget, a policy changed under running pods, the unprotected-pod report, garbage
+// collection. `make e2e` runs it (root on Linux).
 func TestRealNode(t *testing.T) {
 	switch {
 	case os.Getenv("TOLLGATE_E2E_NODE") != "1":
@@ -84,6 +85,7 @@ func TestRealNode(t *testing.T) {
 		{"rotation under steady load, the leader deleted mid-rotation", e.rotation},
 		{"a killed sidecar restarts alone", e.killSidecar},
 		{"sidecar memory within DESIGN's budget", e.memory},
+		{"a changed policy reaches the running pods; a restart-only change shows in PodsCurrent", e.livePolicy},
 		{"a pod created before injection shows in the unprotected-pod report", e.unprotected},
 		{"deleting the AuthPolicy garbage-collects its Secret and ConfigMap", e.garbageCollection},
 	}

@@ -65,7 +65,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SetupWithManager registers the reconciler: it watches policies (spec and annotation
-// changes) and the Secrets and ConfigMaps they own.
+// changes), the Secrets and ConfigMaps they own, and the pods that name them.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Clock == nil {
 		r.Clock = clock.RealClock{}
@@ -86,6 +86,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
 		Owns(&corev1.ConfigMap{}).
+		Watches(&corev1.Pod{}, podsOfPolicyHandler, podsOfPolicy()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
@@ -137,7 +138,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 
 	var result ctrl.Result
 	var errs []error
-	for _, ph := range []phase{r.reconcileSigningKeys, r.reconcileSidecarConfig, r.settleRevocations} {
+	for _, ph := range []phase{r.reconcileSigningKeys, r.reconcileSidecarConfig, r.settleRevocations, r.reconcilePodsCurrent} {
 		res, err := ph(ctx, s)
 		if err != nil {
 			errs = append(errs, err)

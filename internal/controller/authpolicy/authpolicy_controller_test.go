@@ -135,7 +135,7 @@ func TestANewPolicyGetsKeysConfigAndStatus(t *testing.T) {
 		for _, c := range table.ColumnDefinitions {
 			names = append(names, c.Name)
 		}
-		if want := []string{"Name", "Algorithm", "Active Key", "Next Rotation", "Ready", "Age", "Last Rotation", "Keys"}; !slices.Equal(names, want) {
+		if want := []string{"Name", "Algorithm", "Active Key", "Next Rotation", "Ready", "Age", "Last Rotation", "Keys", "Pods Current"}; !slices.Equal(names, want) {
 			t.Fatalf("columns %v, want %v", names, want)
 		}
 		if table.ColumnDefinitions[6].Priority != 1 || table.ColumnDefinitions[7].Priority != 1 {

@@ -99,6 +99,11 @@ func (r *Reconciler) reconcileSidecarConfig(ctx context.Context, s *scope) (ctrl
 		cm.Data = want
 		changed = true
 	}
+	if len(restart) > 0 {
+		// On the ConfigMap, in the update that changes the file: a pass that reads a stale
+		// policy still reads the generation that matches the file.
+		changed = setRestartRequiredGeneration(cm, policy.Generation) || changed
+	}
 	switch {
 	case !exists:
 		err = r.Create(ctx, cm)
@@ -116,6 +121,7 @@ func (r *Reconciler) reconcileSidecarConfig(ctx context.Context, s *scope) (ctrl
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("writing ConfigMap %s: %w", key, err)
 	}
+	policy.Status.RestartRequiredGeneration = restartRequiredGeneration(cm)
 	if len(restart) > 0 {
 		r.Recorder.Eventf(policy, nil, corev1.EventTypeWarning, authv1alpha1.ReasonRestartRequired, "UpdateSidecarConfig",
 			"generation %d changes %s, which running sidecars apply only when their pods restart (kubectl rollout restart); until then they keep the previous values and enforce the rest of the policy",

@@ -47,4 +47,8 @@ var (
 	getSecret    = operatortest.GetSecret
 	checkOwnedBy = operatortest.CheckOwnedBy
 	fastRotation = operatortest.FastRotation
+
+	labelledNamespace = operatortest.LabelledNamespace
+	appPod            = operatortest.AppPod
+	createPod         = operatortest.CreatePod
 )

@@ -93,23 +93,25 @@ func (r *Reporter) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error
 		For(&authv1alpha1.AuthPolicy{}, builder.WithPredicates(predicate.Funcs{
 			UpdateFunc: func(event.UpdateEvent) bool { return false },
 		})).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podPolicy), builder.WithPredicates(predicate.Funcs{
-			CreateFunc:  func(e event.CreateEvent) bool { return annotated(e.Object) },
-			DeleteFunc:  func(e event.DeleteEvent) bool { return annotated(e.Object) },
-			GenericFunc: func(e event.GenericEvent) bool { return annotated(e.Object) },
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(PolicyOf), builder.WithPredicates(predicate.Funcs{
+			CreateFunc:  func(e event.CreateEvent) bool { return Annotated(e.Object) },
+			DeleteFunc:  func(e event.DeleteEvent) bool { return Annotated(e.Object) },
+			GenericFunc: func(e event.GenericEvent) bool { return Annotated(e.Object) },
 			UpdateFunc: func(e event.UpdateEvent) bool {
-				return annotated(e.ObjectNew) && isUnprotected(e.ObjectOld) != isUnprotected(e.ObjectNew)
+				return Annotated(e.ObjectNew) && isUnprotected(e.ObjectOld) != isUnprotected(e.ObjectNew)
 			},
 		})).
 		Complete(r)
 }
 
-func annotated(o client.Object) bool {
+// Annotated reports whether o names a policy in the policy annotation.
+func Annotated(o client.Object) bool {
 	_, ok := o.GetAnnotations()[authv1alpha1.PolicyAnnotation]
 	return ok
 }
 
-func podPolicy(_ context.Context, o client.Object) []reconcile.Request {
+// PolicyOf maps a pod to the policy its annotation names, for watches.
+func PolicyOf(_ context.Context, o client.Object) []reconcile.Request {
 	name, ok := o.GetAnnotations()[authv1alpha1.PolicyAnnotation]
 	if !ok || name == "" {
 		return nil
@@ -346,6 +348,9 @@ func StripPod(obj any) (any, error) {
 		return out, nil
 	}
 	out.Annotations = map[string]string{authv1alpha1.PolicyAnnotation: name}
+	if g, ok := pod.Annotations[authv1alpha1.PolicyGenerationAnnotation]; ok {
+		out.Annotations[authv1alpha1.PolicyGenerationAnnotation] = g // for PodsCurrent
+	}
 	out.Status.Phase = pod.Status.Phase
 	// Names only, but of the sidecar what tells it from a counterfeit.
 	names := func(cs []corev1.Container) []corev1.Container {

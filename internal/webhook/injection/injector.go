@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -199,11 +200,21 @@ func (in *injection) patch(pod *corev1.Pod) []jsonpatch.JsonPatchOperation {
 			}
 		}
 	}
+	annotations := map[string]string{}
 	if in.annotate {
-		if len(pod.Annotations) == 0 {
-			ops = append(ops, add("/metadata/annotations", map[string]string{authv1alpha1.StatusAnnotation: authv1alpha1.StatusInjected}))
-		} else {
-			ops = append(ops, add("/metadata/annotations/"+jsonPointerEscape(authv1alpha1.StatusAnnotation), authv1alpha1.StatusInjected))
+		annotations[authv1alpha1.StatusAnnotation] = authv1alpha1.StatusInjected
+	}
+	if in.generation != "" {
+		annotations[authv1alpha1.PolicyGenerationAnnotation] = in.generation
+	}
+	switch {
+	case len(annotations) == 0:
+	case len(pod.Annotations) == 0:
+		ops = append(ops, add("/metadata/annotations", annotations))
+	default:
+		// "add" of an existing member replaces its value (RFC 6902).
+		for _, k := range slices.Sorted(maps.Keys(annotations)) {
+			ops = append(ops, add("/metadata/annotations/"+jsonPointerEscape(k), annotations[k]))
 		}
 	}
 	return ops

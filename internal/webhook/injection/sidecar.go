@@ -59,10 +59,13 @@ type injection struct {
 	volumes []corev1.Volume
 	// annotate: the status annotation is to be set.
 	annotate bool
+	// generation is the value of the policy-generation annotation to set; "" when the pod
+	// has it already.
+	generation string
 }
 
 func (in *injection) empty() bool {
-	return in.sidecar == nil && len(in.volumes) == 0 && !in.annotate
+	return in.sidecar == nil && len(in.volumes) == 0 && !in.annotate && in.generation == ""
 }
 
 func (in *injection) applyTo(pod *corev1.Pod) {
@@ -77,6 +80,12 @@ func (in *injection) applyTo(pod *corev1.Pod) {
 			pod.Annotations = map[string]string{}
 		}
 		pod.Annotations[authv1alpha1.StatusAnnotation] = authv1alpha1.StatusInjected
+	}
+	if in.generation != "" {
+		if pod.Annotations == nil {
+			pod.Annotations = map[string]string{}
+		}
+		pod.Annotations[authv1alpha1.PolicyGenerationAnnotation] = in.generation
 	}
 }
 
@@ -114,6 +123,10 @@ func planInjection(pod *corev1.Pod, policy *authv1alpha1.AuthPolicy, image strin
 	}
 
 	in := &injection{annotate: pod.Annotations[authv1alpha1.StatusAnnotation] != authv1alpha1.StatusInjected}
+	// Set also over a value the pod came with: PodsCurrent trusts it.
+	if g := strconv.FormatInt(policy.Status.ObservedGeneration, 10); pod.Annotations[authv1alpha1.PolicyGenerationAnnotation] != g {
+		in.generation = g
+	}
 	for _, v := range volumes {
 		if !slices.ContainsFunc(pod.Spec.Volumes, func(x corev1.Volume) bool { return x.Name == v.Name }) {
 			in.volumes = append(in.volumes, v)
