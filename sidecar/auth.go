@@ -288,7 +288,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	raw, ok := bearerToken(r)
 	if !ok {
-		return errMissingToken
+		return noBearerToken(r)
 	}
 	p := s.policy()
 	id, err := p.tokens.Verify(raw)
@@ -419,6 +419,17 @@ func bearerToken(r *http.Request) (string, bool) {
 	}
 	t := strings.TrimSpace(h[len(scheme):])
 	return t, isB64Token(t)
+}
+
+// noBearerToken is the 401 for a request bearerToken found no token in: a client that sent
+// one Bearer credential which is not a b64token is told the token is malformed
+// (error="invalid_token"), one that sent none or several that it is missing.
+func noBearerToken(r *http.Request) error {
+	const scheme = "bearer "
+	if vs := r.Header.Values("Authorization"); len(vs) == 1 && len(vs[0]) >= len(scheme) && strings.EqualFold(vs[0][:len(scheme)], scheme) {
+		return invalidToken("malformed")
+	}
+	return errMissingToken
 }
 
 // isB64Token reports whether t is an RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." /

@@ -72,7 +72,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 		raw, ok := bearerToken(r)
 		if !ok {
 			s.outcomes.unauthorized.Inc()
-			s.errs.write(w, r, errMissingToken)
+			s.errs.write(w, r, noBearerToken(r))
 			return
 		}
 		start := time.Now()

@@ -701,3 +701,30 @@ func FuzzForwardedHeaderNames(f *testing.F) {
 		}
 	})
 }
+
+// A Bearer credential that is not a b64token was sent, so it is an invalid token, not a
+// missing one: the client is told so in WWW-Authenticate, as RFC 6750 asks.
+func TestAMalformedBearerTokenIsAnInvalidToken(t *testing.T) {
+	h := newHarness(t)
+	bob := h.login("bob@example.com", bobPassword).AccessToken
+	for _, tok := range []string{bob[:10] + "!" + bob[11:], "a b", "\"quoted\""} {
+		for _, path := range []string{"/orders", "/auth/logout"} {
+			method := "GET"
+			if path == "/auth/logout" {
+				method = "POST"
+			}
+			resp, body := h.do(method, path, tok, nil)
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s %s with %q: %d %s, want 401", method, path, tok, resp.StatusCode, body)
+				continue
+			}
+			if got, want := resp.Header.Get("WWW-Authenticate"), invalidTokenHeader("malformed"); got != want {
+				t.Errorf("%s %s with %q: WWW-Authenticate %q, want %q", method, path, tok, got, want)
+			}
+		}
+	}
+	resp, _ := h.do("GET", "/orders", "", nil)
+	if got := resp.Header.Get("WWW-Authenticate"); got != `Bearer realm="tollgate"` {
+		t.Errorf("no token: WWW-Authenticate %q, want no error", got)
+	}
+}
