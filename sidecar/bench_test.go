@@ -194,7 +194,6 @@ func BenchmarkProxy(b *testing.B) {
 			MaxIdleConnsPerHost: 1024,
 			IdleConnTimeout:     90 * time.Second,
 		},
-		FlushInterval: -1,
 	}
 	cached, _ := benchServer(b, DefaultTokenCacheSize, upstream.URL)
 	cold, _ := benchServer(b, 0, upstream.URL)

@@ -96,9 +96,15 @@ type upstreamApp struct {
 	mu   sync.Mutex
 	last *http.Request
 	body []byte
+	// release lets a /public/stream response go on past its first line.
+	release chan struct{}
 }
 
 func (a *upstreamApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/public/stream" {
+		a.stream(w, r)
+		return
+	}
 	if r.Header.Get("Upgrade") == "websocket" {
 		a.mu.Lock()
 		a.last = r.Clone(r.Context())
@@ -206,7 +212,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	db := NewUserDB(users)
-	h.app = &upstreamApp{}
+	h.app = &upstreamApp{release: make(chan struct{})}
 	h.appHTTP = httptest.NewServer(h.app)
 	t.Cleanup(h.appHTTP.Close)
 	up, _ := url.Parse(h.appHTTP.URL + h.upPath)

@@ -105,7 +105,9 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 		go s.watchTunnel(ctx, cancel, fwd.token)
 	}
 	// The body goes to the app, at the pace the client and the app agree on.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	if r.Body != http.NoBody {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
 	s.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
@@ -318,9 +320,11 @@ func newProxy(upstream *url.URL, onError func(http.ResponseWriter, *http.Request
 			fwd, _ := pr.In.Context().Value(forwardingKey{}).(*forwarding)
 			fwd.apply(pr.Out.Header)
 		},
-		Transport:     transport,
-		FlushInterval: -1, // stream: every write reaches the client at once
-		ErrorHandler:  onError,
+		// Default flushing: the standard library already flushes every write of a response
+		// of unknown length (chunked streams, Server-Sent Events) at once, and forcing it on
+		// every response costs a write per response for nothing.
+		Transport:    transport,
+		ErrorHandler: onError,
 	}
 }
 

@@ -224,7 +224,10 @@ func (s *Server) Handler() http.Handler {
 		// reads what remains of any other before it answers, for as long as the connection
 		// allows. Not every ResponseWriter has a connection (tests): then there is nothing
 		// to bound.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.AuthBodyTimeout))
+		// A request without a body (http.NoBody) has nothing left to read.
+		if r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.AuthBodyTimeout))
+		}
 		if err := checkMethod(r.Method); err != nil {
 			s.metrics.Requests.WithLabelValues("bad_request").Inc()
 			s.errs.write(w, r, errStatus(http.StatusBadRequest, err.Error()))

@@ -112,7 +112,6 @@ func serveBareProxy(addr, upstream string) {
 			MaxIdleConnsPerHost: 1024,
 			IdleConnTimeout:     90 * time.Second,
 		},
-		FlushInterval: -1,
 	}
 	fmt.Fprintln(os.Stderr, sidecar.NewHTTPServer(addr, p).ListenAndServe())
 }
