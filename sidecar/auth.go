@@ -286,9 +286,9 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
-	raw, ok := bearerToken(r)
-	if !ok {
-		return noBearerToken(r)
+	raw, err := bearerToken(r)
+	if err != nil {
+		return err
 	}
 	p := s.policy()
 	id, err := p.tokens.Verify(raw)
@@ -405,31 +405,25 @@ func hashHex(s string) string {
 }
 
 // bearerToken extracts the token of the request's one `Authorization: Bearer` header: the
-// scheme, spaces, and a b64token (RFC 6750 §2.1). A request with several Authorization
-// headers has none: which one counts would be each reader's guess.
-func bearerToken(r *http.Request) (string, bool) {
+// scheme, spaces, and a b64token (RFC 6750 §2.1). A request with no or several
+// Authorization headers has none (which one counts would be each reader's guess): the token
+// is missing. One Bearer credential that is not a b64token is a malformed token, which the
+// client is told (error="invalid_token").
+func bearerToken(r *http.Request) (string, error) {
 	vs := r.Header.Values("Authorization")
 	if len(vs) != 1 {
-		return "", false
+		return "", errMissingToken
 	}
 	h := vs[0]
 	const scheme = "bearer "
-	if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
-		return "", false
+	if len(h) < len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+		return "", errMissingToken
 	}
 	t := strings.TrimSpace(h[len(scheme):])
-	return t, isB64Token(t)
-}
-
-// noBearerToken is the 401 for a request bearerToken found no token in: a client that sent
-// one Bearer credential which is not a b64token is told the token is malformed
-// (error="invalid_token"), one that sent none or several that it is missing.
-func noBearerToken(r *http.Request) error {
-	const scheme = "bearer "
-	if vs := r.Header.Values("Authorization"); len(vs) == 1 && len(vs[0]) >= len(scheme) && strings.EqualFold(vs[0][:len(scheme)], scheme) {
-		return invalidToken("malformed")
+	if !isB64Token(t) {
+		return "", invalidToken("malformed")
 	}
-	return errMissingToken
+	return t, nil
 }
 
 // isB64Token reports whether t is an RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." /

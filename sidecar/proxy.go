@@ -69,10 +69,10 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 			s.errs.write(w, r, errRevocationsNotLoaded)
 			return
 		}
-		raw, ok := bearerToken(r)
-		if !ok {
+		raw, err := bearerToken(r)
+		if err != nil {
 			s.outcomes.unauthorized.Inc()
-			s.errs.write(w, r, noBearerToken(r))
+			s.errs.write(w, r, err)
 			return
 		}
 		start := time.Now()
