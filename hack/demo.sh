@@ -22,22 +22,10 @@ set -uo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 
-PAUSE=false
-for arg in "$@"; do
-	case "$arg" in
-	--pause) PAUSE=true ;;
-	--non-interactive) PAUSE=false ;;
-	-h | --help)
-		sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-		exit 0
-		;;
-	*)
-		echo "demo: unknown argument: $arg" >&2
-		exit 2
-		;;
-	esac
-done
-[[ -t 0 ]] || PAUSE=false
+DEMO_NAME=demo
+# shellcheck source=hack/lib/demo-output.sh
+source "${REPO_ROOT}/hack/lib/demo-output.sh"
+parse_demo_args "$@"
 
 REDIS="${REDIS:-0}"
 [[ "$REDIS" == 0 || -z "$REDIS" ]] && REDIS=0 || REDIS=1
@@ -58,36 +46,12 @@ BIN="${DEMO_BIN_DIR:-${REPO_ROOT}/bin}"
 export PATH="${BIN}:${PATH}"
 
 # ----------------------------------------------------------------- output ---
-if [[ -t 1 ]]; then
-	BOLD=$'\e[1m' DIM=$'\e[2m' GREEN=$'\e[32m' RED=$'\e[31m' CYAN=$'\e[36m' RESET=$'\e[0m'
-else
-	BOLD='' DIM='' GREEN='' RED='' CYAN='' RESET=''
-fi
-FAILURES=()
-step() {
-	if [[ "$PAUSE" == true ]]; then
-		read -r -p "${DIM}(Enter for the next step)${RESET}" _ || true
-	fi
-	printf '\n%s== %s ==%s\n' "$BOLD" "$*" "$RESET"
-}
 # record NAME VALUE: what a step observed, for test/e2e to check (DEMO_DIR/outcomes.tsv).
 record() { printf '%s\t%s\n' "$1" "$2" >>"${DEMO_DIR}/outcomes.tsv"; }
-say() { printf '%s# %s%s\n' "$DIM" "$*" "$RESET"; }
-ok() { printf '%s   ✔ %s%s\n' "$GREEN" "$*" "$RESET"; }
-fail() {
-	printf '%s   ✘ %s%s\n' "$RED" "$*" "$RESET"
-	FAILURES+=("$*")
-}
 die() {
 	printf '%sdemo: %s%s\n' "$RED" "$*" "$RESET" >&2
 	FAILURES+=("$*")
 	exit 1
-}
-# run 'COMMAND': print it as typed, then run it (through eval, so that $VARS in the shown
-# command stay readable and are expanded only when it runs). Output goes to the terminal.
-run() {
-	printf '%s$ %s%s\n' "$CYAN" "$1" "$RESET"
-	eval "$1"
 }
 # capture VAR 'COMMAND': like run, but also keeps the output in VAR.
 capture() {
@@ -98,33 +62,6 @@ capture() {
 	printf '%s\n' "$out"
 	printf -v "$1" '%s' "$out"
 	return $rc
-}
-# expect_http STATUS 'what' 'CURL ARGS': print `curl ARGS`, run it, print status and body,
-# and record a failure when the status is not STATUS. The body is kept in BODY.
-BODY=''
-expect_http() {
-	local want="$1" what="$2" args="$3" out status
-	printf '%s$ curl %s%s\n' "$CYAN" "$args" "$RESET"
-	out="$(eval "curl -sS --max-time 10 -w '\n%{http_code}' $args" 2>&1)"
-	status="${out##*$'\n'}"
-	BODY="${out%$'\n'*}"
-	[[ "$out" == *$'\n'* ]] || BODY=''
-	printf 'HTTP %s %s\n' "$status" "$(printf '%s' "$BODY" | cut -c1-160)"
-	record "http ${what}" "$status"
-	if [[ "$status" == "$want" ]]; then
-		ok "$what: $status"
-	else
-		fail "$what: want HTTP $want, got $status"
-	fi
-}
-json_field() { # json_field NAME: the string value of "NAME" in the JSON on stdin
-	sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" | head -n1
-}
-jwt_kid() { # jwt_kid TOKEN: the kid of a JWT's header
-	local h="${1%%.*}"
-	h="$(printf '%s' "$h" | tr '_-' '/+')"
-	while (($(printf '%s' "$h" | wc -c) % 4)); do h+='='; done
-	printf '%s' "$h" | base64 -d 2>/dev/null | json_field kid
 }
 
 # --------------------------------------------------------------- teardown ---

@@ -15,22 +15,10 @@ set -uo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
-PAUSE=false
-for arg in "$@"; do
-	case "$arg" in
-	--pause) PAUSE=true ;;
-	--non-interactive) PAUSE=false ;;
-	-h | --help)
-		sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-		exit 0
-		;;
-	*)
-		echo "node-demo: unknown argument: $arg" >&2
-		exit 2
-		;;
-	esac
-done
-[[ -t 0 ]] || PAUSE=false
+DEMO_NAME=node-demo
+# shellcheck source=hack/lib/demo-output.sh
+source "${REPO_ROOT}/hack/lib/demo-output.sh"
+parse_demo_args "$@"
 
 NS=shop
 POLICY=shop-api
@@ -38,47 +26,9 @@ IMG=ghcr.io/tollgate-dev/tollgate:dev
 NODE_DIR="${NODE_DIR:-/tmp/tollgate-node}"
 export NODE_DIR
 
-if [[ -t 1 ]]; then
-	BOLD=$'\e[1m' DIM=$'\e[2m' GREEN=$'\e[32m' RED=$'\e[31m' CYAN=$'\e[36m' RESET=$'\e[0m'
-else
-	BOLD='' DIM='' GREEN='' RED='' CYAN='' RESET=''
-fi
-FAILURES=()
-step() {
-	if [[ "$PAUSE" == true ]]; then read -r -p "${DIM}(Enter for the next step)${RESET}" _ || true; fi
-	printf '\n%s== %s ==%s\n' "$BOLD" "$*" "$RESET"
-}
-say() { printf '%s# %s%s\n' "$DIM" "$*" "$RESET"; }
-ok() { printf '%s   ✔ %s%s\n' "$GREEN" "$*" "$RESET"; }
-fail() {
-	printf '%s   ✘ %s%s\n' "$RED" "$*" "$RESET"
-	FAILURES+=("$*")
-}
 die() {
 	fail "$*"
 	exit 1
-}
-run() {
-	printf '%s$ %s%s\n' "$CYAN" "$1" "$RESET"
-	eval "$1"
-}
-BODY=''
-expect_http() { # expect_http STATUS 'what' 'CURL ARGS'
-	local want="$1" what="$2" args="$3" out status
-	printf '%s$ curl %s%s\n' "$CYAN" "$args" "$RESET"
-	out="$(eval "curl -sS --max-time 10 -w '\n%{http_code}' $args" 2>&1)"
-	status="${out##*$'\n'}"
-	BODY="${out%$'\n'*}"
-	[[ "$out" == *$'\n'* ]] || BODY=''
-	printf 'HTTP %s %s\n' "$status" "$(printf '%s' "$BODY" | cut -c1-160)"
-	if [[ "$status" == "$want" ]]; then ok "$what: $status"; else fail "$what: want HTTP $want, got $status"; fi
-}
-json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" | head -n1; }
-jwt_kid() {
-	local h="${1%%.*}"
-	h="$(printf '%s' "$h" | tr '_-' '/+')"
-	while (($(printf '%s' "$h" | wc -c) % 4)); do h+='='; done
-	printf '%s' "$h" | base64 -d 2>/dev/null | json_field kid
 }
 
 NODE_STARTED=false
