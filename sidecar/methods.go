@@ -167,12 +167,3 @@ func queryMethodOverrides(rawQuery string) []string {
 	}
 	return vs
 }
-
-// stripMethodOverrides removes every method-override header, however spelled.
-func stripMethodOverrides(h http.Header) {
-	for k := range h {
-		if methodOverrideName(k) != "" {
-			delete(h, k)
-		}
-	}
-}

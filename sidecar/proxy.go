@@ -199,11 +199,11 @@ func singleCredential(h http.Header) error {
 // apply writes the forwarding decision into the outgoing request's headers: first every
 // header the client may not send the app is removed, then the identity is set.
 func (f *forwarding) apply(h http.Header) {
-	stripAuthHeaders(h)
-	stripMethodOverrides(h)
-	stripPathOverrides(h)
-	stripOtherSpellings(h, forwardedHeaders)
-	delete(h, "Http2-Settings") // only ever meant for an h2c upgrade, which is refused
+	for k := range h {
+		if notForTheApp(k) {
+			delete(h, k)
+		}
+	}
 	if f == nil {
 		return
 	}
@@ -217,49 +217,43 @@ func (f *forwarding) apply(h http.Header) {
 	}
 }
 
-// stripAuthHeaders removes every header whose name starts with X-Auth-, in any case and
-// with any other punctuation for `-`: CGI-style servers (Rack, PHP, WSGI) read X_Auth_Role as
-// HTTP_X_AUTH_ROLE, the very variable X-Auth-Role becomes, and lighttpd does the same with
-// X.Auth.Role or X~Auth~Role. Go keeps such names as sent, so the names are compared, not
-// looked up.
-func stripAuthHeaders(h http.Header) {
-	for k := range h {
-		if headerNameHasPrefix(k, "x-auth-") {
-			delete(h, k)
+// notForTheApp reports whether a client's header k must not reach the app, in one pass over
+// the headers per request:
+//   - a name that starts with X-Auth-, in any case and with any other punctuation for `-`:
+//     CGI-style servers (Rack, PHP, WSGI) read X_Auth_Role as HTTP_X_AUTH_ROLE, the very
+//     variable X-Auth-Role becomes, and lighttpd does the same with X.Auth.Role or
+//     X~Auth~Role (Go keeps such names as sent, so names are compared, not looked up);
+//   - a method override, however spelled (methodOverrideName);
+//   - a path override (X-Original-URL, X-Rewrite-URL), however spelled: IIS-era frameworks
+//     (Zend Framework 1, older Symfony and Laminas) route by it instead of the checked path;
+//   - X-Forwarded-For/-Host/-Proto spelled another way (X_Forwarded_For): a CGI-style server
+//     reads it as the variable the proxy's own header becomes, and may let it win;
+//   - HTTP2-Settings, only ever meant for an h2c upgrade, which is refused.
+func notForTheApp(k string) bool {
+	if headerNameHasPrefix(k, "x-auth-") || methodOverrideName(k) != "" || k == "Http2-Settings" {
+		return true
+	}
+	for _, n := range pathOverrideHeaders {
+		if len(k) == len(n) && headerNameHasPrefix(k, n) {
+			return true
 		}
 	}
+	for i, n := range forwardedNames {
+		if k != forwardedHeaders[i] && len(k) == len(n) && headerNameHasPrefix(k, n) {
+			return true
+		}
+	}
+	return false
 }
 
-// pathOverrideHeaders make IIS-era frameworks (Zend Framework 1, older Symfony and Laminas)
-// route by their value instead of the request's path, which the routes checked.
 var pathOverrideHeaders = []string{"x-original-url", "x-rewrite-url"}
 
-// stripPathOverrides removes every path-override header, however spelled.
-func stripPathOverrides(h http.Header) {
-	for k := range h {
-		for _, n := range pathOverrideHeaders {
-			if len(k) == len(n) && headerNameHasPrefix(k, n) {
-				delete(h, k)
-			}
-		}
-	}
-}
-
-// forwardedHeaders are the headers the proxy sets (SetXForwarded) after removing the client's.
-var forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
-
-// stripOtherSpellings removes every header that is one of names spelled another way
-// (X_Forwarded_For): CGI-style servers read it as the very variable the proxy's header
-// becomes, and may let it win.
-func stripOtherSpellings(h http.Header, names []string) {
-	for k := range h {
-		for _, n := range names {
-			if k != n && len(k) == len(n) && headerNameHasPrefix(k, strings.ToLower(n)) {
-				delete(h, k)
-			}
-		}
-	}
-}
+// forwardedHeaders are the headers the proxy sets (SetXForwarded) after removing the
+// client's; forwardedNames the same in lower case, as headerNameHasPrefix compares.
+var (
+	forwardedHeaders = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+	forwardedNames   = []string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"}
+)
 
 // headerNameHasPrefix reports whether name starts with prefix (lower case, with `-`),
 // ignoring case and reading every character but a letter or digit as `-`, as CGI-style
