@@ -17,6 +17,7 @@ limitations under the License.
 package sidecar
 
 import (
+	"strings"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -25,12 +26,15 @@ import (
 )
 
 // tokenCache remembers tokens whose signature and claims were verified, keyed by the
-// SHA-256 of the token, so that a client repeating its token costs no signature check.
+// token itself, so that a client repeating its token costs no signature check. The map
+// compares keys in full: a hit is the very token that was verified. (Keys were the SHA-256
+// of the token; hashing every request's token cost more than the rest of the sidecar's own
+// work per request together, and only verified tokens, a few hundred bytes each, are kept.)
 // An entry is good until the token's exp (plus skew) and only while the keyset it was
 // verified against is in force: a reload empties the cache, so a removed key takes its
 // tokens with it. Revocation is checked on every hit, outside the cache.
 type tokenCache struct {
-	lru *lru.Cache[[32]byte, cacheEntry]
+	lru *lru.Cache[string, cacheEntry]
 }
 
 type cacheEntry struct {
@@ -40,27 +44,27 @@ type cacheEntry struct {
 }
 
 func newTokenCache(size int) *tokenCache {
-	c, err := lru.New[[32]byte, cacheEntry](size)
+	c, err := lru.New[string, cacheEntry](size)
 	if err != nil {
 		panic(err) // only for size <= 0, which callers exclude
 	}
 	return &tokenCache{lru: c}
 }
 
-func (c *tokenCache) get(sum [32]byte, ks *keyset.Keyset, now time.Time) (*Identity, bool) {
-	e, ok := c.lru.Get(sum)
+func (c *tokenCache) get(token string, ks *keyset.Keyset, now time.Time) (*Identity, bool) {
+	e, ok := c.lru.Get(token)
 	if !ok {
 		return nil, false
 	}
 	if e.ks != ks || !now.Before(e.expiry) {
-		c.lru.Remove(sum)
+		c.lru.Remove(token)
 		return nil, false
 	}
 	return e.id, true
 }
 
-func (c *tokenCache) put(sum [32]byte, id *Identity, ks *keyset.Keyset, expiry time.Time) {
-	c.lru.Add(sum, cacheEntry{id: id, ks: ks, expiry: expiry})
+func (c *tokenCache) put(token string, id *Identity, ks *keyset.Keyset, expiry time.Time) {
+	c.lru.Add(strings.Clone(token), cacheEntry{id: id, ks: ks, expiry: expiry})
 }
 
 // Len is the number of cached tokens.

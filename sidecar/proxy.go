@@ -23,6 +23,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tollgate-dev/tollgate/api/v1alpha1"
@@ -67,7 +68,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 			s.errs.write(w, r, errRevocationsNotLoaded)
 			return
 		}
-		raw, err := bearerToken(r)
+		raw, err := bearerCredential(r)
 		if err != nil {
 			s.outcomes.unauthorized.Inc()
 			s.errs.write(w, r, err)
@@ -97,7 +98,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 	// three allocations per request.
 	r.URL.Path, r.URL.RawPath = clean, ""
 	fwd.apply(r.Header)
-	if fwd.identity != nil && r.Header.Get("Upgrade") != "" {
+	if fwd.identity != nil && len(r.Header["Upgrade"]) > 0 {
 		// An upgraded connection (a WebSocket) outlives the request that checked its token:
 		// it lasts only as long as the token stays valid. The proxy closes it when ctx ends.
 		ctx, cancel := context.WithCancel(r.Context())
@@ -170,7 +171,7 @@ var errH2CUpgrade = errStatus(http.StatusBadRequest, "upgrade to h2c is not allo
 // upgradesToH2C reports whether the request asks to switch to cleartext HTTP/2: a backend
 // that accepts would take every later request on the connection past the sidecar's rules.
 func upgradesToH2C(h http.Header) bool {
-	for _, v := range h.Values("Upgrade") {
+	for _, v := range h["Upgrade"] {
 		for _, p := range strings.Split(v, ",") {
 			name, _, _ := strings.Cut(strings.TrimSpace(p), "/")
 			if strings.EqualFold(name, "h2c") {
@@ -186,7 +187,7 @@ var errSeveralCredentials = errStatus(http.StatusBadRequest, "more than one Auth
 // singleCredential refuses a request with several Authorization headers, or several bearer
 // tokens joined in one: the sidecar would verify one and the app might read another.
 func singleCredential(h http.Header) error {
-	vs := h.Values("Authorization")
+	vs := h["Authorization"]
 	if len(vs) > 1 {
 		return errSeveralCredentials
 	}
@@ -343,6 +344,26 @@ func newProxy(upstream *url.URL, onError func(http.ResponseWriter, *http.Request
 		// every response costs a write per response for nothing.
 		Transport:    transport,
 		ErrorHandler: onError,
+		BufferPool:   copyBuffers{},
+	}
+}
+
+// copyBufferSize is the size of the buffer ReverseProxy copies bodies through (its default).
+const copyBufferSize = 32 << 10
+
+// copyBuffers lends ReverseProxy its copy buffers. Without a pool it allocates a fresh
+// 32 KiB buffer for every response, by far the largest allocation of a proxied request:
+// it sets the pace of garbage collection, which was a fifth of the sidecar's instructions
+// per request. Buffers go back as array pointers, so lending costs no allocation either.
+type copyBuffers struct{}
+
+var copyBufferPool = sync.Pool{New: func() any { return new([copyBufferSize]byte) }}
+
+func (copyBuffers) Get() []byte { return copyBufferPool.Get().(*[copyBufferSize]byte)[:] }
+
+func (copyBuffers) Put(b []byte) {
+	if len(b) == copyBufferSize {
+		copyBufferPool.Put((*[copyBufferSize]byte)(b))
 	}
 }
 

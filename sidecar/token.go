@@ -18,7 +18,6 @@ package sidecar
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -171,18 +170,16 @@ func (t *Tokens) Verify(raw string) (*Identity, error) {
 	}
 	now := t.now()
 	ks := t.keys.Keyset()
-	var sum [32]byte
 	if t.cache != nil {
-		// The token is copied to the stack to be hashed (it is at most MaxTokenSize): a
-		// []byte(raw) conversion went to the heap, the cache's only allocation per request.
-		var buf [MaxTokenSize]byte
-		sum = sha256.Sum256(buf[:copy(buf[:], raw)])
-		if id, ok := t.cache.get(sum, ks, now); ok {
+		if id, ok := t.cache.get(raw, ks, now); ok {
 			if t.revocations.Revoked(id.JTI, id.SessionID, id.Subject, id.IssuedAt) {
 				return nil, errors.New("revoked")
 			}
 			return id, nil
 		}
+	}
+	if !isB64Token(raw) {
+		return nil, errMalformedToken
 	}
 	id, err := t.verify(raw, ks, now)
 	if err != nil {
@@ -192,7 +189,7 @@ func (t *Tokens) Verify(raw string) (*Identity, error) {
 		return nil, errors.New("revoked")
 	}
 	if t.cache != nil {
-		t.cache.put(sum, id, ks, id.ExpiresAt.Add(t.skew))
+		t.cache.put(raw, id, ks, id.ExpiresAt.Add(t.skew))
 	}
 	return id, nil
 }
@@ -339,3 +336,4 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
