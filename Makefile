@@ -95,7 +95,7 @@ fuzz-corpus: ## Fuzz every target for RELIABILITY_FUZZTIME and copy what it foun
 
 .PHONY: bench
 bench: build redis-server ## Run the benchmarks: go test -bench, then the sidecar against a bare proxy (BENCH_WRITE=FILE also writes the report).
-	hack/ensure-wrk.sh
+	hack/ensure-bench-tools.sh
 	go test -run '^$$' -bench . -benchmem ./keyset/... ./sidecar/... ./internal/webhook/injection/
 	go run ./hack/bench -sidecar $(LOCALBIN)/tollgate-sidecar $(if $(BENCH_WRITE),-write $(BENCH_WRITE))
 

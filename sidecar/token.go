@@ -336,4 +336,3 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
-

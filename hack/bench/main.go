@@ -16,12 +16,18 @@ limitations under the License.
 
 // Command bench measures the sidecar against the same upstream, on one machine, with one
 // load generator (wrk): the upstream alone, a bare httputil.ReverseProxy, and the sidecar
-// with the memory store, the Redis store and the token cache disabled. It also measures
-// login against raw bcrypt, refresh with Redis, and the sidecar's resident memory.
+// with the memory store, the Redis store and the token cache disabled. The cases run in
+// interleaved rounds (each round runs every case once, in a rotated order), and the report
+// gives each figure's median and range over the rounds, and each round's ratio to the bare
+// proxy of the same round. With valgrind on PATH it also counts the instructions the bare
+// proxy and the sidecar execute per request (callgrind, a fixed number of requests), which
+// two busy cores do not disturb. It also measures login against raw bcrypt, refresh with
+// Redis, and the sidecar's resident memory.
 //
-//	go run ./hack/bench [-duration 10s] [-connections 32] [-write docs/benchmarks.md]
+//	go run ./hack/bench [-rounds 5] [-duration 5s] [-connections 32] [-instructions 2000] [-write FILE]
 //
-// `make bench` runs it. The subcommands upstream and bareproxy are the processes it starts.
+// `make bench` runs it. The subcommands upstream, bareproxy and bareproxy-pooled are the
+// processes it starts.
 package main
 
 import (
@@ -42,6 +48,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,18 +69,26 @@ func main() {
 			serveUpstream(os.Args[2])
 			return
 		case "bareproxy":
-			serveBareProxy(os.Args[2], os.Args[3])
+			serveBareProxy(os.Args[2], os.Args[3], nil)
+			return
+		case "bareproxy-pooled":
+			serveBareProxy(os.Args[2], os.Args[3], pooledBuffers{})
 			return
 		}
 	}
-	duration := flag.Duration("duration", 10*time.Second, "measured time per case")
-	warmup := flag.Duration("warmup", 2*time.Second, "warm-up per case")
+	duration := flag.Duration("duration", 5*time.Second, "measured time per case and round")
+	warmup := flag.Duration("warmup", time.Second, "warm-up per case and round")
+	rounds := flag.Int("rounds", 5, "interleaved rounds of every case (0: only the instruction counts)")
+	logins := flag.Bool("logins", true, "also measure login against bcrypt and refresh with Redis")
+	callgrindDir := flag.String("callgrind-dir", "", "keep callgrind's dumps here, one per case, for callgrind_annotate")
+	instructions := flag.Int("instructions", 2000, "requests whose instructions callgrind counts, per case (0: skip; needs valgrind)")
 	conns := flag.Int("connections", 32, "concurrent keep-alive connections")
 	threads := flag.Int("threads", 1, "wrk threads")
 	sidecarBin := flag.String("sidecar", "bin/tollgate-sidecar", "sidecar binary")
 	write := flag.String("write", "", "also write the report (markdown) to this file")
 	flag.Parse()
-	b := &bench{duration: *duration, warmup: *warmup, conns: *conns, threads: *threads, sidecarBin: *sidecarBin}
+	b := &bench{duration: *duration, warmup: *warmup, conns: *conns, threads: *threads, sidecarBin: *sidecarBin,
+		rounds: max(*rounds, 0), instructions: *instructions, callgrindDir: *callgrindDir, logins: *logins}
 	report, err := b.run()
 	b.stopAll()
 	if err != nil {
@@ -99,10 +114,11 @@ func serveUpstream(addr string) {
 	fmt.Fprintln(os.Stderr, http.ListenAndServe(addr, h))
 }
 
-// serveBareProxy is the floor any proxy pays: httputil.ReverseProxy with the same upstream
-// transport settings and the same server timeouts as the sidecar (a proxy facing clients
-// needs a header timeout), and nothing else.
-func serveBareProxy(addr, upstream string) {
+// serveBareProxy is the proxy a user would otherwise write: httputil.ReverseProxy with a
+// pooled upstream transport and the same server timeouts as the sidecar (a proxy facing
+// clients needs a header timeout), and nothing else. With a BufferPool it is the same proxy
+// with the one tuning the sidecar's own proxy has, which isolates what authentication costs.
+func serveBareProxy(addr, upstream string, pool httputil.BufferPool) {
 	u, _ := url.Parse(upstream)
 	p := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() },
@@ -112,22 +128,40 @@ func serveBareProxy(addr, upstream string) {
 			MaxIdleConnsPerHost: 1024,
 			IdleConnTimeout:     90 * time.Second,
 		},
+		BufferPool: pool,
 	}
 	fmt.Fprintln(os.Stderr, sidecar.NewHTTPServer(addr, p).ListenAndServe())
 }
 
+// pooledBuffers is a BufferPool like the sidecar's: 32 KiB buffers lent from a sync.Pool.
+type pooledBuffers struct{}
+
+var bufferPool = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+func (pooledBuffers) Get() []byte { return bufferPool.Get().(*[32 << 10]byte)[:] }
+
+func (pooledBuffers) Put(b []byte) {
+	if len(b) == 32<<10 {
+		bufferPool.Put((*[32 << 10]byte)(b))
+	}
+}
+
 type bench struct {
-	duration, warmup time.Duration
-	conns, threads   int
-	sidecarBin       string
-	procs            []*exec.Cmd
-	dir              string
+	duration, warmup     time.Duration
+	conns, threads       int
+	rounds, instructions int
+	callgrindDir         string
+	logins               bool
+	sidecarBin           string
+	procs                []*exec.Cmd
+	dir                  string
 }
 
 type result struct {
 	name          string
 	rps, p50, p99 float64 // req/s, ms, ms
 	cpuPerReq     float64 // CPU µs the answering process spent per request
+	requests      int64
 	errors        int
 }
 
@@ -233,17 +267,31 @@ func (b *bench) run() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	pooled := freePort()
+	pooledCmd, err := b.start("bareproxy-pooled", self, "bareproxy-pooled", pooled, "http://"+upstream)
+	if err != nil {
+		return "", err
+	}
 	if _, err := b.start("redis", "redis-server", "--port", redisPort, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", b.dir); err != nil {
 		return "", err
 	}
-	sidecar := func(name string, change func(*contract.Args)) (string, *exec.Cmd, error) {
+	idle := map[string]string{} // VmRSS half a second after start, by sidecar
+	sidecarArgs := func(change func(*contract.Args)) (string, []string) {
 		addr, ops := freePort(), freePort()
 		a := contract.Args{Policy: policy, KeysDir: keysDir, UsersFile: users,
 			Upstream: "http://" + upstream, Listen: addr, MetricsListen: ops, LogLevel: "warn"}
 		if change != nil {
 			change(&a)
 		}
-		cmd, err := b.start(name, append([]string{b.sidecarBin}, a.Args()...)...)
+		return addr, append([]string{b.sidecarBin}, a.Args()...)
+	}
+	sidecar := func(name string, change func(*contract.Args)) (string, *exec.Cmd, error) {
+		addr, args := sidecarArgs(change)
+		cmd, err := b.start(name, args...)
+		if err == nil {
+			time.Sleep(500 * time.Millisecond)
+			idle[name] = procStatus(cmd.Process.Pid, "VmRSS")
+		}
 		return addr, cmd, err
 	}
 	memAddr, memCmd, err := sidecar("sidecar-memory", nil)
@@ -258,51 +306,200 @@ func (b *bench) run() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, a := range []string{upstream, bare, memAddr, redisSidecar, nocache} {
+	for _, a := range []string{upstream, bare, pooled, memAddr, redisSidecar, nocache} {
 		if err := waitHTTP("http://" + a + "/public/ping"); err != nil {
 			return "", err
 		}
 	}
-	idleRSS := procStatus(memCmd.Process.Pid, "VmRSS")
-
 	token, _, err := login("http://"+memAddr, password)
 	if err != nil {
 		return "", err
 	}
 	auth := "Authorization: Bearer " + token
 
-	var results []result
-	for _, c := range []struct {
-		name, addr, header string
-		server             *exec.Cmd // the process that answers wrk
-	}{
-		// Every case gets the same request, token included, so the bytes moved are the same.
-		{"1. upstream directly", upstream, auth, upstreamCmd},
-		{"2. bare httputil.ReverseProxy", bare, auth, bareCmd},
-		{"3. sidecar, ES256, memory store", memAddr, auth, memCmd},
-		{"4. sidecar, ES256, Redis store", redisSidecar, auth, redisSidecarCmd},
-		{"5. sidecar, ES256, no token cache", nocache, auth, nocacheCmd},
-	} {
-		before := redisCalls(redisAddr)
-		r, err := b.wrk(c.name, "http://"+c.addr+"/api/items", c.header, c.server.Process.Pid)
-		if err != nil {
-			return "", err
-		}
-		if c.addr == redisSidecar {
-			redisPerCase = redisCalls(redisAddr) - before
-		}
-		results = append(results, r)
+	// Every case gets the same request, token included, so the bytes moved are the same.
+	cases := []benchCase{
+		{"1. upstream directly", upstream, upstreamCmd},
+		{caseBare, bare, bareCmd},
+		{casePooled, pooled, pooledCmd},
+		{"4. sidecar, ES256, memory store", memAddr, memCmd},
+		{"5. sidecar, ES256, Redis store", redisSidecar, redisSidecarCmd},
+		{"6. sidecar, ES256, no token cache", nocache, nocacheCmd},
 	}
-	loadHWM := procStatus(memCmd.Process.Pid, "VmHWM")
+	const redisCase = 4
+	runs := make([][]result, len(cases)) // by case, then round
+	var redisCmds, redisReqs int64
+	for round := range b.rounds {
+		// Each round starts one case later, so no case always runs first or last.
+		for k := range cases {
+			i := (k + round) % len(cases)
+			c := cases[i]
+			before := redisCalls(redisAddr)
+			r, err := b.wrk(c.name, "http://"+c.addr+"/api/items", auth, c.server.Process.Pid)
+			if err != nil {
+				return "", err
+			}
+			if i == redisCase {
+				redisCmds += redisCalls(redisAddr) - before
+				redisReqs += r.requests
+			}
+			runs[i] = append(runs[i], r)
+		}
+	}
+	hwm := map[string]string{
+		"sidecar-memory": procStatus(memCmd.Process.Pid, "VmHWM"),
+		"sidecar-redis":  procStatus(redisSidecarCmd.Process.Pid, "VmHWM"),
+	}
 
-	loginRPS, bcryptRPS := b.loginVsBcrypt("http://"+memAddr, password, hash)
-	refreshRPS, refreshErrs := b.refreshRate("http://"+redisSidecar, password)
+	var counts []instructionCount
+	if b.instructions > 0 {
+		if _, err := exec.LookPath("valgrind"); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: valgrind not found: instruction counts skipped (Debian: apt-get install valgrind)")
+		} else {
+			quiet := func(a *contract.Args) { a.ReloadInterval = time.Hour }
+			for _, c := range []struct {
+				name string
+				args func() (string, []string)
+			}{
+				{caseBare, func() (string, []string) {
+					a := freePort()
+					return a, []string{self, "bareproxy", a, "http://" + upstream}
+				}},
+				{casePooled, func() (string, []string) {
+					a := freePort()
+					return a, []string{self, "bareproxy-pooled", a, "http://" + upstream}
+				}},
+				{"4. sidecar, ES256, memory store", func() (string, []string) { return sidecarArgs(quiet) }},
+				{"5. sidecar, ES256, Redis store", func() (string, []string) {
+					return sidecarArgs(func(a *contract.Args) { quiet(a); a.RedisURL = "redis://" + redisAddr })
+				}},
+				{"6. sidecar, ES256, no token cache", func() (string, []string) {
+					return sidecarArgs(func(a *contract.Args) { quiet(a); a.TokenCacheSize = new(int) })
+				}},
+			} {
+				addr, args := c.args()
+				n, err := b.countInstructions(c.name, args, "http://"+addr+"/api/items", token)
+				if err != nil {
+					return "", fmt.Errorf("counting instructions of %s: %w", c.name, err)
+				}
+				counts = append(counts, instructionCount{c.name, n})
+			}
+		}
+	}
 
-	return b.report(results, idleRSS, loadHWM, loginRPS, bcryptRPS, refreshRPS, refreshErrs), nil
+	var loginRPS, bcryptRPS, refreshRPS float64
+	var refreshErrs int64
+	if b.logins {
+		loginRPS, bcryptRPS = b.loginVsBcrypt("http://"+memAddr, password, hash)
+		refreshRPS, refreshErrs = b.refreshRate("http://"+redisSidecar, password)
+	}
+
+	return b.report(runs, counts, redisCmds, redisReqs, idle, hwm, loginRPS, bcryptRPS, refreshRPS, refreshErrs), nil
 }
 
-// redisPerCase is the number of Redis commands during the Redis store's case.
-var redisPerCase int64
+const (
+	caseBare   = "2. bare httputil.ReverseProxy (what a user writes)"
+	casePooled = "3. bare httputil.ReverseProxy + the sidecar's buffer pool"
+)
+
+type benchCase struct {
+	name, addr string
+	server     *exec.Cmd // the process that answers wrk
+}
+
+type instructionCount struct {
+	name  string
+	perOp float64 // instructions per request
+}
+
+// countInstructions runs a server under callgrind, warms it up, and counts the instructions
+// it executes (every thread) while it answers b.instructions requests on four keep-alive
+// connections. Go's asynchronous preemption signals are turned off: callgrind cannot follow
+// them, and they change nothing a request executes.
+func (b *bench) countInstructions(name string, args []string, target, token string) (float64, error) {
+	dir := b.callgrindDir
+	if dir == "" {
+		dir = b.dir
+	}
+	out := filepath.Join(dir, "callgrind."+strings.Fields(name)[0]+strings.Join(strings.Fields(name)[1:], "-"))
+	cmd := exec.Command("valgrind", append([]string{"--tool=callgrind", "--callgrind-out-file=" + out}, args...)...)
+	cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	const conns = 4
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns}, Timeout: time.Minute}
+	get := func() error {
+		req, _ := http.NewRequest(http.MethodGet, target, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	ready := time.Now().Add(2 * time.Minute)
+	for get() != nil {
+		if time.Now().After(ready) {
+			return 0, errors.New("did not answer under valgrind")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	requests := func(n int) error {
+		var wg sync.WaitGroup
+		errs := make(chan error, conns)
+		for w := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < n; i += conns {
+					if err := get(); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		return <-errs
+	}
+	if err := requests(200); err != nil {
+		return 0, err
+	}
+	pid := strconv.Itoa(cmd.Process.Pid)
+	if out, err := exec.Command("callgrind_control", "--zero", pid).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("callgrind_control --zero: %w: %s", err, out)
+	}
+	if err := requests(b.instructions); err != nil {
+		return 0, err
+	}
+	if out, err := exec.Command("callgrind_control", "--dump", pid).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("callgrind_control --dump: %w: %s", err, out)
+	}
+	// callgrind writes each dump to out.<n>, the totals line last.
+	dumps, _ := filepath.Glob(out + ".*")
+	if len(dumps) == 0 {
+		return 0, errors.New("callgrind wrote no dump")
+	}
+	data, err := os.ReadFile(dumps[len(dumps)-1])
+	if err != nil {
+		return 0, err
+	}
+	m := regexp.MustCompile(`(?m)^(?:totals|summary): (\d+)`).FindSubmatch(data)
+	if m == nil {
+		return 0, errors.New("no totals in callgrind's dump")
+	}
+	total, _ := strconv.ParseFloat(string(m[1]), 64)
+	return total / float64(b.instructions), nil
+}
 
 var wrkLine = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
 
@@ -328,8 +525,9 @@ func (b *bench) wrk(name, target, header string, pid int) (result, error) {
 	r := result{name: name}
 	s := string(out)
 	if m := regexp.MustCompile(`(\d+) requests in`).FindStringSubmatch(s); m != nil {
-		if n, _ := strconv.ParseFloat(m[1], 64); n > 0 && cpu >= 0 {
-			r.cpuPerReq = float64(cpu.Microseconds()) / n
+		r.requests, _ = strconv.ParseInt(m[1], 10, 64)
+		if r.requests > 0 && cpu >= 0 {
+			r.cpuPerReq = float64(cpu.Microseconds()) / float64(r.requests)
 		}
 	}
 	if m := regexp.MustCompile(`Requests/sec:\s+([\d.]+)`).FindStringSubmatch(s); m != nil {
@@ -508,28 +706,97 @@ func (b *bench) refreshRate(base, password string) (float64, int64) {
 	return float64(n.Load()) / b.duration.Seconds(), errs.Load()
 }
 
-func (b *bench) report(rs []result, idle, hwm string, loginRPS, bcryptRPS, refreshRPS float64, refreshErrs int64) string {
+func (b *bench) report(runs [][]result, counts []instructionCount, redisCmds, redisReqs int64, idle, hwm map[string]string, loginRPS, bcryptRPS, refreshRPS float64, refreshErrs int64) string {
 	var sb strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&sb, "## Sidecar benchmark, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&sb, "Machine: %s, %d CPUs (%s), %s, Go %s. Load: wrk -t%d -c%d, %v per case after a %v warm-up, keep-alive, GET with a bearer token; everything on this one machine.\n\n",
-		cpuModel(), runtime.NumCPU(), runtime.GOARCH, host, runtime.Version(), b.threads, b.conns, b.duration, b.warmup)
-	fmt.Fprintln(&sb, "| case | req/s | p50 ms | p99 ms | non-2xx | server CPU µs/req |")
-	fmt.Fprintln(&sb, "|---|---:|---:|---:|---:|---:|")
-	for _, r := range rs {
-		fmt.Fprintf(&sb, "| %s | %.0f | %.2f | %.2f | %d | %.1f |\n", r.name, r.rps, r.p50, r.p99, r.errors, r.cpuPerReq)
+	fmt.Fprintf(&sb, "Machine: %s, %d CPUs (%s), %s, Go %s. Load: wrk -t%d -c%d, keep-alive, GET with a bearer token; %d interleaved rounds, each running every case for %v after a %v warm-up, in an order rotated by one case per round; everything on this one machine. Figures: median (min-max) over the rounds.\n\n",
+		cpuModel(), runtime.NumCPU(), runtime.GOARCH, host, runtime.Version(), b.threads, b.conns, b.rounds, b.duration, b.warmup)
+	if b.rounds == 0 {
+		runs = nil
 	}
-	bare := rs[1].rps
-	fmt.Fprintf(&sb, "\nRatios to the bare proxy (target ≥ 0.9 for 3 and 4): 3/2 = %.2f, 4/2 = %.2f, 5/2 = %.2f\n\n", rs[2].rps/bare, rs[3].rps/bare, rs[4].rps/bare)
-	if b := rs[1].cpuPerReq; b > 0 {
-		fmt.Fprintf(&sb, "CPU per request of the answering process, against the bare proxy's (the cost tollgate adds, free of how wrk, the upstream and the proxy share the cores): 3/2 = %.2f, 4/2 = %.2f, 5/2 = %.2f\n\n", rs[2].cpuPerReq/b, rs[3].cpuPerReq/b, rs[4].cpuPerReq/b)
+	if len(runs) > 0 {
+		b.roundsReport(&sb, runs)
 	}
-	perReq := float64(redisPerCase) / (rs[3].rps * b.duration.Seconds())
-	fmt.Fprintf(&sb, "Redis commands during case 4 (INFO commandstats, PING and INFO excluded): %d, %.4f per validated request (target 0)\n\n", redisPerCase, perReq)
-	fmt.Fprintf(&sb, "Sidecar resident memory: %s at idle (VmRSS after start), %s peak under load (VmHWM) (targets 15 MiB, 40 MiB)\n\n", idle, hwm)
-	fmt.Fprintf(&sb, "Login: %.1f/s against raw bcrypt comparisons (cost %d) %.1f/s: ratio %.2f (target 0.9)\n\n", loginRPS, bcrypt.DefaultCost, bcryptRPS, loginRPS/bcryptRPS)
-	fmt.Fprintf(&sb, "Refresh with Redis (%d chains of rotations): %.0f/s, %d errors\n", b.conns, refreshRPS, refreshErrs)
+	if len(counts) > 0 {
+		fmt.Fprintf(&sb, "\nInstructions per request, counted by callgrind over %d requests on 4 connections after a warm-up (every thread of the answering process; unaffected by what else the cores run):\n\n", b.instructions)
+		fmt.Fprintln(&sb, "| case | instructions/req | / case 2 | / case 3 |")
+		fmt.Fprintln(&sb, "|---|---:|---:|---:|")
+		for _, c := range counts {
+			fmt.Fprintf(&sb, "| %s | %.0f | %.3f | %.3f |\n", c.name, c.perOp, c.perOp/counts[0].perOp, c.perOp/counts[1].perOp)
+		}
+	}
+	if len(runs) > 0 {
+		perReq := 0.0
+		if redisReqs > 0 {
+			perReq = float64(redisCmds) / float64(redisReqs)
+		}
+		fmt.Fprintf(&sb, "\nRedis commands during case 5 (INFO commandstats, PING and INFO excluded): %d, %.4f per validated request (target 0)\n", redisCmds, perReq)
+	}
+	fmt.Fprintf(&sb, "\nSidecar resident memory (targets: 15 MiB idle, 40 MiB under load): memory store %s idle (VmRSS 0.5 s after start), %s peak (VmHWM, after every round); Redis store %s idle, %s peak\n",
+		idle["sidecar-memory"], hwm["sidecar-memory"], idle["sidecar-redis"], hwm["sidecar-redis"])
+	if b.logins {
+		fmt.Fprintf(&sb, "\nLogin: %.1f/s against raw bcrypt comparisons (cost %d) %.1f/s: ratio %.2f (target 0.9)\n\n", loginRPS, bcrypt.DefaultCost, bcryptRPS, loginRPS/bcryptRPS)
+		fmt.Fprintf(&sb, "Refresh with Redis (%d chains of rotations): %.0f/s, %d errors\n", b.conns, refreshRPS, refreshErrs)
+	}
 	return sb.String()
+}
+
+// roundsReport writes the table of the wrk rounds and each case's ratios to the bare proxy.
+func (b *bench) roundsReport(sb *strings.Builder, runs [][]result) {
+	fmt.Fprintln(sb, "| case | req/s | p50 ms | p99 ms | non-2xx | server CPU µs/req |")
+	fmt.Fprintln(sb, "|---|---:|---:|---:|---:|---:|")
+	field := func(rs []result, f func(result) float64) []float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		return v
+	}
+	for _, rs := range runs {
+		errs := 0
+		for _, r := range rs {
+			errs += r.errors
+		}
+		fmt.Fprintf(sb, "| %s | %s | %s | %s | %d | %s |\n", rs[0].name,
+			spread(field(rs, func(r result) float64 { return r.rps }), "%.0f"),
+			spread(field(rs, func(r result) float64 { return r.p50 }), "%.2f"),
+			spread(field(rs, func(r result) float64 { return r.p99 }), "%.2f"),
+			errs,
+			spread(field(rs, func(r result) float64 { return r.cpuPerReq }), "%.1f"))
+	}
+	// Each round's ratio to the bare proxy of the same round: what the machine did during a
+	// round (another process, frequency, caches) affects both sides of it alike.
+	ratios := func(i, base int, f func(result) float64) string {
+		v := make([]float64, len(runs[i]))
+		for r := range runs[i] {
+			v[r] = f(runs[i][r]) / f(runs[base][r])
+		}
+		return spread(v, "%.3f")
+	}
+	rps := func(r result) float64 { return r.rps }
+	cpu := func(r result) float64 { return r.cpuPerReq }
+	fmt.Fprintln(sb, "\nAgainst the bare proxies, round by round (targets, against case 2: 4 and 5 throughput ≥ 0.95 and CPU per request ≤ 1.05; 6 throughput ≥ 0.6). Against case 3, the same proxy tuned as the sidecar's, the ratio is what authentication itself costs:")
+	fmt.Fprintln(sb)
+	fmt.Fprintln(sb, "| case | throughput / case 2 | CPU per request / case 2 | throughput / case 3 | CPU per request / case 3 |")
+	fmt.Fprintln(sb, "|---|---:|---:|---:|---:|")
+	for i := 3; i < len(runs); i++ {
+		fmt.Fprintf(sb, "| %s | %s | %s | %s | %s |\n", runs[i][0].name, ratios(i, 1, rps), ratios(i, 1, cpu), ratios(i, 2, rps), ratios(i, 2, cpu))
+	}
+}
+
+// spread formats the median of v and, with more than one value, its range.
+func spread(v []float64, format string) string {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	if len(s) == 1 {
+		return fmt.Sprintf(format, med)
+	}
+	return fmt.Sprintf(format+" ("+format+"-"+format+")", med, s[0], s[len(s)-1])
 }
 
 func cpuModel() string {
