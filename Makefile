@@ -99,9 +99,12 @@ bench: build redis-server ## Run the benchmarks: go test -bench, then the sideca
 	go test -run '^$$' -bench . -benchmem ./keyset/... ./sidecar/... ./internal/webhook/injection/
 	go run ./hack/bench -sidecar $(LOCALBIN)/tollgate-sidecar $(if $(BENCH_WRITE),-write $(BENCH_WRITE))
 
+BENCH_POLICIES ?= 10000
+BENCH_PODS ?= 10000
+
 .PHONY: bench-operator
-bench-operator: envtest-binaries ## Benchmark the operator against envtest (many AuthPolicies).
-	TOLLGATE_BENCH_OPERATOR=1 go test ./internal/controller/authpolicy -run TestBenchOperator -v -count=1 -timeout 30m
+bench-operator: envtest-binaries ## Benchmark the operator against envtest: BENCH_POLICIES AuthPolicies (10000), then BENCH_PODS pods (10000).
+	TOLLGATE_BENCH_OPERATOR=1 TOLLGATE_BENCH_POLICIES=$(BENCH_POLICIES) TOLLGATE_BENCH_PODS=$(BENCH_PODS) go test ./internal/controller/authpolicy -run TestBenchOperator -v -count=1 -timeout 90m
 
 ##@ Local control plane
 

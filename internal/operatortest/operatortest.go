@@ -26,7 +26,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,6 +55,39 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
+
+// ManagerRequests returns how many requests the manager has sent to the API server, by
+// verb: get (a GET, one object or a list), watch, create, update, patch, delete.
+func ManagerRequests() map[string]int64 {
+	requests.mu.Lock()
+	defer requests.mu.Unlock()
+	return maps.Clone(requests.byVerb)
+}
+
+var requests struct {
+	mu     sync.Mutex
+	byVerb map[string]int64
+}
+
+// countingTransport counts the manager's requests for ManagerRequests.
+type countingTransport struct{ http.RoundTripper }
+
+func (t countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	verb := map[string]string{
+		http.MethodGet: "get", http.MethodPost: "create", http.MethodPut: "update",
+		http.MethodPatch: "patch", http.MethodDelete: "delete",
+	}[r.Method]
+	if verb == "get" && r.URL.Query().Get("watch") == "true" {
+		verb = "watch"
+	}
+	requests.mu.Lock()
+	if requests.byVerb == nil {
+		requests.byVerb = map[string]int64{}
+	}
+	requests.byVerb[verb]++
+	requests.mu.Unlock()
+	return t.RoundTripper.RoundTrip(r)
+}
 
 // Env is a running control plane with the operator's manager.
 type Env struct {
@@ -205,7 +240,9 @@ func startEnv() (_ *Env, retErr error) {
 	}
 
 	wh := env.WebhookInstallOptions
-	mgr, err := cli.NewManager(cfg, cli.ManagerOptions{
+	mcfg := rest.CopyConfig(cfg)
+	mcfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{rt} })
+	mgr, err := cli.NewManager(mcfg, cli.ManagerOptions{
 		MetricsBindAddress:     "0",
 		HealthProbeBindAddress: "0",
 		KubeAPIQPS:             -1, // as `tollgate manager` by default: no client-side limit

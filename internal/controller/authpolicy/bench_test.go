@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -44,7 +45,9 @@ import (
 //
 //	TOLLGATE_BENCH_OPERATOR=1 go test ./internal/controller/authpolicy -run TestBenchOperator -v -timeout 15m
 //
-// TOLLGATE_BENCH_POLICIES changes the number of policies (default 1000).
+// TOLLGATE_BENCH_POLICIES changes the number of policies (default 1000), TOLLGATE_BENCH_PODS
+// the number of pods created afterwards (default 0), after which a second rotation pass
+// shows whether the operator's work grows with pods.
 func TestBenchOperator(t *testing.T) {
 	if os.Getenv("TOLLGATE_BENCH_OPERATOR") != "1" {
 		t.Skip("set TOLLGATE_BENCH_OPERATOR=1 to run the operator benchmark")
@@ -53,12 +56,17 @@ func TestBenchOperator(t *testing.T) {
 	if v := os.Getenv("TOLLGATE_BENCH_POLICIES"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
+	pods := 0
+	if v := os.Getenv("TOLLGATE_BENCH_PODS"); v != "" {
+		pods, _ = strconv.Atoi(v)
+	}
 	ctx := context.Background()
 	ns := newNamespace(t)
 	mem := watchMemory()
 	defer mem.stop()
 
 	// 1. Create n policies at once.
+	req0 := managerRequests()
 	start := time.Now()
 	parallel(n, 32, func(i int) {
 		if err := k8s.Create(ctx, newPolicy(ns, fmt.Sprintf("bench-%04d", i))); err != nil {
@@ -66,27 +74,42 @@ func TestBenchOperator(t *testing.T) {
 		}
 	})
 	created := time.Since(start)
-	allReady := waitAll(t, ns, n, 10*time.Minute, func(p *authv1alpha1.AuthPolicy) bool {
+	allReady := waitAll(t, ns, n, 20*time.Minute, func(p *authv1alpha1.AuthPolicy) bool {
 		c := meta.FindStatusCondition(p.Status.Conditions, authv1alpha1.ConditionReady)
 		return c != nil && c.Status == metav1.ConditionTrue && p.Status.ActiveKeyID != ""
 	})
 	ready := time.Since(start)
 	memReady := mem.snapshot()
+	reqReady := managerRequests()
 
 	// 2. One rotation pass: ask every policy to rotate, wait until each has a Next key.
-	start = time.Now()
-	at := time.Now().Format(time.RFC3339Nano)
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{authv1alpha1.RotateRequestedAtAnnotation: at}}})
-	parallel(n, 32, func(i int) {
-		p := &authv1alpha1.AuthPolicy{}
-		p.Namespace, p.Name = ns, fmt.Sprintf("bench-%04d", i)
-		if err := k8s.Patch(ctx, p, client.RawPatch(types.MergePatchType, patch)); err != nil {
-			t.Error(err)
-		}
-	})
-	annotated := time.Since(start)
-	allRotated := waitAll(t, ns, n, 10*time.Minute, func(p *authv1alpha1.AuthPolicy) bool { return p.Status.NextKeyID != "" })
-	rotated := time.Since(start)
+	annotated, rotated, allRotated := rotationPass(t, ns, n)
+	memRotated := mem.snapshot()
+	reqRotated := managerRequests()
+
+	// 3. Pods: many of them, each naming one of the policies (in a namespace the webhook
+	// does not serve, so the unprotected-pod reporter finds every one), then a second
+	// rotation pass with the pods in place.
+	var podsCreated, podsRotated time.Duration
+	var memPods memWatch
+	var reqPods, reqPodsRotated map[string]int64
+	if pods > 0 {
+		podNS := newNamespace(t)
+		start = time.Now()
+		parallel(pods, 32, func(i int) {
+			pod := appPod(podNS, fmt.Sprintf("bench-%04d", i%n))
+			pod.GenerateName, pod.Name = "", fmt.Sprintf("pod-%05d", i)
+			if err := k8s.Create(ctx, pod); err != nil {
+				t.Error(err)
+			}
+		})
+		podsCreated = time.Since(start)
+		time.Sleep(5 * time.Second) // let the reporter's cache and reconciles settle
+		memPods = mem.snapshot()
+		reqPods = managerRequests()
+		_, podsRotated, _ = rotationPass(t, ns, n)
+		reqPodsRotated = managerRequests()
+	}
 	memEnd := mem.snapshot()
 
 	fmt.Printf("\noperator benchmark: %d AuthPolicies, envtest on this machine, manager in process\n", n)
@@ -95,11 +118,67 @@ func TestBenchOperator(t *testing.T) {
 	fmt.Printf("%-52s %12s\n", "create -> all Ready", ready.Round(time.Millisecond))
 	fmt.Printf("%-52s %12s\n", "annotate all for rotation (client, 32 in parallel)", annotated.Round(time.Millisecond))
 	fmt.Printf("%-52s %12s\n", "annotate -> all have a Next key (rotation pass)", rotated.Round(time.Millisecond))
+	perPolicy := func(a, b map[string]int64) string {
+		var parts []string
+		for _, v := range []string{"get", "create", "update", "patch", "delete", "watch"} {
+			if d := b[v] - a[v]; d != 0 {
+				parts = append(parts, fmt.Sprintf("%s %.2f", v, float64(d)/float64(n)))
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	fmt.Printf("%-52s %s\n", "manager API requests per policy, create -> Ready", perPolicy(req0, reqReady))
+	fmt.Printf("%-52s %s\n", "manager API requests per policy, rotation pass", perPolicy(reqReady, reqRotated))
+	if pods > 0 {
+		fmt.Printf("%-52s %12s\n", fmt.Sprintf("create %d pods naming the policies", pods), podsCreated.Round(time.Millisecond))
+		fmt.Printf("%-52s %s\n", "manager API requests per policy, while pods came", perPolicy(reqRotated, reqPods))
+		fmt.Printf("%-52s %12s\n", "rotation pass with the pods in place", podsRotated.Round(time.Millisecond))
+		fmt.Printf("%-52s %s\n", "manager API requests per policy, that pass", perPolicy(reqPods, reqPodsRotated))
+		fmt.Printf("%-52s %9.1f MiB\n", "peak Go heap before the pods", mib(memRotated.peakHeap))
+		fmt.Printf("%-52s %9.1f MiB\n", "peak Go heap with the pods (reporter's cache)", mib(memPods.peakHeap))
+	}
 	fmt.Printf("%-52s %9.1f MiB\n", "peak Go heap (runtime/metrics), until Ready", mib(memReady.peakHeap))
 	fmt.Printf("%-52s %9.1f MiB\n", "peak Go heap, whole run", mib(memEnd.peakHeap))
 	fmt.Printf("%-52s %9.1f MiB\n", "peak Go runtime total (runtime/metrics)", mib(memEnd.peakTotal))
 	fmt.Printf("%-52s %9.1f MiB\n", "peak resident set of the process (VmHWM)", mib(vmHWM()))
 	fmt.Printf("(%v ready, %v rotated; the process also holds the test's client: an upper bound for the manager)\n", allReady, allRotated)
+}
+
+// rotationPass asks every policy to rotate now and waits until the operator has handled
+// every request (the keys Secret records it) and each policy has a Next key. A pass on
+// policies that already have a pending successor keeps it (keyset.Requests.Rotate).
+func rotationPass(t *testing.T, ns string, n int) (annotated, rotated time.Duration, all bool) {
+	start := time.Now()
+	at := time.Now().Format(time.RFC3339Nano)
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{authv1alpha1.RotateRequestedAtAnnotation: at}}})
+	parallel(n, 32, func(i int) {
+		p := &authv1alpha1.AuthPolicy{}
+		p.Namespace, p.Name = ns, fmt.Sprintf("bench-%04d", i)
+		if err := k8s.Patch(context.Background(), p, client.RawPatch(types.MergePatchType, patch)); err != nil {
+			t.Error(err)
+		}
+	})
+	annotated = time.Since(start)
+	deadline := time.Now().Add(20 * time.Minute)
+	for time.Now().Before(deadline) {
+		secrets := &corev1.SecretList{}
+		if err := k8s.List(context.Background(), secrets, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		handled := 0
+		for _, s := range secrets.Items {
+			// The reconciler's record of the last rotation request it handled.
+			if s.Annotations["auth.tollgate.dev/rotate-handled"] == at {
+				handled++
+			}
+		}
+		if handled >= n {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	all = waitAll(t, ns, n, time.Minute, func(p *authv1alpha1.AuthPolicy) bool { return p.Status.NextKeyID != "" })
+	return annotated, time.Since(start), all
 }
 
 func parallel(n, workers int, f func(i int)) {

@@ -51,4 +51,5 @@ var (
 	labelledNamespace = operatortest.LabelledNamespace
 	appPod            = operatortest.AppPod
 	createPod         = operatortest.CreatePod
+	managerRequests   = operatortest.ManagerRequests
 )
