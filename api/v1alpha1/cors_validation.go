@@ -19,6 +19,7 @@ package v1alpha1
 import (
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -30,11 +31,14 @@ const DefaultCORSMaxAge = 10 * time.Minute
 
 // originPattern is an origin as browsers serialize it (RFC 6454 §6.2): a lower-case scheme and
 // host (a bracketed IPv6 address or dot-separated labels, no trailing dot), and a port only
-// when it is not the default one. The CRD's CEL rule uses the same expression.
-var originPattern = regexp.MustCompile(`^[a-z][a-z0-9+.-]*://([[][0-9a-f:.]+[]]|[a-z0-9]([a-z0-9-]*[a-z0-9])?([.][a-z0-9]([a-z0-9-]*[a-z0-9])?)*)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?$`)
+// when it is not the default one. The CRD's CEL rule uses the same expression. Compiled on
+// first use: a policy without spec.cors (and every sidecar's start) should not pay for it.
+var originPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-z][a-z0-9+.-]*://([[][0-9a-f:.]+[]]|[a-z0-9]([a-z0-9-]*[a-z0-9])?([.][a-z0-9]([a-z0-9-]*[a-z0-9])?)*)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?$`)
+})
 
 // corsHeaderNamePattern is an RFC 9110 token without `*`, as the CRD's pattern.
-var corsHeaderNamePattern = regexp.MustCompile(`^[!#$%&'+.^_|~0-9A-Za-z-]+$`)
+var corsHeaderNamePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[!#$%&'+.^_|~0-9A-Za-z-]+$`) })
 
 func (c *CORSSpec) defaults() {
 	if c != nil {
@@ -71,7 +75,7 @@ func validateCORS(p *field.Path, c *CORSSpec) field.ErrorList {
 			}
 		case o == "null":
 			errs = append(errs, field.Invalid(op.Index(i), o, "null is the origin of sandboxed pages, file: URLs and redirects, which any site can produce: it cannot be allowed"))
-		case len(o) > 253 || !originPattern.MatchString(o):
+		case len(o) > 253 || !originPattern().MatchString(o):
 			errs = append(errs, field.Invalid(op.Index(i), o, "each origin must be scheme://host[:port] in lower case, with no path, no trailing slash or dot, and no wildcard"))
 		case strings.HasPrefix(o, "http://") && strings.HasSuffix(o, ":80"), strings.HasPrefix(o, "https://") && strings.HasSuffix(o, ":443"):
 			errs = append(errs, field.Invalid(op.Index(i), o, "omit the scheme's default port: browsers send https://host, never https://host:443"))
@@ -102,7 +106,7 @@ func validateHeaderNames(p *field.Path, names []string) field.ErrorList {
 			errs = append(errs, field.Duplicate(p.Index(i), n))
 		}
 		seen[n] = true
-		if len(n) > 128 || !corsHeaderNamePattern.MatchString(n) {
+		if len(n) > 128 || !corsHeaderNamePattern().MatchString(n) {
 			errs = append(errs, field.Invalid(p.Index(i), n, "must be a header name (`*` is not supported)"))
 		}
 	}
