@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // corsPolicy is the harness's policy with spec.cors added.
@@ -470,4 +471,46 @@ func FuzzParseRequestHeaderNames(f *testing.F) {
 			t.Fatalf("%q read back as %q (%v)", names, again, ok)
 		}
 	})
+}
+
+// The CORS writer is transparent to what the proxy does with the connection: a response of
+// unknown length streams and a WebSocket upgrades and echoes (http.ResponseController
+// reaches the connection through Unwrap).
+func TestCORSKeepsStreamsAndUpgrades(t *testing.T) {
+	h := newHarness(t, withPolicy(corsPolicyYAML(testCORS)))
+	bob := h.login("bob@example.com", bobPassword).AccessToken
+
+	req, _ := http.NewRequest("GET", h.http.URL+"/public/stream?ct=text/event-stream", nil)
+	req.Header.Set("Origin", allowedOrigin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Access-Control-Allow-Origin") != allowedOrigin {
+		t.Fatalf("the stream has no CORS answer: %v", corsHeaders(resp))
+	}
+	first := make(chan string, 1)
+	go func() {
+		b := make([]byte, len("first\n"))
+		_, _ = io.ReadFull(resp.Body, b)
+		first <- string(b)
+	}()
+	// Not a speed assertion: a buffered response never delivers its first line.
+	select {
+	case l := <-first:
+		if l != "first\n" {
+			t.Fatalf("first line %q", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first line did not come through before the app wrote the rest")
+	}
+	close(h.app.release)
+	rest, _ := io.ReadAll(resp.Body)
+	if string(rest) != "second\n" {
+		t.Fatalf("rest %q", rest)
+	}
+
+	tn := openTunnel(t, h, bob)
+	tn.echo(t, "through the CORS writer")
 }
