@@ -52,9 +52,22 @@ type corsPolicy struct {
 	methods     map[string]struct{} // methods a preflight may ask for besides GET, HEAD, POST
 	headers     map[string]struct{} // header names (lower case) a preflight may ask for
 	credentials bool
-	// The preflight and response header values, built once.
-	allowMethods, allowHeaders, exposeHeaders, maxAge string
+	// The preflight and response header values, built once. Each is a one-element slice of
+	// capacity one, shared by every response: an append to one (Header.Add) copies it.
+	allowMethods, allowHeaders, exposeHeaders, maxAge []string
 }
+
+// Header values every response may share (see corsPolicy).
+var (
+	corsAnyOrigin     = []string{"*"}
+	corsTrue          = []string{"true"}
+	corsNoStore       = []string{"no-store"}
+	corsVaryOrigin    = []string{"Origin"}
+	corsVaryPreflight = []string{"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"}
+)
+
+// shared is v as a header value the responses share.
+func shared(v string) []string { return []string{v}[:1:1] }
 
 // alwaysAllowedHeaders may be asked for by every preflight: the sidecar's own protocol needs
 // Authorization and Content-Type (application/json), and the others are the CORS-safelisted
@@ -105,11 +118,11 @@ func newCORSPolicy(spec *v1alpha1.CORSSpec) *corsPolicy {
 			exposed = append(exposed, h)
 		}
 	}
-	c.allowMethods = strings.Join(methods, ", ")
-	c.allowHeaders = strings.Join(headers, ", ")
-	c.exposeHeaders = strings.Join(exposed, ", ")
+	c.allowMethods = shared(strings.Join(methods, ", "))
+	c.allowHeaders = shared(strings.Join(headers, ", "))
+	c.exposeHeaders = shared(strings.Join(exposed, ", "))
 	if spec.MaxAge != nil && spec.MaxAge.Duration >= time.Second {
-		c.maxAge = strconv.Itoa(int(spec.MaxAge.Duration / time.Second))
+		c.maxAge = shared(strconv.Itoa(int(spec.MaxAge.Duration / time.Second)))
 	}
 	return c
 }
@@ -182,7 +195,7 @@ func (s *Server) answerPreflight(w http.ResponseWriter, r *http.Request, c *cors
 	}
 	h := w.Header()
 	if !c.anyOrigin {
-		h["Vary"] = append(h["Vary"], "Origin, Access-Control-Request-Method, Access-Control-Request-Headers")
+		addVary(h, corsVaryPreflight)
 	}
 	refusal := ""
 	switch {
@@ -200,12 +213,12 @@ func (s *Server) answerPreflight(w http.ResponseWriter, r *http.Request, c *cors
 	}
 	s.metrics.Requests.WithLabelValues("preflight").Inc()
 	c.allowOrigin(h, origin)
-	h["Access-Control-Allow-Methods"] = []string{c.allowMethods}
-	h["Access-Control-Allow-Headers"] = []string{c.allowHeaders}
-	if c.maxAge != "" {
-		h["Access-Control-Max-Age"] = []string{c.maxAge}
+	h["Access-Control-Allow-Methods"] = c.allowMethods
+	h["Access-Control-Allow-Headers"] = c.allowHeaders
+	if c.maxAge != nil {
+		h["Access-Control-Max-Age"] = c.maxAge
 	}
-	h["Cache-Control"] = []string{"no-store"}
+	h["Cache-Control"] = corsNoStore
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -267,13 +280,22 @@ func ParseRequestHeaderNames(vs []string) ([]string, bool) {
 // allowOrigin writes the allowed origin's answer shared by preflights and responses.
 func (c *corsPolicy) allowOrigin(h http.Header, origin string) {
 	if c.anyOrigin {
-		h["Access-Control-Allow-Origin"] = []string{"*"}
+		h["Access-Control-Allow-Origin"] = corsAnyOrigin
 		return
 	}
 	h["Access-Control-Allow-Origin"] = []string{origin}
 	if c.credentials {
-		h["Access-Control-Allow-Credentials"] = []string{"true"}
+		h["Access-Control-Allow-Credentials"] = corsTrue
 	}
+}
+
+// addVary adds v to the response's Vary, after the app's own.
+func addVary(h http.Header, v []string) {
+	if old := h["Vary"]; len(old) > 0 {
+		h["Vary"] = append(old, v[0])
+		return
+	}
+	h["Vary"] = v
 }
 
 // corsWriter puts the policy's CORS headers on a response when its header is written, after
@@ -314,13 +336,13 @@ func (cw *corsWriter) decorate(h http.Header) {
 	c := cw.cors
 	if c.anyOrigin {
 		// The same answer for every request, Origin or not: a cache may share it.
-		h["Access-Control-Allow-Origin"] = []string{"*"}
-		h["Access-Control-Expose-Headers"] = []string{c.exposeHeaders}
+		h["Access-Control-Allow-Origin"] = corsAnyOrigin
+		h["Access-Control-Expose-Headers"] = c.exposeHeaders
 		return
 	}
-	h["Vary"] = append(h["Vary"], "Origin")
+	addVary(h, corsVaryOrigin)
 	if cw.allowed {
 		c.allowOrigin(h, cw.origin)
-		h["Access-Control-Expose-Headers"] = []string{c.exposeHeaders}
+		h["Access-Control-Expose-Headers"] = c.exposeHeaders
 	}
 }
