@@ -514,3 +514,18 @@ func TestCORSKeepsStreamsAndUpgrades(t *testing.T) {
 	tn := openTunnel(t, h, bob)
 	tn.echo(t, "through the CORS writer")
 }
+
+// A preflight the sidecar answers gets the body deadline of every answer it writes itself: one
+// announcing a body it never sends cannot hold the connection.
+func TestCORSPreflightBodiesAreBounded(t *testing.T) {
+	h := newHarness(t, withPolicy(corsPolicyYAML(testCORS)))
+	h.server.cfg.AuthBodyTimeout = time.Second
+	addr := serveAsDeployed(t, h)
+	for _, origin := range []string{allowedOrigin, "https://evil.net"} {
+		head := "OPTIONS /orders HTTP/1.1\r\nOrigin: " + origin + "\r\nAccess-Control-Request-Method: PUT"
+		want := map[bool]int{true: http.StatusNoContent, false: http.StatusForbidden}[origin == allowedOrigin]
+		if got := answerWithoutBody(t, addr, head); got != want {
+			t.Errorf("origin %s: answered %d, want %d", origin, got, want)
+		}
+	}
+}
