@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,6 +117,13 @@ func (a *upstreamApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
 	a.last, a.body = r.Clone(r.Context()), body
 	a.mu.Unlock()
+	if o := r.Header.Get("Origin"); o != "" && strings.HasSuffix(r.URL.Path, "/reflect-cors") {
+		// An app doing CORS itself, carelessly: any origin, with credentials.
+		w.Header().Set("Access-Control-Allow-Origin", o)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		w.Header().Set("Access-Control-Expose-Headers", "X-Secret")
+		w.Header().Set("Vary", "Accept-Encoding")
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"path": r.URL.Path, "rawPath": r.URL.RawPath, "subject": r.Header.Get(HeaderSubject), "role": r.Header.Get(HeaderRole),

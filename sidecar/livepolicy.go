@@ -39,6 +39,7 @@ type livePolicy struct {
 	// policy (other audiences, issuer or clock skew) answers a request under this one.
 	tokens         *Tokens
 	trustedProxies TrustedProxies
+	cors           *corsPolicy // nil without spec.cors
 	// restartRequired are the fields, as paths, whose value in the file differs from the
 	// one the sidecar started with and runs on (see v1alpha1.RestartFields).
 	restartRequired []string
@@ -63,7 +64,7 @@ func (s *Server) policy() *livePolicy { return s.live.Load() }
 // compilePolicy derives everything requests read from a defaulted, valid policy.
 func (s *Server) compilePolicy(p *v1alpha1.AuthPolicy) (*livePolicy, error) {
 	spec := &p.Spec
-	lp := &livePolicy{policy: p, spec: spec, routes: NewRoutes(spec.Routes)}
+	lp := &livePolicy{policy: p, spec: spec, routes: NewRoutes(spec.Routes), cors: newCORSPolicy(spec.CORS)}
 	if s.cfg.TrustedProxies != nil {
 		lp.trustedProxies = *s.cfg.TrustedProxies
 	} else {

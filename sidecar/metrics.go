@@ -46,7 +46,7 @@ func NewMetrics(revocations, cachedTokens func() float64) *Metrics {
 		Registry: prometheus.NewRegistry(),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tollgate_requests_total",
-			Help: "Requests through the validating proxy, by outcome: allowed, public, unauthorized, forbidden, unavailable (revocation list not loaded yet), bad_request, upstream_error.",
+			Help: "Requests through the validating proxy, by outcome: allowed, public, unauthorized, forbidden, unavailable (revocation list not loaded yet), bad_request, upstream_error; CORS preflights the sidecar answered: preflight, preflight_refused.",
 		}, []string{"outcome"}),
 		Validation: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tollgate_validation_duration_seconds",

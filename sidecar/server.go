@@ -218,7 +218,7 @@ func (s *Server) Handler() http.Handler {
 	jwks := s.errs.wrap(get(s.jwks))
 	discovery := s.errs.wrap(get(s.discovery))
 	loginPath, refreshPath, logoutPath := s.authPrefix+"/login", s.authPrefix+"/refresh", s.authPrefix+"/logout"
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.withCORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Every body must arrive within AuthBodyTimeout, unless the request is proxied
 		// (serveProxy lifts the deadline): the auth endpoints read theirs, and Go's server
 		// reads what remains of any other before it answers, for as long as the connection
@@ -258,7 +258,7 @@ func (s *Server) Handler() http.Handler {
 			}
 			s.serveProxy(w, r, clean)
 		}
-	})
+	}))
 }
 
 func post(h handlerFunc) handlerFunc {

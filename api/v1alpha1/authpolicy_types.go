@@ -84,6 +84,11 @@ type AuthPolicySpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Sidecar SidecarSpec `json:"sidecar,omitempty"`
+
+	// CORS lets browser apps on other origins call the sidecar and the app behind it.
+	// Absent: the sidecar sends no CORS headers at all (see the README's Browsers section).
+	// +optional
+	CORS *CORSSpec `json:"cors,omitempty"`
 }
 
 // SigningSpec is the signing algorithm and key rotation schedule.

@@ -84,6 +84,7 @@ func (p *AuthPolicy) Default() {
 	if s.Sidecar.MethodOverride == "" {
 		s.Sidecar.MethodOverride = DefaultMethodOverride
 	}
+	s.CORS.defaults()
 }
 
 func defaultDuration(d **metav1.Duration, v time.Duration) {

@@ -142,6 +142,7 @@ func (p *AuthPolicy) Validate() error {
 	default:
 		errs = append(errs, field.NotSupported(sc.Child("methodOverride"), s.Sidecar.MethodOverride, []string{string(MethodOverrideStrip), string(MethodOverrideEvaluate)}))
 	}
+	errs = append(errs, validateCORS(spec.Child("cors"), s.CORS)...)
 	return errs.ToAggregate()
 }
 
