@@ -39,6 +39,7 @@ const (
 	DefaultUpstreamPort         = 8080
 	DefaultAuthPathPrefix       = "/auth"
 	DefaultMethodOverride       = MethodOverrideStrip
+	DefaultUpstreamProtocol     = UpstreamHTTP1
 )
 
 // Default fills every unset field with its documented default. The issuer and audiences,
@@ -83,6 +84,9 @@ func (p *AuthPolicy) Default() {
 	}
 	if s.Sidecar.MethodOverride == "" {
 		s.Sidecar.MethodOverride = DefaultMethodOverride
+	}
+	if s.Sidecar.UpstreamProtocol == "" {
+		s.Sidecar.UpstreamProtocol = DefaultUpstreamProtocol
 	}
 }
 

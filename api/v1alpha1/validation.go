@@ -142,6 +142,11 @@ func (p *AuthPolicy) Validate() error {
 	default:
 		errs = append(errs, field.NotSupported(sc.Child("methodOverride"), s.Sidecar.MethodOverride, []string{string(MethodOverrideStrip), string(MethodOverrideEvaluate)}))
 	}
+	switch s.Sidecar.UpstreamProtocol {
+	case UpstreamHTTP1, UpstreamH2C:
+	default:
+		errs = append(errs, field.NotSupported(sc.Child("upstreamProtocol"), s.Sidecar.UpstreamProtocol, []string{string(UpstreamHTTP1), string(UpstreamH2C)}))
+	}
 	return errs.ToAggregate()
 }
 
