@@ -287,9 +287,10 @@ func (s *Server) upstreamFailed(w http.ResponseWriter, r *http.Request, err erro
 	s.errs.write(w, r, &httpError{status: http.StatusBadGateway, msg: "upstream unavailable", cause: err})
 }
 
-// newProxy forwards to the upstream over kept-alive connections, streaming bodies both ways,
-// and hands failures to reach it to onError.
-func newProxy(upstream *url.URL, onError func(http.ResponseWriter, *http.Request, error)) *httputil.ReverseProxy {
+// newProxy forwards to the upstream over kept-alive connections (HTTP/1.1, or HTTP/2
+// cleartext for an h2c app), streaming bodies both ways and trailers back, and hands
+// failures to reach it to onError.
+func newProxy(upstream *url.URL, protocol v1alpha1.UpstreamProtocol, onError func(http.ResponseWriter, *http.Request, error)) *httputil.ReverseProxy {
 	transport := &http.Transport{
 		Proxy: nil, // the app is local: never route it through HTTP(S)_PROXY
 		DialContext: (&net.Dialer{
@@ -301,6 +302,7 @@ func newProxy(upstream *url.URL, onError func(http.ResponseWriter, *http.Request
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     false,
+		Protocols:             upstreamProtocols(protocol),
 	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
