@@ -17,6 +17,8 @@ limitations under the License.
 package sidecar
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -138,4 +140,40 @@ func grpcMessage(msg string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// proxyGRPC forwards a gRPC call. When the call's token stops being valid while the app's
+// answer streams (watchTunnel), the proxy aborts the copy; the call then ends as a gRPC
+// server would end it, with the refusal's status in its trailers, not with a reset stream.
+func (s *Server) proxyGRPC(w http.ResponseWriter, r *http.Request) {
+	// Once the app has answered, the HTTP/2 transport notices the end of the request's
+	// context only between reads of the client's body, and a client stream may send nothing
+	// for hours: closing the body is what ends the call.
+	stop := context.AfterFunc(r.Context(), func() { _ = r.Body.Close() })
+	defer stop()
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		ended := tokenEnded(r.Context())
+		if v != http.ErrAbortHandler || ended == nil { //nolint:errorlint // ReverseProxy panics with this very value, unwrapped
+			panic(v)
+		}
+		s.outcomes.unauthorized.Inc()
+		h := w.Header()
+		h.Set(http.TrailerPrefix+"Grpc-Status", strconv.Itoa(grpcCode(ended.status)))
+		h.Set(http.TrailerPrefix+"Grpc-Message", grpcMessage(ended.msg))
+	}()
+	s.proxy.ServeHTTP(w, r)
+}
+
+// tokenEnded is the refusal with which watchTunnel ended a request's context, nil if it
+// did not.
+func tokenEnded(ctx context.Context) *httpError {
+	var he *httpError
+	if errors.As(context.Cause(ctx), &he) {
+		return he
+	}
+	return nil
 }

@@ -717,3 +717,55 @@ func TestProtocolsFollowUpstreamProtocol(t *testing.T) {
 		}
 	}
 }
+
+// A gRPC stream outlives the call that checked its token, as a WebSocket does: it lasts only
+// as long as the token stays valid, and then ends with the refusal's status in its trailers.
+func TestGRPCStreamsEndWhenTheirTokenIsRevoked(t *testing.T) {
+	h := newGRPCHarness(t, "")
+	clerk, other := h.token("7", "clerk"), h.token("8", "clerk")
+
+	t.Run("a bidirectional stream the app is answering", func(t *testing.T) {
+		stream, err := h.client.FullDuplexCall(h.ctx(clerk))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte("ping")}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.Recv(); err != nil {
+			t.Fatal(err)
+		}
+		kept, err := h.client.FullDuplexCall(h.ctx(other))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.logout(clerk)
+		_, err = stream.Recv() // the app sends nothing more: only the sidecar ends the stream
+		wantCode(t, err, codes.Unauthenticated, "invalid token: revoked")
+		// Another token's stream on the same connection goes on.
+		if err := kept.Send(&testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte("still here")}}); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := kept.Recv(); err != nil || string(m.GetPayload().GetBody()) != "still here" {
+			t.Fatalf("the other stream: %v, %v", m, err)
+		}
+		_ = kept.CloseSend()
+	})
+	t.Run("a call the app has not answered yet", func(t *testing.T) {
+		tok := h.token("9", "clerk")
+		stream, err := h.client.StreamingInputCall(h.ctx(tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&testpb.StreamingInputCallRequest{Payload: &testpb.Payload{Body: []byte("x")}}); err != nil {
+			t.Fatal(err)
+		}
+		<-h.app.received
+		h.logout(tok)
+		_, err = stream.Header() // the app never answers before the client closes
+		if err == nil {
+			_, err = stream.CloseAndRecv()
+		}
+		wantCode(t, err, codes.Unauthenticated, "invalid token: revoked")
+	})
+}

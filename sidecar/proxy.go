@@ -96,17 +96,23 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 	// What is forwarded is what was matched: the clean path, re-encoded canonically.
 	r.URL.Path, r.URL.RawPath = clean, ""
 	ctx := context.WithValue(r.Context(), forwardingKey{}, fwd)
-	if fwd.identity != nil && r.Header.Get("Upgrade") != "" {
-		// An upgraded connection (a WebSocket) outlives the request that checked its token:
-		// it lasts only as long as the token stays valid. The proxy closes it when ctx ends.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(ctx)
-		defer cancel()
+	grpc := isGRPC(r)
+	if fwd.identity != nil && (grpc || r.Header.Get("Upgrade") != "") {
+		// An upgraded connection (a WebSocket) or a gRPC stream outlives the request that
+		// checked its token: it lasts only as long as the token stays valid. The proxy
+		// closes it when ctx ends.
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
 		go s.watchTunnel(ctx, cancel, fwd.token)
 	}
 	// The body goes to the app, at the pace the client and the app agree on.
 	if r.Body != http.NoBody {
 		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
+	if grpc {
+		s.proxyGRPC(w, r.WithContext(ctx))
+		return
 	}
 	s.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
@@ -141,12 +147,14 @@ func readForwarding(p *livePolicy, r *http.Request) (*forwarding, error) {
 	return fwd, nil
 }
 
-// tunnelCheckInterval is how often the token of an upgraded connection is checked again.
+// tunnelCheckInterval is how often the token of an upgraded connection or a gRPC call is
+// checked again.
 const tunnelCheckInterval = time.Second
 
-// watchTunnel ends an upgraded connection once the token that opened it is no longer valid:
-// expired, revoked (logout, a revoked session or subject) or signed by a removed key.
-func (s *Server) watchTunnel(ctx context.Context, end context.CancelFunc, token string) {
+// watchTunnel ends an upgraded connection or a gRPC call once the token that opened it is
+// no longer valid: expired, revoked (logout, a revoked session or subject) or signed by a
+// removed key. The refusal is the cause of the end.
+func (s *Server) watchTunnel(ctx context.Context, end context.CancelCauseFunc, token string) {
 	t := time.NewTicker(tunnelCheckInterval)
 	defer t.Stop()
 	for {
@@ -157,8 +165,8 @@ func (s *Server) watchTunnel(ctx context.Context, end context.CancelFunc, token 
 			// The policy in force at each check: a reload that stops accepting the token
 			// (other audiences, issuer) ends the connection too.
 			if _, err := s.policy().tokens.Verify(token); err != nil {
-				s.log.Info("closing an upgraded connection: its token is no longer valid", "reason", err.Error())
-				end()
+				s.log.Info("closing an upgraded connection or a gRPC call: its token is no longer valid", "reason", err.Error())
+				end(invalidToken(err.Error()))
 				return
 			}
 		}
@@ -283,6 +291,12 @@ func headerNameHasPrefix(name, prefix string) bool {
 // sidecar answers itself.
 func (s *Server) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.AuthBodyTimeout))
+	if ended := tokenEnded(r.Context()); ended != nil {
+		// watchTunnel ended the request before the app answered.
+		s.outcomes.unauthorized.Inc()
+		s.errs.write(w, r, ended)
+		return
+	}
 	s.metrics.Requests.WithLabelValues("upstream_error").Inc()
 	s.errs.write(w, r, &httpError{status: http.StatusBadGateway, msg: "upstream unavailable", cause: err})
 }
