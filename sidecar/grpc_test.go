@@ -37,6 +37,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar/store"
 )
@@ -574,6 +575,39 @@ func TestGRPCMethodPathsAreMatchedAsForwarded(t *testing.T) {
 				t.Fatal("a method of the app ran")
 			}
 		})
+	}
+}
+
+// gRPC method paths match routes like any path: a service is a whole segment, so a prefix
+// rule on it covers its methods and no other service whose name merely starts the same.
+func TestRoutesMatchGRPCMethods(t *testing.T) {
+	routes := NewRoutes([]v1alpha1.Route{
+		{PathPrefix: "/grpc.health.v1.Health", Public: true},
+		{PathPrefix: "/shop.v1.Admin", Roles: []string{"admin"}},
+		{Path: "/shop.v1.Orders/CreateOrder", Methods: []v1alpha1.Method{"POST"}, Roles: []string{"clerk"}},
+	})
+	for _, tc := range []struct {
+		path   string
+		rule   int
+		public bool
+	}{
+		{"/grpc.health.v1.Health/Check", 0, true},
+		{"/grpc.health.v1.Health/Watch", 0, true},
+		{"/grpc.health.v1.HealthX/Check", -1, false},
+		{"/shop.v1.Admin/DeleteUser", 1, false},
+		{"/shop.v1.AdminTools/DeleteUser", -1, false},
+		{"/shop.v1.Orders/CreateOrder", 2, false},
+		{"/shop.v1.Orders/CreateOrder/", 2, false},
+		{"/shop.v1.Orders/CreateOrders", -1, false},
+		{"/shop.v1.orders/CreateOrder", -1, false},
+	} {
+		clean, err := CleanPath(tc.path)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		if a := routes.Match("POST", clean); a.Rule != tc.rule || a.Public != tc.public {
+			t.Errorf("%s: rule %d (public %v), want %d (public %v)", tc.path, a.Rule, a.Public, tc.rule, tc.public)
+		}
 	}
 }
 
