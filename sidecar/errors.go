@@ -28,8 +28,9 @@ import (
 	"time"
 )
 
-// httpError is an error with the answer it deserves. Handlers return errors; writeError is
-// the one place that turns them into the `{"error": ...}` shape.
+// httpError is an error with the answer it deserves. Handlers return errors; errorWriter is
+// the one place that turns them into the `{"error": ...}` shape, or, for a gRPC call, into
+// its gRPC status.
 type httpError struct {
 	status     int
 	msg        string
@@ -130,6 +131,10 @@ func (ew errorWriter) write(w http.ResponseWriter, r *http.Request, err error) {
 	if he.retryAfter > 0 {
 		secs := int((he.retryAfter + time.Second - 1) / time.Second)
 		h.Set("Retry-After", strconv.Itoa(secs))
+	}
+	if isGRPC(r) {
+		writeGRPCStatus(w, he)
+		return
 	}
 	writeJSON(w, he.status, map[string]string{"error": he.msg})
 }

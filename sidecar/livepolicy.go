@@ -54,8 +54,11 @@ var pins = map[string]func(dst, running *v1alpha1.AuthPolicy){
 	"spec.sidecar.port":           func(d, r *v1alpha1.AuthPolicy) { d.Spec.Sidecar.Port = r.Spec.Sidecar.Port },
 	"spec.sidecar.upstreamPort":   func(d, r *v1alpha1.AuthPolicy) { d.Spec.Sidecar.UpstreamPort = r.Spec.Sidecar.UpstreamPort },
 	"spec.sidecar.authPathPrefix": func(d, r *v1alpha1.AuthPolicy) { d.Spec.Sidecar.AuthPathPrefix = r.Spec.Sidecar.AuthPathPrefix },
-	"spec.login.usersSecretRef":   func(d, r *v1alpha1.AuthPolicy) { d.Spec.Login.UsersSecretRef = r.Spec.Login.UsersSecretRef.DeepCopy() },
-	"spec.login.verifyURL":        func(d, r *v1alpha1.AuthPolicy) { d.Spec.Login.VerifyURL = r.Spec.Login.VerifyURL },
+	"spec.sidecar.upstreamProtocol": func(d, r *v1alpha1.AuthPolicy) {
+		d.Spec.Sidecar.UpstreamProtocol = r.Spec.Sidecar.UpstreamProtocol
+	},
+	"spec.login.usersSecretRef": func(d, r *v1alpha1.AuthPolicy) { d.Spec.Login.UsersSecretRef = r.Spec.Login.UsersSecretRef.DeepCopy() },
+	"spec.login.verifyURL":      func(d, r *v1alpha1.AuthPolicy) { d.Spec.Login.VerifyURL = r.Spec.Login.VerifyURL },
 }
 
 // policy is the policy in force; a request loads it once.

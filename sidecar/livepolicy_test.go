@@ -388,6 +388,7 @@ func TestEveryRestartFieldIsPinned(t *testing.T) {
 	changed.Spec.Store.Redis = &v1alpha1.RedisSpec{Addresses: []string{"redis:6379"}}
 	changed.Spec.Sidecar.Port, changed.Spec.Sidecar.UpstreamPort = 1, 2
 	changed.Spec.Sidecar.AuthPathPrefix = "/session"
+	changed.Spec.Sidecar.UpstreamProtocol = v1alpha1.UpstreamH2C
 	changed.Spec.Login.UsersSecretRef = &v1alpha1.LocalObjectReference{Name: "users"}
 	changed.Spec.Login.VerifyURL = "http://verify"
 	if got := v1alpha1.ChangedRestartFields(running, changed); !slices.Equal(got, v1alpha1.RestartFields()) {

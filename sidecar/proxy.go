@@ -98,17 +98,23 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 	// three allocations per request.
 	r.URL.Path, r.URL.RawPath = clean, ""
 	fwd.apply(r.Header)
-	if fwd.identity != nil && len(r.Header["Upgrade"]) > 0 {
-		// An upgraded connection (a WebSocket) outlives the request that checked its token:
-		// it lasts only as long as the token stays valid. The proxy closes it when ctx ends.
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
+	grpc := isGRPC(r)
+	if fwd.identity != nil && (grpc || len(r.Header["Upgrade"]) > 0) {
+		// An upgraded connection (a WebSocket) or a gRPC stream outlives the request that
+		// checked its token: it lasts only as long as the token stays valid. The proxy
+		// closes it when ctx ends.
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
 		go s.watchTunnel(ctx, cancel, fwd.token)
 		r = r.WithContext(ctx)
 	}
 	// The body goes to the app, at the pace the client and the app agree on.
 	if r.Body != http.NoBody {
 		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
+	if grpc {
+		s.proxyGRPC(w, r)
+		return
 	}
 	s.proxy.ServeHTTP(w, r)
 }
@@ -142,12 +148,14 @@ func readForwarding(p *livePolicy, r *http.Request, fwd *forwarding) error {
 	return nil
 }
 
-// tunnelCheckInterval is how often the token of an upgraded connection is checked again.
+// tunnelCheckInterval is how often the token of an upgraded connection or a gRPC call is
+// checked again.
 const tunnelCheckInterval = time.Second
 
-// watchTunnel ends an upgraded connection once the token that opened it is no longer valid:
-// expired, revoked (logout, a revoked session or subject) or signed by a removed key.
-func (s *Server) watchTunnel(ctx context.Context, end context.CancelFunc, token string) {
+// watchTunnel ends an upgraded connection or a gRPC call once the token that opened it is
+// no longer valid: expired, revoked (logout, a revoked session or subject) or signed by a
+// removed key. The refusal is the cause of the end.
+func (s *Server) watchTunnel(ctx context.Context, end context.CancelCauseFunc, token string) {
 	t := time.NewTicker(tunnelCheckInterval)
 	defer t.Stop()
 	for {
@@ -158,8 +166,8 @@ func (s *Server) watchTunnel(ctx context.Context, end context.CancelFunc, token 
 			// The policy in force at each check: a reload that stops accepting the token
 			// (other audiences, issuer) ends the connection too.
 			if _, err := s.policy().tokens.Verify(token); err != nil {
-				s.log.Info("closing an upgraded connection: its token is no longer valid", "reason", err.Error())
-				end()
+				s.log.Info("closing an upgraded connection or a gRPC call: its token is no longer valid", "reason", err.Error())
+				end(invalidToken(err.Error()))
 				return
 			}
 		}
@@ -309,13 +317,20 @@ func headerNameHasPrefix(name, prefix string) bool {
 // sidecar answers itself.
 func (s *Server) upstreamFailed(w http.ResponseWriter, r *http.Request, err error) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.AuthBodyTimeout))
+	if ended := tokenEnded(r.Context()); ended != nil {
+		// watchTunnel ended the request before the app answered.
+		s.outcomes.unauthorized.Inc()
+		s.errs.write(w, r, ended)
+		return
+	}
 	s.metrics.Requests.WithLabelValues("upstream_error").Inc()
 	s.errs.write(w, r, &httpError{status: http.StatusBadGateway, msg: "upstream unavailable", cause: err})
 }
 
-// newProxy forwards to the upstream over kept-alive connections, streaming bodies both ways,
-// and hands failures to reach it to onError.
-func newProxy(upstream *url.URL, onError func(http.ResponseWriter, *http.Request, error)) *httputil.ReverseProxy {
+// newProxy forwards to the upstream over kept-alive connections (HTTP/1.1, or HTTP/2
+// cleartext for an h2c app), streaming bodies both ways and trailers back, and hands
+// failures to reach it to onError.
+func newProxy(upstream *url.URL, protocol v1alpha1.UpstreamProtocol, onError func(http.ResponseWriter, *http.Request, error)) *httputil.ReverseProxy {
 	transport := &http.Transport{
 		Proxy: nil, // the app is local: never route it through HTTP(S)_PROXY
 		DialContext: (&net.Dialer{
@@ -327,6 +342,7 @@ func newProxy(upstream *url.URL, onError func(http.ResponseWriter, *http.Request
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     false,
+		Protocols:             upstreamProtocols(protocol),
 	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {

@@ -140,7 +140,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.outcomes.unauthorized = s.metrics.Requests.WithLabelValues("unauthorized")
 	s.outcomes.forbidden = s.metrics.Requests.WithLabelValues("forbidden")
 	s.outcomes.unavailable = s.metrics.Requests.WithLabelValues("unavailable")
-	s.proxy = newProxy(cfg.Upstream, s.upstreamFailed)
+	s.proxy = newProxy(cfg.Upstream, spec.Sidecar.UpstreamProtocol, s.upstreamFailed)
 	s.storeUp.Store(true)
 	s.metrics.StoreUp.Set(1)
 	return s, nil

@@ -319,7 +319,24 @@ type SidecarSpec struct {
 	// +optional
 	// +kubebuilder:default=Strip
 	MethodOverride MethodOverride `json:"methodOverride,omitempty"`
+
+	// UpstreamProtocol is what the sidecar speaks to the app: http1 (HTTP/1.1), or h2c
+	// (HTTP/2 without TLS, with prior knowledge), which gRPC servers need. With h2c, clients
+	// may reach the sidecar over h2c too. A running sidecar applies a change on restart.
+	// +optional
+	// +kubebuilder:default=http1
+	UpstreamProtocol UpstreamProtocol `json:"upstreamProtocol,omitempty"`
 }
+
+// UpstreamProtocol is the protocol the sidecar speaks to the app.
+// +kubebuilder:validation:Enum=http1;h2c
+type UpstreamProtocol string
+
+// Upstream protocols.
+const (
+	UpstreamHTTP1 UpstreamProtocol = "http1"
+	UpstreamH2C   UpstreamProtocol = "h2c"
+)
 
 // MethodOverride is what the sidecar does with method-override headers.
 // +kubebuilder:validation:Enum=Strip;Evaluate
@@ -415,9 +432,9 @@ type AuthPolicyStatus struct {
 	UnprotectedPods int32 `json:"unprotectedPods,omitempty"`
 
 	// RestartRequiredGeneration is the generation of the last spec change to a field that
-	// running sidecars apply only when their pods restart (spec.store, spec.sidecar ports
-	// and authPathPrefix, spec.login.usersSecretRef and verifyURL; a RestartRequired Event
-	// names them). Pods injected before it keep the previous values: PodsCurrent counts them.
+	// running sidecars apply only when their pods restart (spec.store, spec.sidecar ports,
+	// authPathPrefix and upstreamProtocol, spec.login.usersSecretRef and verifyURL; a
+	// RestartRequired Event names them). Pods injected before it keep the previous values: PodsCurrent counts them.
 	// +optional
 	RestartRequiredGeneration int64 `json:"restartRequiredGeneration,omitempty"`
 }

@@ -39,6 +39,7 @@ const (
 	DefaultUpstreamPort         = 8080
 	DefaultAuthPathPrefix       = "/auth"
 	DefaultMethodOverride       = MethodOverrideStrip
+	DefaultUpstreamProtocol     = UpstreamHTTP1
 )
 
 // Default fills every unset field with its documented default. The issuer and audiences,
@@ -85,6 +86,9 @@ func (p *AuthPolicy) Default() {
 		s.Sidecar.MethodOverride = DefaultMethodOverride
 	}
 	s.CORS.defaults()
+	if s.Sidecar.UpstreamProtocol == "" {
+		s.Sidecar.UpstreamProtocol = DefaultUpstreamProtocol
+	}
 }
 
 func defaultDuration(d **metav1.Duration, v time.Duration) {

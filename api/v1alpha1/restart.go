@@ -36,6 +36,8 @@ var restartFields = []struct {
 	{"spec.sidecar.port", func(p *AuthPolicy) any { return p.Spec.Sidecar.Port }},
 	{"spec.sidecar.upstreamPort", func(p *AuthPolicy) any { return p.Spec.Sidecar.UpstreamPort }},
 	{"spec.sidecar.authPathPrefix", func(p *AuthPolicy) any { return p.Spec.Sidecar.AuthPathPrefix }},
+	// The proxy's transport and the client port's protocols are built at start.
+	{"spec.sidecar.upstreamProtocol", func(p *AuthPolicy) any { return p.Spec.Sidecar.UpstreamProtocol }},
 	{"spec.login.usersSecretRef", func(p *AuthPolicy) any { return p.Spec.Login.UsersSecretRef }},
 	{"spec.login.verifyURL", func(p *AuthPolicy) any { return p.Spec.Login.VerifyURL }},
 }

@@ -143,6 +143,11 @@ func (p *AuthPolicy) Validate() error {
 		errs = append(errs, field.NotSupported(sc.Child("methodOverride"), s.Sidecar.MethodOverride, []string{string(MethodOverrideStrip), string(MethodOverrideEvaluate)}))
 	}
 	errs = append(errs, validateCORS(spec.Child("cors"), s.CORS)...)
+	switch s.Sidecar.UpstreamProtocol {
+	case UpstreamHTTP1, UpstreamH2C:
+	default:
+		errs = append(errs, field.NotSupported(sc.Child("upstreamProtocol"), s.Sidecar.UpstreamProtocol, []string{string(UpstreamHTTP1), string(UpstreamH2C)}))
+	}
 	return errs.ToAggregate()
 }
 

@@ -194,6 +194,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return fmt.Errorf("--metrics-listen: %w", err)
 	}
 	mainSrv := sidecar.NewHTTPServer(o.listen, srv.Handler())
+	mainSrv.Protocols = srv.Protocols()
 	opsSrv := sidecar.NewHTTPServer(o.metricsListen, srv.OpsHandler())
 	errc := make(chan error, 2)
 	go func() { errc <- mainSrv.Serve(mainLn) }()

@@ -227,6 +227,12 @@ func TestInvalidManifestsAreRefusedWithTheFieldNamed(t *testing.T) {
 		{"methodOverride Evaluate", func(p *authv1alpha1.AuthPolicy) {
 			p.Spec.Sidecar.MethodOverride = authv1alpha1.MethodOverrideEvaluate
 		}, nil},
+		{"an unknown upstreamProtocol", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.UpstreamProtocol = "h2"
+		}, []string{"spec.sidecar.upstreamProtocol", "Unsupported value", "http1", "h2c"}},
+		{"upstreamProtocol h2c", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.UpstreamProtocol = authv1alpha1.UpstreamH2C
+		}, nil},
 		{"a name too long for its Secret's label", func(p *authv1alpha1.AuthPolicy) {
 			p.Name = strings.Repeat("a", 64)
 		}, []string{"metadata.name must be at most 63 characters"}},
