@@ -36,6 +36,13 @@ import (
 // MaxAuthBodySize caps the JSON bodies of login, refresh and logout.
 const MaxAuthBodySize = 8 << 10
 
+// Limits of a login's email and password. bcrypt reads 72 bytes at most: longer passwords
+// would be silently truncated.
+const (
+	maxEmailLength    = 320
+	maxPasswordLength = 72
+)
+
 // refreshTokenBytes is the entropy of a refresh token: 256 bits.
 const refreshTokenBytes = 32
 
@@ -84,10 +91,9 @@ func (req *LoginRequest) check() error {
 		return errors.New("email is required")
 	case req.Password == "":
 		return errors.New("password is required")
-	case len(req.Email) > 320:
+	case len(req.Email) > maxEmailLength:
 		return errors.New("email is too long")
-	case len(req.Password) > 72:
-		// bcrypt reads 72 bytes at most; longer passwords would be silently truncated.
+	case len(req.Password) > maxPasswordLength:
 		return errors.New("password is longer than 72 bytes")
 	}
 	return nil
@@ -342,12 +348,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	now := s.now()
 	until := now.Add(p.accessLifetime())
 
-	tokenRev := store.Revocation{Kind: store.RevokedToken, ID: id.JTI, Until: id.ExpiresAt.Add(p.spec.Tokens.ClockSkew.Duration)}
-	if err := s.store.Revoke(ctx, tokenRev); err != nil {
-		return s.storeFailed("revoke", err)
+	if err := s.revokeAccessToken(ctx, p, id); err != nil {
+		return err
 	}
-	s.revocations.Add(tokenRev) // enforced here at once, whatever the pub/sub delay
-	s.metrics.Revoked.WithLabelValues("token").Inc()
 
 	// The access token's own session always ends. A refresh token in the body ends its
 	// session too when it is the same subject's (a client that logs out with a stale pair);
@@ -368,11 +371,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	for _, family := range families {
-		if err := s.store.RevokeFamily(ctx, family, until); err != nil {
-			return s.storeFailed("revoke_family", err)
+		if err := s.endSession(ctx, family, until); err != nil {
+			return err
 		}
-		s.revocations.Add(store.Revocation{Kind: store.RevokedSession, ID: family, Until: until})
-		s.metrics.Revoked.WithLabelValues("session").Inc()
 	}
 	if req.All {
 		// Every session the store knows for the subject goes, by sid: exact, whatever the
