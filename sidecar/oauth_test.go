@@ -19,7 +19,9 @@ package sidecar
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -479,5 +481,15 @@ func TestOAuthDescriptionsFitTheirCharset(t *testing.T) {
 				t.Errorf("description %q has %q", d, c)
 			}
 		}
+	}
+}
+
+func TestOAuthErrorsNeverCarryAnUnlistedDescription(t *testing.T) {
+	ew := errorWriter{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	w := httptest.NewRecorder()
+	ew.writeOAuth(w, httptest.NewRequest("POST", "/auth/token", nil),
+		&oauthError{status: http.StatusBadRequest, code: oauthInvalidRequestCode, desc: `from the request: "<marker>"`})
+	if body := w.Body.String(); strings.Contains(body, "marker") || strings.Contains(body, "error_description") {
+		t.Fatalf("an unlisted description was sent: %s", body)
 	}
 }
