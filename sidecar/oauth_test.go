@@ -17,9 +17,11 @@ limitations under the License.
 package sidecar
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -491,5 +493,39 @@ func TestOAuthErrorsNeverCarryAnUnlistedDescription(t *testing.T) {
 		&oauthError{status: http.StatusBadRequest, code: oauthInvalidRequestCode, desc: `from the request: "<marker>"`})
 	if body := w.Body.String(); strings.Contains(body, "marker") || strings.Contains(body, "error_description") {
 		t.Fatalf("an unlisted description was sent: %s", body)
+	}
+}
+
+// TestOAuthBodiesHaveTheAuthBodyDeadline: a token or revocation request whose form never
+// arrives is answered 408 and its connection closed once the body deadline passes.
+func TestOAuthBodiesHaveTheAuthBodyDeadline(t *testing.T) {
+	h := newHarness(t)
+	h.server.cfg.AuthBodyTimeout = time.Second
+	addr := serveAsDeployed(t, h)
+	for _, path := range []string{"/auth/token", "/auth/revoke"} {
+		t.Run(path, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, "POST "+path+" HTTP/1.1\r\nHost: app.example\r\nContent-Type: "+formType+"\r\nContent-Length: 8000\r\n\r\ngrant_type="); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			r := bufio.NewReader(c)
+			resp, err := http.ReadResponse(r, &http.Request{Method: "POST"})
+			if err != nil {
+				t.Fatalf("no answer while the body does not arrive: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestTimeout || oauthErrorOf(t, resp, body) != "invalid_request" {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			if _, err := r.ReadByte(); err == nil {
+				t.Error("the connection goes on after an unfinished body")
+			}
+		})
 	}
 }
