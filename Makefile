@@ -75,8 +75,12 @@ redis-server: ## Make sure redis-server is installed (apt-get as root).
 chromium: ## Make sure Debian's chromium is installed (apt-get as root): the CORS browser test drives it.
 	hack/ensure-chromium.sh
 
+.PHONY: openid-client
+openid-client: ## Make sure node and the pinned openid-client (test/openid-client) are installed for the OAuth interop test.
+	hack/ensure-openid-client.sh
+
 .PHONY: test
-test: redis-server chromium envtest-binaries ## Run every test: unit, envtest, Redis, fuzz corpora; then the real-node e2e when root on Linux.
+test: redis-server chromium envtest-binaries openid-client ## Run every test: unit, envtest, Redis, fuzz corpora; then the real-node e2e when root on Linux.
 	go test -count=1 -timeout 30m ./...
 ifeq ($(REAL_NODE),yes)
 	$(MAKE) e2e

@@ -36,6 +36,13 @@ import (
 // MaxAuthBodySize caps the JSON bodies of login, refresh and logout.
 const MaxAuthBodySize = 8 << 10
 
+// Limits of a login's email and password. bcrypt reads 72 bytes at most: longer passwords
+// would be silently truncated.
+const (
+	maxEmailLength    = 320
+	maxPasswordLength = 72
+)
+
 // refreshTokenBytes is the entropy of a refresh token: 256 bits.
 const refreshTokenBytes = 32
 
@@ -71,21 +78,25 @@ func ParseLoginRequest(body []byte) (LoginRequest, error) {
 	if err := decodeBody(body, &req, false); err != nil {
 		return req, err
 	}
+	return req, req.check()
+}
+
+// check fills Email from Username and checks what any login endpoint accepts.
+func (req *LoginRequest) check() error {
 	if req.Email == "" {
 		req.Email = req.Username
 	}
 	switch {
 	case req.Email == "":
-		return req, errors.New("email is required")
+		return errors.New("email is required")
 	case req.Password == "":
-		return req, errors.New("password is required")
-	case len(req.Email) > 320:
-		return req, errors.New("email is too long")
-	case len(req.Password) > 72:
-		// bcrypt reads 72 bytes at most; longer passwords would be silently truncated.
-		return req, errors.New("password is longer than 72 bytes")
+		return errors.New("password is required")
+	case len(req.Email) > maxEmailLength:
+		return errors.New("email is too long")
+	case len(req.Password) > maxPasswordLength:
+		return errors.New("password is longer than 72 bytes")
 	}
-	return req, nil
+	return nil
 }
 
 // ParseRefreshRequest decodes and checks a refresh body.
@@ -153,8 +164,27 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return malformed(err)
 	}
+	pair, err := s.passwordGrant(r, req)
+	if err != nil {
+		return err
+	}
+	writePair(w, pair)
+	return nil
+}
+
+// issuedPair is what a successful login or refresh hands the client, whichever endpoint
+// (JSON or RFC 6749 form) it came through.
+type issuedPair struct {
+	access  string
+	ttl     time.Duration
+	refresh string
+}
+
+// passwordGrant checks a login's password under the login rate limits and starts a session:
+// POST /auth/login and grant_type=password at the token endpoint.
+func (s *Server) passwordGrant(r *http.Request, req LoginRequest) (issuedPair, error) {
 	if s.cfg.Authenticator == nil {
-		return errStatus(http.StatusNotImplemented, s.cfg.LoginDisabled)
+		return issuedPair{}, errStatus(http.StatusNotImplemented, s.cfg.LoginDisabled)
 	}
 	ctx := r.Context()
 	p := s.policy()
@@ -167,25 +197,25 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		} else {
 			s.metrics.Logins.WithLabelValues("error").Inc()
 		}
-		return err
+		return issuedPair{}, err
 	}
 	id, err := s.cfg.Authenticator.Authenticate(ctx, req.Email, req.Password)
 	switch {
 	case errors.Is(err, ErrInvalidCredentials):
 		s.metrics.Logins.WithLabelValues("invalid").Inc()
 		s.log.Info("login failed", "client", client)
-		return errInvalidCredentials // the reservations stay: they are this failure
+		return issuedPair{}, errInvalidCredentials // the reservations stay: they are this failure
 	case err != nil:
 		s.metrics.Logins.WithLabelValues("error").Inc()
 		if errors.Is(err, ErrPasswordCheckDown) && ctx.Err() == nil {
 			attempt.undecided(ctx)
 		} // else an answer outside the contract, or the client left mid-check: it counts,
 		// or either would be a free guess
-		return unavailable("password check unavailable", err)
+		return issuedPair{}, unavailable("password check unavailable", err)
 	}
 	if err := attempt.succeeded(ctx); err != nil {
 		s.metrics.Logins.WithLabelValues("error").Inc()
-		return err
+		return issuedPair{}, err
 	}
 
 	now := s.now()
@@ -196,16 +226,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := s.store.CreateRefresh(ctx, rec); err != nil {
 		s.metrics.Logins.WithLabelValues("error").Inc()
-		return s.storeFailed("create_refresh", err)
+		return issuedPair{}, s.storeFailed("create_refresh", err)
 	}
 	s.setStoreUp(true) // an answer from the store is the freshest health check
-	if err := issuePair(w, p, id.Subject, id.Role, rec.Family, refresh); err != nil {
+	access, ttl, err := p.tokens.Issue(id.Subject, id.Role, rec.Family)
+	if err != nil {
 		s.metrics.Logins.WithLabelValues("error").Inc()
-		return err
+		return issuedPair{}, unavailable("no signing key available", err)
 	}
 	s.metrics.Logins.WithLabelValues("success").Inc()
 	s.log.Info("login", "subject", id.Subject, "session", rec.Family, "client", client)
-	return nil
+	return issuedPair{access: access, ttl: ttl, refresh: refresh}, nil
 }
 
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
@@ -217,9 +248,20 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return malformed(err)
 	}
-	if !wellFormedRefreshToken(req.RefreshToken) {
+	pair, err := s.refreshGrant(r, req.RefreshToken)
+	if err != nil {
+		return err
+	}
+	writePair(w, pair)
+	return nil
+}
+
+// refreshGrant spends a refresh token for a new pair, with rotation and reuse detection:
+// POST /auth/refresh and grant_type=refresh_token at the token endpoint.
+func (s *Server) refreshGrant(r *http.Request, token string) (issuedPair, error) {
+	if !wellFormedRefreshToken(token) {
 		s.metrics.Refreshes.WithLabelValues("invalid").Inc()
-		return errInvalidRefresh
+		return issuedPair{}, errInvalidRefresh
 	}
 	ctx := r.Context()
 	p := s.policy()
@@ -227,10 +269,10 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 	key, err := p.tokens.SigningKey()
 	if err != nil {
 		s.metrics.Refreshes.WithLabelValues("error").Inc()
-		return unavailable("no signing key available", err)
+		return issuedPair{}, unavailable("no signing key available", err)
 	}
 	now := s.now()
-	oldHash := hashHex(req.RefreshToken)
+	oldHash := hashHex(token)
 	next, nextHash := newRefreshToken()
 	old, err := s.store.RotateRefresh(ctx, oldHash, store.RefreshToken{Hash: nextHash, IssuedAt: now}, now,
 		p.spec.Tokens.RefreshReuseInterval.Duration)
@@ -244,17 +286,17 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 			s.revocations.Add(store.Revocation{Kind: store.RevokedSession, ID: old.Family, Until: now.Add(p.accessLifetime())})
 		}
 		s.log.Warn("spent refresh token presented again: its whole session is revoked", "client", p.clientAddr(r))
-		return errInvalidRefresh
+		return issuedPair{}, errInvalidRefresh
 	case errors.Is(err, store.ErrTampered):
 		s.metrics.Refreshes.WithLabelValues("invalid").Inc()
 		s.recordRejected(p, r)
-		return errInvalidRefresh
+		return issuedPair{}, errInvalidRefresh
 	case errors.Is(err, store.ErrNotFound):
 		s.metrics.Refreshes.WithLabelValues("invalid").Inc()
-		return errInvalidRefresh
+		return issuedPair{}, errInvalidRefresh
 	case err != nil:
 		s.metrics.Refreshes.WithLabelValues("error").Inc()
-		return s.storeFailed("rotate_refresh", err)
+		return issuedPair{}, s.storeFailed("rotate_refresh", err)
 	}
 	s.setStoreUp(true)
 	role := old.Role
@@ -265,9 +307,9 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		if u == nil {
 			s.metrics.Refreshes.WithLabelValues("invalid").Inc()
 			if err := s.store.RevokeFamily(ctx, old.Family, now.Add(p.accessLifetime())); err != nil {
-				return s.storeFailed("revoke_family", err)
+				return issuedPair{}, s.storeFailed("revoke_family", err)
 			}
-			return errInvalidRefresh
+			return issuedPair{}, errInvalidRefresh
 		}
 		role = u.Role
 	}
@@ -278,11 +320,10 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) error {
 		if uerr := s.store.UndoRotation(ctx, oldHash, nextHash); uerr != nil {
 			s.log.Warn("a refresh failed after spending its token and could not be undone: the client's retry will count as reuse", "error", uerr)
 		}
-		return unavailable("signing failed", err)
+		return issuedPair{}, unavailable("signing failed", err)
 	}
-	writePair(w, access, ttl, next)
 	s.metrics.Refreshes.WithLabelValues("success").Inc()
-	return nil
+	return issuedPair{access: access, ttl: ttl, refresh: next}, nil
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
@@ -307,12 +348,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	now := s.now()
 	until := now.Add(p.accessLifetime())
 
-	tokenRev := store.Revocation{Kind: store.RevokedToken, ID: id.JTI, Until: id.ExpiresAt.Add(p.spec.Tokens.ClockSkew.Duration)}
-	if err := s.store.Revoke(ctx, tokenRev); err != nil {
-		return s.storeFailed("revoke", err)
+	if err := s.revokeAccessToken(ctx, p, id); err != nil {
+		return err
 	}
-	s.revocations.Add(tokenRev) // enforced here at once, whatever the pub/sub delay
-	s.metrics.Revoked.WithLabelValues("token").Inc()
 
 	// The access token's own session always ends. A refresh token in the body ends its
 	// session too when it is the same subject's (a client that logs out with a stale pair);
@@ -333,11 +371,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	for _, family := range families {
-		if err := s.store.RevokeFamily(ctx, family, until); err != nil {
-			return s.storeFailed("revoke_family", err)
+		if err := s.endSession(ctx, family, until); err != nil {
+			return err
 		}
-		s.revocations.Add(store.Revocation{Kind: store.RevokedSession, ID: family, Until: until})
-		s.metrics.Revoked.WithLabelValues("session").Inc()
 	}
 	if req.All {
 		// Every session the store knows for the subject goes, by sid: exact, whatever the
@@ -368,18 +404,9 @@ func (p *livePolicy) accessLifetime() time.Duration {
 	return p.spec.Tokens.AccessTokenTTL.Duration + p.spec.Tokens.ClockSkew.Duration
 }
 
-func issuePair(w http.ResponseWriter, p *livePolicy, subject, role, family, refresh string) error {
-	access, ttl, err := p.tokens.Issue(subject, role, family)
-	if err != nil {
-		return unavailable("no signing key available", err)
-	}
-	writePair(w, access, ttl, refresh)
-	return nil
-}
-
-func writePair(w http.ResponseWriter, access string, ttl time.Duration, refresh string) {
+func writePair(w http.ResponseWriter, pair issuedPair) {
 	writeJSON(w, http.StatusOK, TokenResponse{
-		AccessToken: access, RefreshToken: refresh, TokenType: "Bearer", ExpiresIn: int(ttl / time.Second),
+		AccessToken: pair.access, RefreshToken: pair.refresh, TokenType: "Bearer", ExpiresIn: int(pair.ttl / time.Second),
 	})
 }
 

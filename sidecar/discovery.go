@@ -22,8 +22,9 @@ import (
 )
 
 const (
-	jwksPath      = "/.well-known/jwks.json"
-	discoveryPath = "/.well-known/openid-configuration"
+	jwksPath       = "/.well-known/jwks.json"
+	discoveryPath  = "/.well-known/openid-configuration"
+	asMetadataPath = "/.well-known/oauth-authorization-server"
 )
 
 func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) error {
@@ -38,21 +39,43 @@ func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) error {
 	return nil
 }
 
-// discovery serves enough of OpenID Connect Discovery for standard JWT verifiers (go-oidc,
-// jose libraries, Istio's jwksUri lookup) to find the keys from the issuer alone.
+// discovery serves OpenID Connect Discovery 1.0's document, so that standard JWT verifiers
+// (go-oidc, jose libraries, Istio's jwksUri lookup) find the keys from the issuer alone and
+// OAuth clients that discover through it (openid-client) find the token endpoint. It says
+// only what exists: no authorization_endpoint, userinfo_endpoint or ID tokens. The fields
+// the schema requires that have no meaning here are honest: response_types_supported is
+// empty (there is no authorization endpoint), and id_token_signing_alg_values_supported
+// names the algorithms of the JWTs the issuer signs, which is what verifiers read it for.
 func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) error {
-	issuer := s.policy().spec.Issuer
-	iss := strings.TrimSuffix(issuer, "/")
-	algs := s.cfg.Keys.Keyset().Algorithms()
-	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                issuer,
-		"jwks_uri":                              iss + jwksPath,
-		"token_endpoint":                        iss + s.authPrefix + "/login",
-		"response_types_supported":              []string{"token"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": algs,
-		"token_endpoint_auth_methods_supported": []string{"none"},
-		"claims_supported":                      []string{"iss", "aud", "sub", "role", "sid", "iat", "nbf", "exp", "jti"},
-	})
+	m := s.serverMetadata()
+	m["subject_types_supported"] = []string{"public"}
+	m["id_token_signing_alg_values_supported"] = s.cfg.Keys.Keyset().Algorithms()
+	writeJSON(w, http.StatusOK, m)
 	return nil
+}
+
+// authorizationServerMetadata serves RFC 8414's document.
+func (s *Server) authorizationServerMetadata(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, s.serverMetadata())
+	return nil
+}
+
+// serverMetadata is what both documents say: the endpoints and grants that exist.
+func (s *Server) serverMetadata() map[string]any {
+	issuer := s.policy().spec.Issuer
+	base := strings.TrimSuffix(issuer, "/")
+	grants := []string{GrantRefreshToken}
+	if s.cfg.Authenticator != nil {
+		grants = []string{GrantPassword, GrantRefreshToken}
+	}
+	return map[string]any{
+		"issuer":                                     issuer,
+		"jwks_uri":                                   base + jwksPath,
+		"token_endpoint":                             base + s.authPrefix + tokenEndpointPath,
+		"revocation_endpoint":                        base + s.authPrefix + revokeEndpointPath,
+		"grant_types_supported":                      grants,
+		"response_types_supported":                   []string{},
+		"token_endpoint_auth_methods_supported":      []string{"none"},
+		"revocation_endpoint_auth_methods_supported": []string{"none"},
+	}
 }

@@ -217,7 +217,11 @@ func (s *Server) Handler() http.Handler {
 	logout := s.errs.wrap(post(s.logout))
 	jwks := s.errs.wrap(get(s.jwks))
 	discovery := s.errs.wrap(get(s.discovery))
+	asMetadata := s.errs.wrap(get(s.authorizationServerMetadata))
+	token := s.errs.wrapOAuth(post(s.token))
+	revoke := s.errs.wrapOAuth(post(s.revoke))
 	loginPath, refreshPath, logoutPath := s.authPrefix+"/login", s.authPrefix+"/refresh", s.authPrefix+"/logout"
+	tokenPath, revokePath := s.authPrefix+tokenEndpointPath, s.authPrefix+revokeEndpointPath
 	return s.withCORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Every body must arrive within AuthBodyTimeout, unless the request is proxied
 		// (serveProxy lifts the deadline): the auth endpoints read theirs, and Go's server
@@ -250,6 +254,12 @@ func (s *Server) Handler() http.Handler {
 			jwks.ServeHTTP(w, r)
 		case discoveryPath:
 			discovery.ServeHTTP(w, r)
+		case tokenPath:
+			token.ServeHTTP(w, r)
+		case revokePath:
+			revoke.ServeHTTP(w, r)
+		case asMetadataPath:
+			asMetadata.ServeHTTP(w, r)
 		default:
 			if s.isVerifyPath(clean) {
 				s.outcomes.forbidden.Inc()
