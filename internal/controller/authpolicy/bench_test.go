@@ -79,11 +79,13 @@ func TestBenchOperator(t *testing.T) {
 		return c != nil && c.Status == metav1.ConditionTrue && p.Status.ActiveKeyID != ""
 	})
 	ready := time.Since(start)
+	t.Logf("%d policies Ready after %s", n, ready.Round(time.Second))
 	memReady := mem.snapshot()
 	reqReady := managerRequests()
 
 	// 2. One rotation pass: ask every policy to rotate, wait until each has a Next key.
 	annotated, rotated, allRotated := rotationPass(t, ns, n)
+	t.Logf("rotation pass done after %s", rotated.Round(time.Second))
 	memRotated := mem.snapshot()
 	reqRotated := managerRequests()
 
@@ -104,6 +106,7 @@ func TestBenchOperator(t *testing.T) {
 			}
 		})
 		podsCreated = time.Since(start)
+		t.Logf("%d pods created after %s", pods, podsCreated.Round(time.Second))
 		time.Sleep(5 * time.Second) // let the reporter's cache and reconciles settle
 		memPods = mem.snapshot()
 		reqPods = managerRequests()
@@ -161,18 +164,24 @@ func rotationPass(t *testing.T, ns string, n int) (annotated, rotated time.Durat
 	annotated = time.Since(start)
 	deadline := time.Now().Add(20 * time.Minute)
 	for time.Now().Before(deadline) {
-		secrets := &corev1.SecretList{}
-		if err := k8s.List(context.Background(), secrets, client.InNamespace(ns)); err != nil {
-			t.Fatal(err)
-		}
-		handled := 0
-		for _, s := range secrets.Items {
-			// The reconciler's record of the last rotation request it handled.
-			if s.Annotations["auth.tollgate.dev/rotate-handled"] == at {
-				handled++
+		handled, cont, err := 0, "", error(nil)
+		for {
+			secrets := &corev1.SecretList{}
+			if err = k8s.List(context.Background(), secrets, client.InNamespace(ns), client.Limit(500), client.Continue(cont)); err != nil {
+				t.Logf("listing secrets (retrying): %v", err)
+				break
+			}
+			for _, s := range secrets.Items {
+				// The reconciler's record of the last rotation request it handled.
+				if s.Annotations["auth.tollgate.dev/rotate-handled"] == at {
+					handled++
+				}
+			}
+			if cont = secrets.Continue; cont == "" {
+				break
 			}
 		}
-		if handled >= n {
+		if err == nil && handled >= n {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -200,27 +209,39 @@ func parallel(n, workers int, f func(i int)) {
 	wg.Wait()
 }
 
-// waitAll lists the namespace every 250ms until n policies satisfy ok.
+// waitAll lists the namespace every 250ms, 500 policies a page, until n policies satisfy
+// ok. A failed list is retried: at 10,000 policies a loaded API server may drop a stream.
 func waitAll(t *testing.T, ns string, n int, timeout time.Duration, ok func(*authv1alpha1.AuthPolicy) bool) bool {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		list := &authv1alpha1.AuthPolicyList{}
-		if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
-			t.Fatal(err)
-		}
-		done := 0
-		for i := range list.Items {
-			if ok(&list.Items[i]) {
-				done++
-			}
-		}
-		if done >= n {
+		done, err := countPolicies(ns, ok)
+		if err != nil {
+			t.Logf("listing policies (retrying): %v", err)
+		} else if done >= n {
 			return true
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
 	t.Errorf("not all %d policies got there within %s", n, timeout)
 	return false
+}
+
+func countPolicies(ns string, ok func(*authv1alpha1.AuthPolicy) bool) (int, error) {
+	done, cont := 0, ""
+	for {
+		list := &authv1alpha1.AuthPolicyList{}
+		if err := k8s.List(context.Background(), list, client.InNamespace(ns), client.Limit(500), client.Continue(cont)); err != nil {
+			return 0, err
+		}
+		for i := range list.Items {
+			if ok(&list.Items[i]) {
+				done++
+			}
+		}
+		if cont = list.Continue; cont == "" {
+			return done, nil
+		}
+	}
 }
 
 type memWatch struct {
