@@ -107,8 +107,12 @@ func TestIdentitiesDoNotBleedBetweenConcurrentRequests(t *testing.T) {
 				var seen struct{ Subject, Role string }
 				err = json.NewDecoder(resp.Body).Decode(&seen)
 				_ = resp.Body.Close()
-				if err != nil || seen.Subject != u.subject || seen.Role != u.role {
-					errs <- fmt.Errorf("%s's request reached the app as %+v (%v)", u.subject, seen, err)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if seen.Subject != u.subject || seen.Role != u.role {
+					errs <- fmt.Errorf("%s's request reached the app as %+v", u.subject, seen)
 					return
 				}
 			}
