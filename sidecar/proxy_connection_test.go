@@ -17,12 +17,16 @@ limitations under the License.
 package sidecar
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // What the sidecar decided and wrote into the forwarded headers reaches the app even when the
@@ -145,5 +149,39 @@ func TestRequestTrailersCannotCarryIdentity(t *testing.T) {
 	}
 	if last.Header.Get(HeaderRole) != "clerk" {
 		t.Errorf("the app got %s %q", HeaderRole, last.Header.Values(HeaderRole))
+	}
+}
+
+func TestConnectionCannotRemoveTheIdentityOfAWebSocket(t *testing.T) {
+	h := newHarness(t)
+	bob := h.login("bob@example.com", bobPassword).AccessToken
+	conn, err := net.Dial("tcp", h.http.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	head := requestHead("GET /ws HTTP/1.1", "Host: app.example", "Authorization: Bearer "+bob, "X-Auth-Subject: 42",
+		"Connection: Upgrade, X-Auth-Subject, X-Auth-Role, Authorization", "Upgrade: websocket",
+		"Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")
+	if _, err := io.WriteString(conn, head+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %d", resp.StatusCode)
+	}
+	got := h.app.Last().Header
+	if v := got.Values(HeaderSubject); len(v) != 1 || v[0] != "7" {
+		t.Errorf("the app saw %s %q", HeaderSubject, v)
+	}
+	if v := got.Values(HeaderRole); len(v) != 1 || v[0] != "clerk" {
+		t.Errorf("the app saw %s %q", HeaderRole, v)
+	}
+	if v := got.Values("Authorization"); len(v) != 1 || v[0] != "Bearer "+bob {
+		t.Errorf("the app saw Authorization %d values", len(v))
 	}
 }
