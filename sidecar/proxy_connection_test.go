@@ -185,3 +185,19 @@ func TestConnectionCannotRemoveTheIdentityOfAWebSocket(t *testing.T) {
 		t.Errorf("the app saw Authorization %d values", len(v))
 	}
 }
+
+// TestVariantsOfACachedTokenAreNotIt: the cache is keyed by the token as sent, so a variant
+// of a cached token (spaces, a NUL, another character) misses it and is refused as malformed.
+func TestVariantsOfACachedTokenAreNotIt(t *testing.T) {
+	h := newHarness(t)
+	bob := h.login("bob@example.com", bobPassword).AccessToken
+	tokens := h.server.Tokens()
+	if _, err := tokens.Verify(bob); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{bob + " ", " " + bob, bob + "\x00", "\u00a0" + bob, bob[:20] + "!" + bob[21:], bob + ",", ""} {
+		if id, err := tokens.Verify(v); err == nil || err.Error() != "malformed" {
+			t.Errorf("%q: %v, %v; want malformed", v, id, err)
+		}
+	}
+}
