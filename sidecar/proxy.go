@@ -38,7 +38,7 @@ const (
 
 // forwarding is what serveProxy decided about a request. It is written into the request's
 // own headers before the proxy copies them (apply), and what hop-by-hop removal then takes
-// from the copy is put back by the proxy's Rewrite hook (restoreIdentity): a client may name
+// from the copy is put back by the proxy's Rewrite hook (restoreDecided): a client may name
 // any header in Connection, but the app gets what the sidecar decided.
 type forwarding struct {
 	identity *Identity // nil on public routes
@@ -232,22 +232,38 @@ func isBearer(v, token string) bool {
 	return len(v) == len("Bearer ")+len(token) && v[:len("Bearer ")] == "Bearer " && v[len("Bearer "):] == token
 }
 
-// restoreIdentity puts back into the outgoing headers what the sidecar set on an
-// authenticated request (apply) and hop-by-hop removal took out of the copy because the
-// client named it in Connection. Client-sent X-Auth- headers are gone from in by then, so
-// an X-Auth-Subject there is the sidecar's own. A header still in out holds in's values
-// (out is a copy): only a missing one is written, because assigning even an existing key
-// of a full small map makes the runtime grow it, three allocations per request.
-func restoreIdentity(in, out http.Header) {
-	if _, ok := in[HeaderSubject]; !ok {
-		return
+// restoreDecided puts back into the outgoing headers what the sidecar set (apply) and
+// hop-by-hop removal took out of the copy because the client named it in Connection: the
+// identity of an authenticated request and the method override the routes were checked
+// against (Evaluate mode). Client-sent X-Auth- and method-override headers are gone from in
+// by then, so one there is the sidecar's own. A header still in out holds in's values (out
+// is a copy): only a missing one is written, because assigning even an existing key of a
+// full small map makes the runtime grow it, three allocations per request.
+func restoreDecided(in, out http.Header) {
+	if _, ok := in[HeaderSubject]; ok {
+		restoreMissing(in, out, identityHeaderNames[:])
 	}
-	for _, k := range identityHeaderNames {
-		if _, ok := out[k]; !ok {
-			out[k] = in[k]
+	restoreMissing(in, out, overrideHeaderNames)
+}
+
+func restoreMissing(in, out http.Header, names []string) {
+	for _, k := range names {
+		if v, ok := in[k]; ok {
+			if _, ok := out[k]; !ok {
+				out[k] = v
+			}
 		}
 	}
 }
+
+// overrideHeaderNames are the canonical names under which apply forwards a method override.
+var overrideHeaderNames = func() []string {
+	ns := make([]string, len(methodOverrideHeaders))
+	for i, n := range methodOverrideHeaders {
+		ns[i] = http.CanonicalHeaderKey(n)
+	}
+	return ns
+}()
 
 var identityHeaderNames = [...]string{HeaderSubject, HeaderRole, "Authorization"}
 
@@ -353,7 +369,7 @@ func newProxy(upstream *url.URL, protocol v1alpha1.UpstreamProtocol, onError fun
 			pr.Out.URL.RawQuery = in.RawQuery
 			pr.Out.Host = pr.In.Host // the app sees the Host the client asked for
 			pr.SetXForwarded()
-			restoreIdentity(pr.In.Header, pr.Out.Header)
+			restoreDecided(pr.In.Header, pr.Out.Header)
 		},
 		// Default flushing: the standard library already flushes every write of a response
 		// of unknown length (chunked streams, Server-Sent Events) at once, and forcing it on

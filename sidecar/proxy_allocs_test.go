@@ -56,8 +56,8 @@ func TestTheCachedProxyPathAllocatesNothingOfItsOwn(t *testing.T) {
 	for range 3 {
 		out["X-Forwarded-"+string(rune('A'+len(out)))] = []string{"full small map"}
 	}
-	if n := testing.AllocsPerRun(100, func() { restoreIdentity(hdr, out) }); n != 0 {
-		t.Errorf("restoreIdentity allocates %v times", n)
+	if n := testing.AllocsPerRun(100, func() { restoreDecided(hdr, out) }); n != 0 {
+		t.Errorf("restoreDecided allocates %v times", n)
 	}
 
 	// A non-canonical credential is rewritten, never forwarded as the client spelled it.

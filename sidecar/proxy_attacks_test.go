@@ -435,6 +435,11 @@ func FuzzBearerCredential(f *testing.F) {
 		r := &http.Request{Header: h}
 		tok, err := bearerToken(r)
 		ok := err == nil
+		// The proxy reads the credential with bearerCredential and leaves the b64token
+		// check to Tokens.Verify: together they must accept exactly what bearerToken does.
+		if cred, cerr := bearerCredential(r); ok != (cerr == nil && isB64Token(cred)) || ok && cred != tok {
+			t.Fatalf("bearerCredential %q (%v) disagrees with bearerToken %q (%v)", cred, cerr, tok, err)
+		}
 		single := singleCredential(h) == nil
 		if second != "" && (ok || single) {
 			t.Fatalf("two headers: token %q (%v), single %v", tok, ok, single)
