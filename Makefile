@@ -155,9 +155,10 @@ demo-simulated: build ## The demo on a local control plane without a kubelet (ha
 ##@ Build
 
 .PHONY: build
-build: ## Build bin/tollgate and bin/tollgate-sidecar.
+build: ## Build bin/tollgate, bin/tollgate-sidecar and bin/tollgate-authorizer.
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(LOCALBIN)/tollgate ./cmd/tollgate
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(LOCALBIN)/tollgate-sidecar ./cmd/tollgate-sidecar
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(LOCALBIN)/tollgate-authorizer ./cmd/tollgate-authorizer
 
 .PHONY: docker-build
 docker-build: ## Build the image IMG (operator and sidecar); needs docker.
