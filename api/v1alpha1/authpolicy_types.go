@@ -84,6 +84,10 @@ type AuthPolicySpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Sidecar SidecarSpec `json:"sidecar,omitempty"`
+
+	// Authorizer, when set, runs tollgate-authorizer for this policy (see AuthorizerSpec).
+	// +optional
+	Authorizer *AuthorizerSpec `json:"authorizer,omitempty"`
 }
 
 // SigningSpec is the signing algorithm and key rotation schedule.
