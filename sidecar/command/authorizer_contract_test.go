@@ -61,7 +61,7 @@ func TestTheAuthorizerAcceptsWhatTheOperatorRenders(t *testing.T) {
 	}
 	for _, l := range []struct {
 		flag, addr, port string
-		want        int32
+		want             int32
 	}{
 		{"--listen", o.listen, contract.HTTPPortName, 7000},
 		{"--grpc-listen", o.grpcListen, contract.GRPCPortName, contract.GRPCPort},

@@ -96,7 +96,7 @@ func (r *Reconciler) writeAuthorizerDeployment(ctx context.Context, policy *auth
 	}
 	changed, err := r.adopt(policy, dep)
 	if err != nil {
-		return fmt.Errorf("Deployment %s: %w", key, err)
+		return fmt.Errorf("adopting the authorizer Deployment %s: %w", key, err)
 	}
 	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != replicas {
 		dep.Spec.Replicas = &replicas
@@ -145,7 +145,7 @@ func (r *Reconciler) writeAuthorizerService(ctx context.Context, policy *authv1a
 	}
 	changed, err := r.adopt(policy, svc)
 	if err != nil {
-		return fmt.Errorf("Service %s: %w", key, err)
+		return fmt.Errorf("adopting the authorizer Service %s: %w", key, err)
 	}
 	if !equality.Semantic.DeepEqual(svc.Spec.Ports, ports) || !equality.Semantic.DeepEqual(svc.Spec.Selector, authorizerSelector(policy)) {
 		svc.Spec.Ports, svc.Spec.Selector = ports, authorizerSelector(policy)
