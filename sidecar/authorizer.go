@@ -18,6 +18,7 @@ package sidecar
 
 import (
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -39,7 +40,9 @@ import (
 // The Host is not read: routes do not depend on it. A request whose original method or URI
 // is missing is refused (400), never checked as some default. The endpoints answer only the
 // gateway's question and change nothing, but they believe the headers above: only the
-// gateway may reach the authorizer's port (a NetworkPolicy, or a listener on localhost).
+// gateway may reach the authorizer's port (a NetworkPolicy, or a listener on localhost), and
+// when the policy names trusted proxies (spec.sidecar.trustedProxies, --trusted-proxies),
+// checks are answered only for them (TrustsGateway).
 const (
 	CheckOriginalPath  = "/check/original"
 	CheckForwardedPath = "/check/forwarded"
@@ -73,6 +76,7 @@ var (
 	errOriginalRepeated  = errStatus(http.StatusBadRequest, "the gateway sent the original request twice")
 	errTargetFragment    = errStatus(http.StatusBadRequest, "bad request target: '#' in it")
 	errHeaderForTheApp   = errStatus(http.StatusBadRequest, "a header the app must not receive was sent (X-Auth-*, X-Original-URL, X-Rewrite-URL, a misspelt X-Forwarded-*, HTTP2-Settings): a gateway forwards it as sent")
+	errUntrustedGateway  = errStatus(http.StatusForbidden, "checks are answered only for the gateways in spec.sidecar.trustedProxies")
 	errOverrideNotStrips = errStatus(http.StatusBadRequest, "a method override header asks the app to run another method: not allowed behind a gateway unless spec.sidecar.methodOverride is Evaluate")
 )
 
@@ -86,10 +90,7 @@ func (s *Server) Check(req CheckRequest) Decision {
 	}
 	fwd, err := s.check(r, req.Target)
 	if err != nil {
-		var d decisionWriter
-		d.header = http.Header{}
-		s.errs.write(&d, r, err)
-		return Decision{Status: d.status, Header: d.header, Body: d.body}
+		return s.denial(r, err)
 	}
 	d := Decision{Status: http.StatusOK, Header: http.Header{}}
 	if fwd.identity != nil {
@@ -98,6 +99,13 @@ func (s *Server) Check(req CheckRequest) Decision {
 		d.Header["Authorization"] = []string{"Bearer " + fwd.token}
 	}
 	return d
+}
+
+// denial is the answer to a refused check, in the shape errorWriter gives every error.
+func (s *Server) denial(r *http.Request, err error) Decision {
+	d := decisionWriter{header: http.Header{}}
+	s.errs.write(&d, r, err)
+	return Decision{Status: d.status, Header: d.header, Body: d.body}
 }
 
 // check parses the original request into r (its method and header are set) and decides.
@@ -167,6 +175,23 @@ func anyNonBlank(vs []string) bool {
 	return false
 }
 
+// TrustsGateway reports whether a check from the TCP peer at addr ("host:port") may be
+// answered: from anyone when the policy names no trusted proxies, else only from them.
+func (s *Server) TrustsGateway(addr string) bool {
+	tp := s.policy().trustedProxies
+	if tp.Len() == 0 {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	return err == nil && tp.trusts(ap.Addr().WithZone("").Unmap())
+}
+
+// UntrustedGateway is the decision for a check from a peer TrustsGateway refuses.
+func (s *Server) UntrustedGateway() Decision {
+	s.outcomes.forbidden.Inc()
+	return s.denial(&http.Request{URL: &url.URL{}}, errUntrustedGateway)
+}
+
 // AuthorizerHandler serves the port of an authorizer: the check endpoints, and the auth
 // endpoints and discovery documents of Handler, which a gateway routes to it (everything
 // else is 404). The check endpoints are matched on the request target as sent, before any
@@ -176,6 +201,11 @@ func (s *Server) AuthorizerHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		target := r.RequestURI
 		p, _, _ := strings.Cut(target, "?")
+		isCheck := p == CheckOriginalPath || p == CheckForwardedPath || strings.HasPrefix(target, CheckEnvoyPrefix+"/")
+		if isCheck && !s.TrustsGateway(r.RemoteAddr) {
+			s.writeDecision(w, s.UntrustedGateway())
+			return
+		}
 		switch {
 		case p == CheckOriginalPath:
 			s.serveCheck(w, r, "X-Original-Method", "X-Original-Uri")

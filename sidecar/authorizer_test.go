@@ -367,3 +367,26 @@ func TestAuthorizerRefusesTheVerifyPath(t *testing.T) {
 		}
 	}
 }
+
+// With trusted proxies in the policy, the check endpoints answer only them: a caller from
+// elsewhere is refused whatever it asks; the auth endpoints stay open to clients.
+func TestAuthorizerAnswersOnlyTrustedGateways(t *testing.T) {
+	for _, tc := range []struct {
+		trusted string
+		want    int
+	}{{"[10.0.0.0/8]", http.StatusForbidden}, {"[127.0.0.1]", http.StatusOK}} {
+		t.Run(tc.trusted, func(t *testing.T) {
+			h := newHarness(t, withPolicy(strings.Replace(testPolicyYAML, "  routes:", "  sidecar: {trustedProxies: "+tc.trusted+"}\n  routes:", 1)))
+			a := newAuthorizer(t, h)
+			for _, g := range gatewayProtocols {
+				resp := g.ask(a, "GET", "/public/x", http.Header{})
+				if resp.StatusCode != tc.want {
+					t.Errorf("%s: %d, want %d", g.name, resp.StatusCode, tc.want)
+				}
+			}
+			if resp := a.raw("GET", "/.well-known/jwks.json", http.Header{}); resp.StatusCode != http.StatusOK {
+				t.Errorf("jwks: %d", resp.StatusCode)
+			}
+		})
+	}
+}

@@ -35,6 +35,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
 
 	"github.com/tollgate-dev/tollgate/sidecar"
 )
@@ -52,7 +53,10 @@ type Service struct {
 // Check decides about the request Envoy describes. A denial is an answer, not an error: the
 // status code says why (UNAUTHENTICATED, PERMISSION_DENIED, INVALID_ARGUMENT, UNAVAILABLE)
 // and the denied response carries the status, headers and JSON body the client gets.
-func (s *Service) Check(_ context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+func (s *Service) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	if p, ok := peer.FromContext(ctx); !ok || p.Addr == nil || !s.Server.TrustsGateway(p.Addr.String()) {
+		return denied(s.Server.UntrustedGateway()), nil
+	}
 	h := req.GetAttributes().GetRequest().GetHttp()
 	if h == nil {
 		return denied(sidecar.Decision{Status: http.StatusBadRequest,

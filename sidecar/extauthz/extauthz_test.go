@@ -17,6 +17,7 @@ limitations under the License.
 package extauthz_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -31,6 +32,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/peer"
 
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar"
@@ -75,6 +77,11 @@ func authorizer(t testing.TB) (authv3.AuthorizationClient, *sidecar.Server) {
 // newServer is a sidecar in authorizer mode on policyYAML, with one ephemeral key.
 func newServer(t testing.TB) *sidecar.Server {
 	t.Helper()
+	return newServerOn(t, policyYAML)
+}
+
+func newServerOn(t testing.TB, policyYAML string) *sidecar.Server {
+	t.Helper()
 	policy, err := sidecar.ParsePolicy([]byte(policyYAML))
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +98,35 @@ func newServer(t testing.TB) *sidecar.Server {
 	}
 	srv.Start(t.Context())
 	return srv
+}
+
+// fromGateway is ctx as a call from a gateway on 127.0.0.1 carries it.
+func fromGateway(ctx context.Context) context.Context {
+	return peer.NewContext(ctx, &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}})
+}
+
+// With trusted proxies in the policy, only they are answered: a check from elsewhere is
+// denied whatever it asks.
+func TestCheckAnswersOnlyTrustedGateways(t *testing.T) {
+	for _, tc := range []struct {
+		trusted string
+		code    codes.Code
+	}{{"[10.0.0.0/8]", codes.PermissionDenied}, {"[127.0.0.1]", codes.OK}, {"[]", codes.OK}} {
+		t.Run(tc.trusted, func(t *testing.T) {
+			srv := newServerOn(t, strings.Replace(policyYAML, "spec:\n", "spec:\n  sidecar: {trustedProxies: "+tc.trusted+"}\n", 1))
+			svc := &extauthz.Service{Server: srv}
+			resp, err := svc.Check(fromGateway(t.Context()), checkRequest("GET", "/public/x", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := codes.Code(resp.GetStatus().GetCode()); got != tc.code {
+				t.Errorf("code %v, want %v", got, tc.code)
+			}
+			if resp, _ := svc.Check(t.Context(), checkRequest("GET", "/public/x", nil)); codes.Code(resp.GetStatus().GetCode()) != codes.PermissionDenied {
+				t.Errorf("a call without a peer: %v", resp.GetStatus())
+			}
+		})
+	}
 }
 
 func checkRequest(method, path string, headers map[string]string) *authv3.CheckRequest {

@@ -56,7 +56,7 @@ func FuzzCheckRequest(f *testing.F) {
 		if proto.Unmarshal(b, &req) != nil {
 			return
 		}
-		resp, err := svc.Check(t.Context(), &req)
+		resp, err := svc.Check(fromGateway(t.Context()), &req)
 		if err != nil {
 			t.Fatalf("Check failed: %v", err)
 		}
