@@ -75,6 +75,11 @@ var gatewayProtocols = []struct {
 		h = h.Clone()
 		h.Set("X-Forwarded-Method", method)
 		h.Set("X-Forwarded-Uri", target)
+		// The other headers Traefik's ForwardAuth sets: none may make a check fail.
+		for k, v := range map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "shop.example",
+			"X-Forwarded-Port": "443", "X-Forwarded-Server": "traefik-7d9", "X-Real-Ip": "203.0.113.9", "X-Forwarded-For": "203.0.113.9"} {
+			h.Set(k, v)
+		}
 		return a.raw("GET", CheckForwardedPath, h)
 	}},
 	{"Envoy ext_authz HTTP", func(a *authorizer, method, target string, h http.Header) *http.Response {
