@@ -1,5 +1,6 @@
-# One image, two static binaries: the operator (`tollgate manager`, also the CLI) and the
-# sidecar it injects (`tollgate-sidecar`), so operator and sidecar never skew.
+# One image, three static binaries: the operator (`tollgate manager`, also the CLI), the
+# sidecar it injects (`tollgate-sidecar`) and the authorizer it deploys for gateways
+# (`tollgate-authorizer`), so they never skew.
 #   make docker-build IMG=registry.example.com/tollgate:v0.1.0
 ARG GO_VERSION=1.26.8
 
@@ -22,14 +23,15 @@ ENV CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     LDFLAGS="-s -w -X github.com/tollgate-dev/tollgate/internal/version.Version=${VERSION} -X github.com/tollgate-dev/tollgate/internal/version.Commit=${COMMIT}" && \
     GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags "${LDFLAGS}" -o /out/tollgate ./cmd/tollgate && \
-    GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags "${LDFLAGS}" -o /out/tollgate-sidecar ./cmd/tollgate-sidecar
+    GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags "${LDFLAGS}" -o /out/tollgate-sidecar ./cmd/tollgate-sidecar && \
+    GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags "${LDFLAGS}" -o /out/tollgate-authorizer ./cmd/tollgate-authorizer
 
 # Static binaries need no libc: distroless static, as user nonroot (65532).
 FROM gcr.io/distroless/static-debian12:nonroot
 LABEL org.opencontainers.image.source="https://github.com/tollgate-dev/tollgate" \
       org.opencontainers.image.description="tollgate: JWT authentication for Kubernetes workloads (operator and sidecar)" \
       org.opencontainers.image.licenses="Apache-2.0"
-COPY --from=build /out/tollgate /out/tollgate-sidecar /usr/local/bin/
+COPY --from=build /out/tollgate /out/tollgate-sidecar /out/tollgate-authorizer /usr/local/bin/
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/tollgate"]
 CMD ["manager"]

@@ -79,8 +79,12 @@ chromium: ## Make sure Debian's chromium is installed (apt-get as root): the COR
 openid-client: ## Make sure node and the pinned openid-client (test/openid-client) are installed for the OAuth interop test.
 	hack/ensure-openid-client.sh
 
+.PHONY: nginx
+nginx: ## Make sure nginx is installed (apt-get as root): the gateway tests start their own.
+	hack/ensure-nginx.sh
+
 .PHONY: test
-test: redis-server chromium envtest-binaries openid-client ## Run every test: unit, envtest, Redis, fuzz corpora; then the real-node e2e when root on Linux.
+test: redis-server chromium nginx envtest-binaries openid-client ## Run every test: unit, envtest, Redis, fuzz corpora; then the real-node e2e when root on Linux.
 	go test -count=1 -timeout 30m ./...
 ifeq ($(REAL_NODE),yes)
 	$(MAKE) e2e
@@ -166,9 +170,10 @@ demo-simulated: build ## The demo on a local control plane without a kubelet (ha
 ##@ Build
 
 .PHONY: build
-build: ## Build bin/tollgate and bin/tollgate-sidecar.
+build: ## Build bin/tollgate, bin/tollgate-sidecar and bin/tollgate-authorizer.
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(LOCALBIN)/tollgate ./cmd/tollgate
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(LOCALBIN)/tollgate-sidecar ./cmd/tollgate-sidecar
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(LOCALBIN)/tollgate-authorizer ./cmd/tollgate-authorizer
 
 .PHONY: docker-build
 docker-build: ## Build the image IMG (operator and sidecar); needs docker.

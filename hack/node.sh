@@ -259,10 +259,11 @@ build_images() {
 		export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 		go build -trimpath -ldflags "$ld" -o "${out}/tollgate" ./cmd/tollgate
 		go build -trimpath -ldflags "$ld" -o "${out}/tollgate-sidecar" ./cmd/tollgate-sidecar
+		go build -trimpath -ldflags "$ld" -o "${out}/tollgate-authorizer" ./cmd/tollgate-authorizer
 		go build -trimpath -ldflags "-s -w" -o "${out}/demo-app" ./hack/demo/app
 		go build -trimpath -ldflags "-s -w" -o "${out}/pause" ./hack/image/pause
 		go run ./hack/image -out "$IMAGES_TAR" -tollgate "${out}/tollgate" -sidecar "${out}/tollgate-sidecar" \
-			-demo-app "${out}/demo-app" -pause "${out}/pause" -redis "$(command -v redis-server)" \
+			-authorizer "${out}/tollgate-authorizer" -demo-app "${out}/demo-app" -pause "${out}/pause" -redis "$(command -v redis-server)" \
 			-tollgate-image "$TOLLGATE_IMAGE"
 	) >&2
 }

@@ -56,41 +56,9 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 		s.errs.write(w, r, err)
 		return
 	}
-	access := p.routes.Match(r.Method, clean)
-	if fwd.override.Method != "" {
-		// The app may run either method: the request must pass the rules of both.
-		access = access.And(p.routes.Match(fwd.override.Method, clean))
-	}
-	if !access.Public {
-		if !s.revocations.Synced() {
-			// Without the revocation list a logged-out token would pass: fail closed.
-			s.outcomes.unavailable.Inc()
-			s.errs.write(w, r, errRevocationsNotLoaded)
-			return
-		}
-		raw, err := bearerCredential(r)
-		if err != nil {
-			s.outcomes.unauthorized.Inc()
-			s.errs.write(w, r, err)
-			return
-		}
-		start := time.Now()
-		id, err := p.tokens.Verify(raw)
-		s.metrics.Validation.Observe(time.Since(start).Seconds())
-		if err != nil {
-			s.outcomes.unauthorized.Inc()
-			s.errs.write(w, r, invalidToken(err.Error()))
-			return
-		}
-		if !access.Allows(id.Role) {
-			s.outcomes.forbidden.Inc()
-			s.errs.write(w, r, forbidden("role not allowed"))
-			return
-		}
-		fwd.identity, fwd.token = id, raw
-		s.outcomes.allowed.Inc()
-	} else {
-		s.outcomes.public.Inc()
+	if err := s.authorize(p, r, r.Method, clean, &fwd); err != nil {
+		s.errs.write(w, r, err)
+		return
 	}
 	// What is forwarded is what was matched: the clean path, re-encoded canonically, and
 	// the headers as decided. The request is the sidecar's own from here on: changing it in

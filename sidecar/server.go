@@ -40,7 +40,7 @@ type Config struct {
 	Policy   *v1alpha1.AuthPolicy
 	Keys     *Keys
 	Store    store.Store
-	Upstream *url.URL
+	Upstream *url.URL // the app; nil: authorizer mode (AuthorizerHandler), nothing is proxied
 	// Authenticator checks passwords; nil disables login (LoginDisabled says why).
 	Authenticator Authenticator
 	LoginDisabled string
@@ -95,8 +95,8 @@ type Server struct {
 
 // NewServer wires a sidecar from its configuration.
 func NewServer(cfg Config) (*Server, error) {
-	if cfg.Policy == nil || cfg.Keys == nil || cfg.Store == nil || cfg.Upstream == nil {
-		return nil, errors.New("sidecar: policy, keys, store and upstream are required")
+	if cfg.Policy == nil || cfg.Keys == nil || cfg.Store == nil {
+		return nil, errors.New("sidecar: policy, keys and store are required")
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -121,7 +121,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s.live.Store(lp)
 	s.verifyPath = verifyPath(spec.Login.VerifyURL)
-	s.upstreamPath = cfg.Upstream.Path
+	if cfg.Upstream != nil {
+		s.upstreamPath = cfg.Upstream.Path
+	}
 	if spec.Login.VerifyURL != "" && (s.verifyPath == "" || s.verifyPath == "/") {
 		s.log.Warn("spec.login.verifyURL has no path of its own: if it is the app's, the proxy cannot keep it from clients; give the password check a dedicated path")
 	}
@@ -140,7 +142,9 @@ func NewServer(cfg Config) (*Server, error) {
 	s.outcomes.unauthorized = s.metrics.Requests.WithLabelValues("unauthorized")
 	s.outcomes.forbidden = s.metrics.Requests.WithLabelValues("forbidden")
 	s.outcomes.unavailable = s.metrics.Requests.WithLabelValues("unavailable")
-	s.proxy = newProxy(cfg.Upstream, spec.Sidecar.UpstreamProtocol, s.upstreamFailed)
+	if cfg.Upstream != nil {
+		s.proxy = newProxy(cfg.Upstream, spec.Sidecar.UpstreamProtocol, s.upstreamFailed)
+	}
 	s.storeUp.Store(true)
 	s.metrics.StoreUp.Set(1)
 	return s, nil
@@ -261,6 +265,10 @@ func (s *Server) Handler() http.Handler {
 		case asMetadataPath:
 			asMetadata.ServeHTTP(w, r)
 		default:
+			if s.proxy == nil { // authorizer mode: there is no app behind this port
+				s.errs.write(w, r, errNotFound)
+				return
+			}
 			if s.isVerifyPath(clean) {
 				s.outcomes.forbidden.Inc()
 				s.errs.write(w, r, errVerifyPath)

@@ -89,6 +89,10 @@ type AuthPolicySpec struct {
 	// Absent: the sidecar sends no CORS headers at all (see the README's Browsers section).
 	// +optional
 	CORS *CORSSpec `json:"cors,omitempty"`
+
+	// Authorizer, when set, runs tollgate-authorizer for this policy (see AuthorizerSpec).
+	// +optional
+	Authorizer *AuthorizerSpec `json:"authorizer,omitempty"`
 }
 
 // SigningSpec is the signing algorithm and key rotation schedule.

@@ -18,7 +18,7 @@ limitations under the License.
 // container engine: one docker-archive tarball, imported with `ctr -n k8s.io images import`,
 // holding
 //
-//   - the tollgate image: both static binaries in /usr/local/bin, user 65532, entrypoint
+//   - the tollgate image: the three static binaries in /usr/local/bin, user 65532, entrypoint
 //     tollgate, command manager -- the layout of ./Dockerfile on distroless/static:nonroot;
 //   - the demo app (hack/demo/app), the upstream of config/samples/app_deployment.yaml;
 //   - the pod sandbox's pause image (hack/image/pause);
@@ -27,6 +27,7 @@ limitations under the License.
 // Each image is one layer with fixed timestamps, so the same binaries give the same digests.
 //
 //	go run ./hack/image -out bin/images.tar -tollgate bin/tollgate -sidecar bin/tollgate-sidecar \
+//	    -authorizer bin/tollgate-authorizer \
 //	    -demo-app bin/demo-app -pause bin/pause -redis /usr/bin/redis-server
 package main
 
@@ -92,11 +93,13 @@ func main() {
 	var (
 		out                                      = flag.String("out", "bin/images.tar", "the docker-archive tarball to write")
 		tollgateBin, sidecarBin, demoBin, pause  string
+		authorizerBin                            string
 		redisBin                                 string
 		tollgateRef, demoRef, pauseRef, redisRef string
 	)
 	flag.StringVar(&tollgateBin, "tollgate", "", "static tollgate binary (required)")
 	flag.StringVar(&sidecarBin, "sidecar", "", "static tollgate-sidecar binary (required)")
+	flag.StringVar(&authorizerBin, "authorizer", "", "static tollgate-authorizer binary (required)")
 	flag.StringVar(&demoBin, "demo-app", "", "static demo app binary (hack/demo/app); empty: no demo-app image")
 	flag.StringVar(&pause, "pause", "", "static pause binary (hack/image/pause); empty: no pause image")
 	flag.StringVar(&redisBin, "redis", "", "redis-server binary (dynamically linked: its libraries come along); empty: no redis image")
@@ -105,11 +108,11 @@ func main() {
 	flag.StringVar(&pauseRef, "pause-image", DefaultPauseImage, "name of the pause image")
 	flag.StringVar(&redisRef, "redis-image", DefaultRedisImage, "name of the redis image")
 	flag.Parse()
-	if tollgateBin == "" || sidecarBin == "" {
-		fmt.Fprintln(os.Stderr, "image: -tollgate and -sidecar are required")
+	if tollgateBin == "" || sidecarBin == "" || authorizerBin == "" {
+		fmt.Fprintln(os.Stderr, "image: -tollgate, -sidecar and -authorizer are required")
 		os.Exit(2)
 	}
-	specs, err := buildSpecs(tollgateBin, sidecarBin, demoBin, pause, redisBin, tollgateRef, demoRef, pauseRef, redisRef)
+	specs, err := buildSpecs(tollgateBin, sidecarBin, authorizerBin, demoBin, pause, redisBin, tollgateRef, demoRef, pauseRef, redisRef)
 	if err == nil {
 		err = write(*out, specs)
 	}
@@ -123,9 +126,9 @@ func main() {
 	fmt.Fprintf(os.Stderr, "image: wrote %s\n", *out)
 }
 
-func buildSpecs(tollgateBin, sidecarBin, demoBin, pause, redisBin, tollgateRef, demoRef, pauseRef, redisRef string) ([]spec, error) {
+func buildSpecs(tollgateBin, sidecarBin, authorizerBin, demoBin, pause, redisBin, tollgateRef, demoRef, pauseRef, redisRef string) ([]spec, error) {
 	var specs []spec
-	tg, err := tollgateSpec(tollgateRef, tollgateBin, sidecarBin)
+	tg, err := tollgateSpec(tollgateRef, tollgateBin, sidecarBin, authorizerBin)
 	if err != nil {
 		return nil, err
 	}
@@ -175,9 +178,11 @@ func baseFiles() []file {
 var defaultEnv = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"}
 
 // tollgateSpec is ./Dockerfile's final stage.
-func tollgateSpec(ref, tollgateBin, sidecarBin string) (spec, error) {
+func tollgateSpec(ref, tollgateBin, sidecarBin, authorizerBin string) (spec, error) {
 	fs := baseFiles()
-	for _, b := range []struct{ src, dst string }{{tollgateBin, "/usr/local/bin/tollgate"}, {sidecarBin, "/usr/local/bin/tollgate-sidecar"}} {
+	for _, b := range []struct{ src, dst string }{
+		{tollgateBin, "/usr/local/bin/tollgate"}, {sidecarBin, "/usr/local/bin/tollgate-sidecar"}, {authorizerBin, "/usr/local/bin/tollgate-authorizer"},
+	} {
 		data, err := os.ReadFile(b.src)
 		if err != nil {
 			return spec{}, err

@@ -61,12 +61,12 @@ func TestParseLdd(t *testing.T) {
 // binaries where ./Dockerfile puts them, its user, entrypoint and command.
 func TestTollgateImageHasTheDockerfileLayout(t *testing.T) {
 	dir := t.TempDir()
-	for _, n := range []string{"tollgate", "tollgate-sidecar"} {
+	for _, n := range []string{"tollgate", "tollgate-sidecar", "tollgate-authorizer"} {
 		if err := os.WriteFile(filepath.Join(dir, n), []byte("#!"+n), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	specs, err := buildSpecs(filepath.Join(dir, "tollgate"), filepath.Join(dir, "tollgate-sidecar"), "", "", "",
+	specs, err := buildSpecs(filepath.Join(dir, "tollgate"), filepath.Join(dir, "tollgate-sidecar"), filepath.Join(dir, "tollgate-authorizer"), "", "", "",
 		"example.test/tollgate:v1", "", "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func TestTollgateImageHasTheDockerfileLayout(t *testing.T) {
 		}
 		files[h.Name] = b.String()
 	}
-	for path, content := range map[string]string{"usr/local/bin/tollgate": "#!tollgate", "usr/local/bin/tollgate-sidecar": "#!tollgate-sidecar"} {
+	for path, content := range map[string]string{"usr/local/bin/tollgate": "#!tollgate", "usr/local/bin/tollgate-sidecar": "#!tollgate-sidecar", "usr/local/bin/tollgate-authorizer": "#!tollgate-authorizer"} {
 		if files[path] != content {
 			t.Errorf("%s = %q, want %q", path, files[path], content)
 		}

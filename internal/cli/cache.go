@@ -17,6 +17,7 @@ limitations under the License.
 package cli
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -34,8 +35,10 @@ func CacheOptions() cache.Options {
 	owned := labels.SelectorFromSet(labels.Set{authv1alpha1.ManagedByLabel: authv1alpha1.ManagedByValue})
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}:    {Label: owned},
-			&corev1.ConfigMap{}: {Label: owned},
+			&corev1.Secret{}:     {Label: owned},
+			&corev1.ConfigMap{}:  {Label: owned},
+			&appsv1.Deployment{}: {Label: owned},
+			&corev1.Service{}:    {Label: owned},
 			// Every pod, reduced to what the unprotected-pod report reads.
 			&corev1.Pod{}: {Transform: unprotected.StripPod},
 		},

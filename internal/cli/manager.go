@@ -221,10 +221,11 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := (&authpolicy.Reconciler{
+	policies := &authpolicy.Reconciler{
 		Client:                  mgr.GetClient(),
 		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
-	}).SetupWithManager(mgr); err != nil {
+	}
+	if err := policies.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the AuthPolicy controller: %w", err)
 	}
 	if o.SidecarImage == "" {
@@ -232,6 +233,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 			return nil, err
 		}
 	}
+	policies.AuthorizerImage = o.SidecarImage // read when the manager starts reconciling
 	if err := (&unprotected.Reporter{Client: mgr.GetClient(), SidecarImage: o.SidecarImage}).SetupWithManager(context.Background(), mgr); err != nil {
 		return nil, fmt.Errorf("setting up the unprotected-pod report: %w", err)
 	}

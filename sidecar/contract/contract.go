@@ -70,6 +70,20 @@ const (
 	UsersPath  = UsersDir + "/" + UsersFileKey
 )
 
+// Modes (--mode): a proxy in front of one app, or an authorizer that gateways ask.
+const (
+	ModeProxy      = "proxy"
+	ModeAuthorizer = "authorizer"
+)
+
+// The authorizer's binary and its gRPC port (envoy.service.auth.v3.Authorization).
+const (
+	AuthorizerCommand = "tollgate-authorizer"
+	GRPCPort          = 9001
+	GRPCPortName      = "tollgate-grpc"
+	DefaultGRPCListen = ":9001"
+)
+
 // RedisPasswordEnv is the variable the Redis password comes from.
 const RedisPasswordEnv = "TOLLGATE_REDIS_PASSWORD"
 
@@ -91,6 +105,10 @@ var DefaultMetricsListen = ":" + strconv.Itoa(MetricsPort)
 // A zero field is not rendered, so the sidecar's default applies; the pointer fields tell
 // "unset" from a zero that means something.
 type Args struct {
+	// Mode is ModeProxy or ModeAuthorizer (no --upstream; gateways ask the check endpoints).
+	Mode string
+	// GRPCListen is where tollgate-authorizer serves the gRPC check service.
+	GRPCListen    string
 	Policy        string
 	KeysDir       string
 	UsersFile     string
@@ -110,8 +128,14 @@ type Args struct {
 }
 
 // Register defines the sidecar's flags on fs, parsing into a. Fields parse to their
-// defaults when their flag is absent, except the pointers, which stay nil.
+// defaults when their flag is absent, except the pointers, which stay nil, and Mode and
+// GRPCListen, whose defaults are the binary's: what a holds when Register is called.
 func (a *Args) Register(fs *flag.FlagSet) {
+	if a.Mode == "" {
+		a.Mode = ModeProxy
+	}
+	fs.StringVar(&a.Mode, "mode", a.Mode, ModeProxy+": validate and forward to --upstream; "+ModeAuthorizer+": answer gateways' checks (nginx auth_request, Traefik ForwardAuth, Envoy ext_authz) and serve the auth endpoints, forward nothing")
+	fs.StringVar(&a.GRPCListen, "grpc-listen", a.GRPCListen, "address of the gRPC envoy.service.auth.v3.Authorization service (tollgate-authorizer only)")
 	fs.StringVar(&a.Policy, "policy", "", "AuthPolicy manifest, YAML or JSON (required)")
 	fs.StringVar(&a.KeysDir, "keys-dir", "", "directory holding keyset.json (the mounted keys Secret); reloaded on change. Empty: one ephemeral key")
 	fs.StringVar(&a.UsersFile, "users-file", "", "users file for login (YAML list of email, id, role, passwordHash); reloaded on change")
@@ -153,6 +177,8 @@ func (a *Args) Args() []string {
 			out = append(out, "--"+name+"="+d.String())
 		}
 	}
+	str("mode", a.Mode)
+	str("grpc-listen", a.GRPCListen)
 	str("policy", a.Policy)
 	str("keys-dir", a.KeysDir)
 	str("listen", a.Listen)

@@ -49,6 +49,7 @@ func TestArgsRenderWhatRegisterParses(t *testing.T) {
 		TrustedProxies: &none, RecordKeyFile: "/k/record-key", TokenCacheSize: &size,
 		ReloadInterval: 3 * time.Second, ShutdownTimeout: time.Minute,
 		LogLevel: "debug", LogFormat: "text", Version: true,
+		Mode: contract.ModeAuthorizer, GRPCListen: ":9002",
 	}
 	if got := parse(t, full.Args()); !reflect.DeepEqual(got, full) {
 		t.Errorf("every field set: parsed back\n%+v\nwant\n%+v", got, full)
@@ -62,7 +63,7 @@ func TestArgsRenderWhatRegisterParses(t *testing.T) {
 func TestAnUnsetFieldParsesToTheSidecarsDefault(t *testing.T) {
 	got := parse(t, (&contract.Args{Policy: "/p"}).Args())
 	want := contract.Args{
-		Policy: "/p", Listen: contract.DefaultListen, Upstream: contract.DefaultUpstream,
+		Mode: contract.ModeProxy, Policy: "/p", Listen: contract.DefaultListen, Upstream: contract.DefaultUpstream,
 		MetricsListen: contract.DefaultMetricsListen, ReloadInterval: contract.DefaultReloadInterval,
 		ShutdownTimeout: contract.DefaultShutdownTimeout, LogLevel: contract.DefaultLogLevel, LogFormat: contract.DefaultLogFormat,
 	}

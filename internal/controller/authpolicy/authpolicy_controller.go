@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -56,6 +57,8 @@ type Reconciler struct {
 	Clock clock.PassiveClock
 	// MaxConcurrentReconciles bounds parallel passes (default 4).
 	MaxConcurrentReconciles int
+	// AuthorizerImage runs the Deployments of spec.authorizer (the sidecar's image).
+	AuthorizerImage string
 }
 
 // +kubebuilder:rbac:groups=auth.tollgate.dev,resources=authpolicies,verbs=get;list;watch;patch
@@ -86,6 +89,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.Secret{}).
 		Owns(&corev1.ConfigMap{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, podsOfPolicyHandler, podsOfPolicy()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
@@ -138,7 +143,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 
 	var result ctrl.Result
 	var errs []error
-	for _, ph := range []phase{r.reconcileSigningKeys, r.reconcileSidecarConfig, r.settleRevocations, r.reconcilePodsCurrent} {
+	for _, ph := range []phase{r.reconcileSigningKeys, r.reconcileSidecarConfig, r.reconcileAuthorizer, r.settleRevocations, r.reconcilePodsCurrent} {
 		res, err := ph(ctx, s)
 		if err != nil {
 			errs = append(errs, err)

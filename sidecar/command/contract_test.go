@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package main
+package command
 
 import (
 	"net/http"
@@ -86,7 +86,7 @@ func TestTheSidecarAcceptsWhatTheInjectorWrites(t *testing.T) {
 				t.Errorf("command %q, want %q", c.Command, contract.Command)
 			}
 
-			o, err := parseFlags(c.Args)
+			o, err := Sidecar.parseFlags(c.Args)
 			if err != nil {
 				t.Fatalf("the sidecar refuses the injected args %q: %v", c.Args, err)
 			}

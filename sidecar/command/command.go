@@ -14,10 +14,12 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Command tollgate-sidecar is tollgate's sidecar: it serves login, refresh and logout for one
-// AuthPolicy and validates the access token of every request before proxying it to the app.
-// It runs in every protected pod, so it links no Kubernetes client (see docs/design.md §1).
-package main
+// Package command is the command line of the binaries built on the sidecar: tollgate-sidecar,
+// which serves login, refresh and logout for one AuthPolicy and validates the access token of
+// every request before proxying it to the app, and tollgate-authorizer, which answers
+// gateways' checks instead (with gRPC). It links no Kubernetes client and no gRPC: the
+// sidecar runs in every protected pod (see docs/design.md §1).
+package command
 
 import (
 	"context"
@@ -27,7 +29,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -41,7 +42,23 @@ import (
 	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
+// Command is one binary built on the sidecar.
+type Command struct {
+	Name string
+	// DefaultMode is the default of --mode: contract.ModeProxy or contract.ModeAuthorizer.
+	DefaultMode string
+	// GRPC, when set, serves the gRPC check service on ln until ctx ends, then drains
+	// within drain (tollgate-authorizer, --grpc-listen). nil: the binary has none.
+	GRPC func(ctx context.Context, ln net.Listener, srv *sidecar.Server, drain time.Duration) error
+}
+
+// Sidecar is tollgate-sidecar.
+var Sidecar = Command{Name: contract.Command, DefaultMode: contract.ModeProxy}
+
 type options struct {
+	name            string
+	mode            string
+	grpcListen      string
 	policy          string
 	keysDir         string
 	usersFile       string
@@ -59,8 +76,9 @@ type options struct {
 	showVersion     bool
 }
 
-func main() {
-	o, err := parseFlags(os.Args[1:])
+// Main runs the command with the process's arguments and exits.
+func (c Command) Main() {
+	o, err := c.parseFlags(os.Args[1:])
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -68,32 +86,40 @@ func main() {
 		os.Exit(2)
 	}
 	if o.showVersion {
-		fmt.Println(version.String("tollgate-sidecar"))
+		fmt.Println(version.String(c.Name))
 		return
 	}
 	log, err := newLogger(o.logLevel, o.logFormat)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "tollgate-sidecar:", err)
+		fmt.Fprintln(os.Stderr, c.Name+":", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := run(ctx, o, log); err != nil {
-		log.Error("tollgate-sidecar stopped", "error", err)
+	if err := c.run(ctx, o, log); err != nil {
+		log.Error(c.Name+" stopped", "error", err)
 		os.Exit(1)
 	}
 }
 
 // parseFlags reads the sidecar's flags as the contract defines them, the ones the
 // injector writes among them. Errors are printed to stderr.
-func parseFlags(args []string) (options, error) {
-	var a contract.Args
-	fs := flag.NewFlagSet("tollgate-sidecar", flag.ContinueOnError)
+func (c Command) parseFlags(args []string) (options, error) {
+	a := contract.Args{Mode: c.DefaultMode}
+	if c.GRPC != nil {
+		a.GRPCListen = contract.DefaultGRPCListen
+	}
+	fs := flag.NewFlagSet(c.Name, flag.ContinueOnError)
 	a.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return options{}, err
 	}
+	if err := c.checkMode(fs, &a); err != nil {
+		fmt.Fprintln(fs.Output(), err)
+		return options{}, err
+	}
 	o := options{
+		name: c.Name, mode: a.Mode, grpcListen: a.GRPCListen,
 		policy: a.Policy, keysDir: a.KeysDir, usersFile: a.UsersFile,
 		listen: a.Listen, upstream: a.Upstream, metricsListen: a.MetricsListen,
 		redisURL: a.RedisURL, recordKeyFile: a.RecordKeyFile, tokenCacheSize: sidecar.DefaultTokenCacheSize,
@@ -136,7 +162,7 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format: %q is not json or text", format)
 }
 
-func run(ctx context.Context, o options, log *slog.Logger) error {
+func (c Command) run(ctx context.Context, o options, log *slog.Logger) error {
 	if o.policy == "" {
 		return errors.New("--policy is required")
 	}
@@ -145,9 +171,9 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		return err
 	}
 	log = log.With("policy", policy.Key())
-	upstream, err := url.Parse(o.upstream)
-	if err != nil || (upstream.Scheme != "http" && upstream.Scheme != "https") || upstream.Host == "" {
-		return fmt.Errorf("--upstream %q: must be an http(s) URL", o.upstream)
+	upstream, err := parseUpstream(o)
+	if err != nil {
+		return err
 	}
 
 	keys, err := loadKeys(o, policy, log)
@@ -193,14 +219,24 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		mainLn.Close()
 		return fmt.Errorf("--metrics-listen: %w", err)
 	}
-	mainSrv := sidecar.NewHTTPServer(o.listen, srv.Handler())
+	handler := srv.Handler()
+	if upstream == nil {
+		handler = srv.AuthorizerHandler()
+	}
+	mainSrv := sidecar.NewHTTPServer(o.listen, handler)
 	mainSrv.Protocols = srv.Protocols()
 	opsSrv := sidecar.NewHTTPServer(o.metricsListen, srv.OpsHandler())
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- mainSrv.Serve(mainLn) }()
 	go func() { errc <- opsSrv.Serve(opsLn) }()
-	log.Info("tollgate-sidecar serving", "version", version.Version, "listen", mainLn.Addr().String(),
-		"metrics", opsLn.Addr().String(), "upstream", upstream.String(), "algorithm", policy.Spec.Signing.Algorithm)
+	grpcDone, err := c.serveGRPC(ctx, o, srv, errc)
+	if err != nil {
+		mainLn.Close()
+		opsLn.Close()
+		return err
+	}
+	log.Info(c.Name+" serving", "version", version.Version, "mode", o.mode, "listen", mainLn.Addr().String(),
+		"metrics", opsLn.Addr().String(), "grpc", o.grpcListen, "upstream", upstreamString(upstream), "algorithm", policy.Spec.Signing.Algorithm)
 
 	select {
 	case err := <-errc:
@@ -213,6 +249,7 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), o.shutdownTimeout)
 	defer cancel()
 	err = mainSrv.Shutdown(sctx)
+	<-grpcDone
 	_ = opsSrv.Shutdown(sctx)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("draining: %w", err)
