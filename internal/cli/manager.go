@@ -235,6 +235,9 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	if err := (&unprotected.Reporter{Client: mgr.GetClient(), SidecarImage: o.SidecarImage}).SetupWithManager(context.Background(), mgr); err != nil {
 		return nil, fmt.Errorf("setting up the unprotected-pod report: %w", err)
 	}
+	if err := registerPolicyMetrics(mgr); err != nil {
+		return nil, err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err
 	}
