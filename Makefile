@@ -71,8 +71,12 @@ envtest-binaries: ## Build etcd and kube-apiserver from source into bin/k8s (cac
 redis-server: ## Make sure redis-server is installed (apt-get as root).
 	hack/ensure-redis.sh
 
+.PHONY: prometheus
+prometheus: ## Make sure prometheus is installed (apt-get as root): test/monitoring runs one.
+	hack/ensure-prometheus.sh
+
 .PHONY: test
-test: redis-server envtest-binaries ## Run every test: unit, envtest, Redis, fuzz corpora; then the real-node e2e when root on Linux.
+test: redis-server prometheus envtest-binaries ## Run every test: unit, envtest, Redis, fuzz corpora; then the real-node e2e when root on Linux.
 	go test -count=1 -timeout 30m ./...
 ifeq ($(REAL_NODE),yes)
 	$(MAKE) e2e
