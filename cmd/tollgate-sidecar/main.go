@@ -56,6 +56,7 @@ type options struct {
 	shutdownTimeout time.Duration
 	logLevel        string
 	logFormat       string
+	otlpEndpoint    string
 	showVersion     bool
 }
 
@@ -98,7 +99,7 @@ func parseFlags(args []string) (options, error) {
 		listen: a.Listen, upstream: a.Upstream, metricsListen: a.MetricsListen,
 		redisURL: a.RedisURL, recordKeyFile: a.RecordKeyFile, tokenCacheSize: sidecar.DefaultTokenCacheSize,
 		reloadInterval: a.ReloadInterval, shutdownTimeout: a.ShutdownTimeout,
-		logLevel: a.LogLevel, logFormat: a.LogFormat, showVersion: a.Version,
+		logLevel: a.LogLevel, logFormat: a.LogFormat, showVersion: a.Version, otlpEndpoint: a.OTLPEndpoint,
 	}
 	if a.TokenCacheSize != nil {
 		o.tokenCacheSize = *a.TokenCacheSize
@@ -193,7 +194,14 @@ func run(ctx context.Context, o options, log *slog.Logger) error {
 		mainLn.Close()
 		return fmt.Errorf("--metrics-listen: %w", err)
 	}
-	mainSrv := sidecar.NewHTTPServer(o.listen, srv.Handler())
+	handler, stopTracing, err := traced(ctx, o, srv, log)
+	if err != nil {
+		mainLn.Close()
+		opsLn.Close()
+		return err
+	}
+	defer stopTracing()
+	mainSrv := sidecar.NewHTTPServer(o.listen, handler)
 	opsSrv := sidecar.NewHTTPServer(o.metricsListen, srv.OpsHandler())
 	errc := make(chan error, 2)
 	go func() { errc <- mainSrv.Serve(mainLn) }()
