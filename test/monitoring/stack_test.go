@@ -45,6 +45,7 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/cli"
+	"github.com/tollgate-dev/tollgate/internal/otlptest"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/internal/testproc"
 	"github.com/tollgate-dev/tollgate/internal/testredis"
@@ -72,6 +73,7 @@ type stack struct {
 	sidecarURL     string
 	redis          *testredis.Server
 	usersFile      string
+	traces         *otlptest.Receiver
 }
 
 // TestPrometheusScrapesTheBinariesAndFiresTheAlerts runs the real thing end to end: the
@@ -119,6 +121,22 @@ func TestPrometheusScrapesTheBinariesAndFiresTheAlerts(t *testing.T) {
 	})
 	t.Run("an annotated pod without its sidecar fires TollgateUnprotectedPods for its policy", func(t *testing.T) {
 		prom.waitFiring(t, unprotectedAlert, map[string]string{"namespace": managerPolicyNS, "policy": policyName})
+	})
+
+	t.Run("the manager exports a span per reconcile of the policy", func(t *testing.T) {
+		testwait.Until(t, 30*time.Second, "a reconcile span of shop/shop-api", func() (bool, string) {
+			for _, sp := range s.traces.Spans() {
+				attrs := map[string]string{}
+				for _, kv := range sp.GetAttributes() {
+					attrs[kv.GetKey()] = kv.GetValue().GetStringValue()
+				}
+				if sp.Service == "tollgate-manager" && sp.GetName() == "tollgate-authpolicy reconcile" &&
+					attrs["k8s.namespace.name"] == managerPolicyNS && attrs["tollgate.object"] == policyName {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("spans: %v; malformed exports: %v", s.traces.Spans(), s.traces.Errors())
+		})
 	})
 
 	t.Run("every metric the rules and the dashboard name is in the binaries' /metrics", func(t *testing.T) {
@@ -183,7 +201,9 @@ func startStack(t *testing.T) *stack {
 
 	s.managerMetrics = testwait.FreeAddr(t)
 	health := testwait.FreeAddr(t)
-	testproc.Start(t, tollgateBin, "http://"+health+"/readyz", "manager",
+	s.traces = otlptest.Start(t)
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50") // milliseconds: export spans at once
+	testproc.Start(t, tollgateBin, "http://"+health+"/readyz", "manager", "--otlp-endpoint", s.traces.URL,
 		"--kubeconfig", kubeconfig, "--metrics-bind-address", s.managerMetrics,
 		"--health-probe-bind-address", health, "--disable-webhook", "--sidecar-image", "registry.example/tollgate:test")
 	testwait.Until(t, time.Minute, "the AuthPolicy is Ready", func() (bool, string) {
