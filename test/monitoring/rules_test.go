@@ -85,6 +85,8 @@ var alertNames = []string{
 	"TollgateSidecarStoreDown",
 	"TollgateRefreshReuseSpike",
 	"TollgateValidationLatencyHigh",
+	"TollgateStoreRecordsRejected",
+	"TollgateReloadRejected",
 }
 
 func TestTheAlertRulesParseAndEachHasADocumentedRunbook(t *testing.T) {
