@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -237,6 +238,12 @@ func TestTheDashboardQueriesParse(t *testing.T) {
 // must not wait minutes for an alert that the real series already trigger.
 func forZero(t *testing.T, spec []byte) []byte {
 	t.Helper()
+	return rewriteRules(t, spec, func(r map[string]any) { r["for"] = (0 * time.Second).String() })
+}
+
+// rewriteRules applies change to every rule of a rules file.
+func rewriteRules(t *testing.T, spec []byte, change func(map[string]any)) []byte {
+	t.Helper()
 	var groups struct {
 		Groups []map[string]any `json:"groups"`
 	}
@@ -245,7 +252,7 @@ func forZero(t *testing.T, spec []byte) []byte {
 	}
 	for _, g := range groups.Groups {
 		for _, r := range g["rules"].([]any) {
-			r.(map[string]any)["for"] = (0 * time.Second).String()
+			change(r.(map[string]any))
 		}
 	}
 	b, err := yaml.Marshal(groups)
@@ -253,4 +260,54 @@ func forZero(t *testing.T, spec []byte) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestPromtoolRuleTests runs promtool's rule unit tests (testdata/alerts_test.yaml): every
+// alert fires on the series meant to fire it, with its labels, after its `for`, and not on
+// healthy neighbours. Every alert must have a test that expects it to fire.
+func TestPromtoolRuleTests(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool not found: run `make prometheus` (hack/ensure-prometheus.sh) or apt-get install prometheus")
+	}
+	tests, err := os.ReadFile(filepath.Join("testdata", "alerts_test.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suite struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				Alertname string `json:"alertname"`
+				ExpAlerts []any  `json:"exp_alerts"`
+			} `json:"alert_rule_test"`
+		} `json:"tests"`
+	}
+	if err := yaml.Unmarshal(tests, &suite); err != nil {
+		t.Fatal(err)
+	}
+	fired := map[string]bool{}
+	for _, tc := range suite.Tests {
+		for _, a := range tc.AlertRuleTest {
+			fired[a.Alertname] = fired[a.Alertname] || len(a.ExpAlerts) > 0
+		}
+	}
+	for _, name := range alertNames {
+		if !fired[name] {
+			t.Errorf("testdata/alerts_test.yaml has no test where %s fires", name)
+		}
+	}
+	dir := t.TempDir()
+	// promtool compares annotations too: the tests state labels only (the annotations are
+	// checked by TestTheAlertRulesParseAndEachHasADocumentedRunbook).
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), rewriteRules(t, ruleGroups(t), func(r map[string]any) { delete(r, "annotations") }), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "alerts_test.yaml"), tests, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(promtool, "test", "rules", "alerts_test.yaml")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
 }
