@@ -14,7 +14,6 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-
 // Package otlptest is a real OTLP/HTTP trace receiver for tests: it decodes what exporters
 // send (protobuf, as the OpenTelemetry collector does) and keeps the spans.
 package otlptest
