@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,26 @@ func TestPrometheusScrapesTheBinariesAndFiresTheAlerts(t *testing.T) {
 			// patch); the real rule waits 15 minutes before it fires.
 			if a.State == "firing" && a.Labels["alertname"] != reconcileErrAlert {
 				t.Errorf("alert %s fires on a healthy stack: %v", a.Labels["alertname"], a.Labels)
+			}
+		}
+	})
+
+	t.Run("the manager's gauges describe the policy", func(t *testing.T) {
+		sel := fmt.Sprintf(`{namespace=%q, policy=%q}`, managerPolicyNS, policyName)
+		for _, c := range []struct {
+			metric   string
+			min, max float64
+		}{
+			{"tollgate_policy_ready", 1, 1},
+			{"tollgate_policy_unprotected_pods", 0, 0},
+			{"tollgate_policy_next_key_published", 0, 0},
+			{"tollgate_policy_prepublish_seconds", 300, 300},
+			// the default rotationInterval, 24h, less the minutes since the key activated
+			{"tollgate_policy_rotation_due_seconds", 23 * 3600, 24*3600 + 300},
+		} {
+			v := prom.value(t, c.metric+sel)
+			if v < c.min || v > c.max {
+				t.Errorf("%s = %v, want [%v, %v]", c.metric, v, c.min, c.max)
 			}
 		}
 	})
@@ -441,6 +462,26 @@ func (p *prometheus) seriesSeen(t *testing.T) bool {
 	}
 	p.get(t, "/api/v1/query?query="+url.QueryEscape(`count(tollgate_policy_ready) + count(tollgate_store_up)`), &res)
 	return len(res.Result) == 1
+}
+
+// value is the value of a query that selects one series.
+func (p *prometheus) value(t *testing.T, query string) float64 {
+	t.Helper()
+	var res struct {
+		Result []struct {
+			Value [2]any `json:"value"`
+		} `json:"result"`
+	}
+	p.get(t, "/api/v1/query?query="+url.QueryEscape(query), &res)
+	if len(res.Result) != 1 {
+		t.Fatalf("%s: %d series, want 1", query, len(res.Result))
+	}
+	s, _ := res.Result[0].Value[1].(string)
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatalf("%s: value %q", query, s)
+	}
+	return v
 }
 
 type alert struct {
