@@ -83,8 +83,12 @@ openid-client: ## Make sure node and the pinned openid-client (test/openid-clien
 nginx: ## Make sure nginx is installed (apt-get as root): the gateway tests start their own.
 	hack/ensure-nginx.sh
 
+.PHONY: prometheus
+prometheus: ## Make sure prometheus is installed (apt-get as root): test/monitoring runs one.
+	hack/ensure-prometheus.sh
+
 .PHONY: test
-test: redis-server chromium nginx envtest-binaries openid-client ## Run every test: unit, envtest, Redis, fuzz corpora; then the real-node e2e when root on Linux.
+test: redis-server chromium nginx prometheus envtest-binaries openid-client ## Run every test: unit, envtest, Redis, fuzz corpora; then the real-node e2e when root on Linux.
 	go test -count=1 -timeout 30m ./...
 ifeq ($(REAL_NODE),yes)
 	$(MAKE) e2e

@@ -102,6 +102,9 @@ type ManagerOptions struct {
 	// the MutatingWebhookConfiguration tollgate-dev-mutating-webhook-configuration that
 	// points the API server at <URL>/inject. CertMode is then ignored.
 	WebhookURL string
+	// OTLPEndpoint is the OpenTelemetry collector (OTLP/HTTP) that receives a span per
+	// reconcile; empty: off unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
+	OTLPEndpoint string
 
 	// skipNameValidation lets tests run several managers in one process.
 	skipNameValidation bool
@@ -121,6 +124,7 @@ func (o *ManagerOptions) addFlags(cmd *cobra.Command) {
 	f.IntVar(&o.WebhookPort, "webhook-port", webhook.DefaultPort, "port of the injection webhook server (with --webhook-url: default the URL's port)")
 	f.StringVar(&o.WebhookCertDir, "webhook-cert-dir", DefaultWebhookCertDir, "directory of the webhook server's tls.crt and tls.key")
 	f.StringVar(&o.CertMode, "cert-mode", CertModeSelf, "who provides the webhook's certificate: self (rotated by the manager in Secret "+injection.WebhookSecretName+"), cert-manager, or none")
+	f.StringVar(&o.OTLPEndpoint, "otlp-endpoint", "", "OpenTelemetry collector (OTLP/HTTP) base URL, such as http://otel-collector:4318, for a span per reconcile; empty: off unless OTEL_EXPORTER_OTLP_ENDPOINT is set")
 	f.StringVar(&o.WebhookURL, "webhook-url", "", "local development: the URL where the API server reaches this process (https://localhost:9443); the manager serves the webhook there with its own certificate and installs "+dev.ConfigurationName)
 }
 
@@ -163,6 +167,11 @@ process and installs a webhook configuration pointing at it.`,
 				return fmt.Errorf("loading the Kubernetes client configuration: %w", err)
 			}
 			opts.complete(cmd)
+			stopTracing, err := startTracing(cmd.Context(), opts.OTLPEndpoint)
+			if err != nil {
+				return err
+			}
+			defer stopTracing()
 			mgr, err := NewManager(cfg, opts)
 			if err != nil {
 				return err
@@ -236,6 +245,9 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	policies.AuthorizerImage = o.SidecarImage // read when the manager starts reconciling
 	if err := (&unprotected.Reporter{Client: mgr.GetClient(), SidecarImage: o.SidecarImage}).SetupWithManager(context.Background(), mgr); err != nil {
 		return nil, fmt.Errorf("setting up the unprotected-pod report: %w", err)
+	}
+	if err := registerPolicyMetrics(mgr); err != nil {
+		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, err

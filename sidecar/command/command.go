@@ -73,6 +73,7 @@ type options struct {
 	shutdownTimeout time.Duration
 	logLevel        string
 	logFormat       string
+	otlpEndpoint    string
 	showVersion     bool
 }
 
@@ -124,7 +125,7 @@ func (c Command) parseFlags(args []string) (options, error) {
 		listen: a.Listen, upstream: a.Upstream, metricsListen: a.MetricsListen,
 		redisURL: a.RedisURL, recordKeyFile: a.RecordKeyFile, tokenCacheSize: sidecar.DefaultTokenCacheSize,
 		reloadInterval: a.ReloadInterval, shutdownTimeout: a.ShutdownTimeout,
-		logLevel: a.LogLevel, logFormat: a.LogFormat, showVersion: a.Version,
+		logLevel: a.LogLevel, logFormat: a.LogFormat, showVersion: a.Version, otlpEndpoint: a.OTLPEndpoint,
 	}
 	if a.TokenCacheSize != nil {
 		o.tokenCacheSize = *a.TokenCacheSize
@@ -223,6 +224,13 @@ func (c Command) run(ctx context.Context, o options, log *slog.Logger) error {
 	if upstream == nil {
 		handler = srv.AuthorizerHandler()
 	}
+	handler, stopTracing, err := traced(ctx, o, handler, srv, log)
+	if err != nil {
+		mainLn.Close()
+		opsLn.Close()
+		return err
+	}
+	defer stopTracing()
 	mainSrv := sidecar.NewHTTPServer(o.listen, handler)
 	mainSrv.Protocols = srv.Protocols()
 	opsSrv := sidecar.NewHTTPServer(o.metricsListen, srv.OpsHandler())

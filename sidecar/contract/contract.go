@@ -124,7 +124,10 @@ type Args struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
-	Version         bool
+	// OTLPEndpoint is the OpenTelemetry collector's base URL; empty: tracing off unless
+	// the standard OTEL_EXPORTER_OTLP_ENDPOINT variable is set.
+	OTLPEndpoint string
+	Version      bool
 }
 
 // Register defines the sidecar's flags on fs, parsing into a. Fields parse to their
@@ -160,6 +163,7 @@ func (a *Args) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&a.ShutdownTimeout, "shutdown-timeout", DefaultShutdownTimeout, "on SIGTERM, how long in-flight requests may take to finish (keep it under the pod's grace period)")
 	fs.StringVar(&a.LogLevel, "log-level", DefaultLogLevel, "debug, info, warn or error")
 	fs.StringVar(&a.LogFormat, "log-format", DefaultLogFormat, "json or text")
+	fs.StringVar(&a.OTLPEndpoint, "otlp-endpoint", "", "OpenTelemetry collector (OTLP/HTTP) base URL, such as http://otel-collector:4318: a span per request, W3C trace context passed to the app. Empty: off, unless OTEL_EXPORTER_OTLP_ENDPOINT is set")
 	fs.BoolVar(&a.Version, "version", false, "print the version and exit")
 }
 
@@ -197,6 +201,7 @@ func (a *Args) Args() []string {
 	dur("shutdown-timeout", a.ShutdownTimeout)
 	str("log-level", a.LogLevel)
 	str("log-format", a.LogFormat)
+	str("otlp-endpoint", a.OTLPEndpoint)
 	if a.Version {
 		out = append(out, "--version")
 	}

@@ -48,7 +48,7 @@ func TestArgsRenderWhatRegisterParses(t *testing.T) {
 		Upstream: "http://127.0.0.1:8081", MetricsListen: ":9091", RedisURL: "redis://r:6379/2",
 		TrustedProxies: &none, RecordKeyFile: "/k/record-key", TokenCacheSize: &size,
 		ReloadInterval: 3 * time.Second, ShutdownTimeout: time.Minute,
-		LogLevel: "debug", LogFormat: "text", Version: true,
+		LogLevel: "debug", LogFormat: "text", OTLPEndpoint: "http://otel-collector:4318", Version: true,
 		Mode: contract.ModeAuthorizer, GRPCListen: ":9002",
 	}
 	if got := parse(t, full.Args()); !reflect.DeepEqual(got, full) {

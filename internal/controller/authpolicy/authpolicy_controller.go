@@ -39,6 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/internal/controller/reconcilespan"
 )
 
 // ControllerName names the controller in logs, metrics and as the Events' reporter.
@@ -93,7 +94,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&corev1.Service{}).
 		Watches(&corev1.Pod{}, podsOfPolicyHandler, podsOfPolicy()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
-		Complete(r)
+		Complete(reconcilespan.Wrap(ControllerName, r))
 }
 
 // scope is one pass over one policy: what the phases share.

@@ -39,6 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/internal/controller/reconcilespan"
 	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
 	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
@@ -101,7 +102,7 @@ func (r *Reporter) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error
 				return Annotated(e.ObjectNew) && isUnprotected(e.ObjectOld) != isUnprotected(e.ObjectNew)
 			},
 		})).
-		Complete(r)
+		Complete(reconcilespan.Wrap(ControllerName, r))
 }
 
 // Annotated reports whether o names a policy in the policy annotation.
