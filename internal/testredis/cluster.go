@@ -41,17 +41,18 @@ type Cluster struct {
 // StartCluster starts six cluster-enabled redis-servers, joins them with
 // `redis-cli --cluster create --cluster-replicas 1`, waits until every node reports the
 // cluster ok with every replica in sync, and stops them when the test ends.
-func StartCluster(t testing.TB) *Cluster {
+// opts apply to every node (e.g. WithArgs).
+func StartCluster(t testing.TB, opts ...Option) *Cluster {
 	t.Helper()
 	cli := requireTool(t, "redis-cli", "redis-tools")
 	c := &Cluster{t: t}
 	args := []string{"redis-cli", "--cluster", "create"}
 	for range 6 {
-		s := Start(t, WithArgs(
+		s := Start(t, append([]Option{WithArgs(
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", strconv.FormatInt(clusterNodeTimeout.Milliseconds(), 10),
-		))
+		)}, opts...)...)
 		c.Nodes = append(c.Nodes, s)
 		args = append(args, s.Addr())
 	}
