@@ -18,6 +18,7 @@ package testredis
 
 import (
 	"context"
+	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -106,7 +107,7 @@ func (c *Cluster) client() *redis.ClusterClient {
 func (c *Cluster) Flush() {
 	c.t.Helper()
 	cc := c.client()
-	defer cc.Close()
+	defer func() { _ = cc.Close() }()
 	err := cc.ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
 		return m.FlushAll(ctx).Err()
 	})
@@ -119,21 +120,23 @@ func (c *Cluster) Flush() {
 func (c *Cluster) MasterOf(key string) *Server {
 	c.t.Helper()
 	cc := c.client()
-	defer cc.Close()
+	defer func() { _ = cc.Close() }()
 	ctx := context.Background()
 	slot, err := cc.ClusterKeySlot(ctx, key).Result()
 	if err != nil {
 		c.t.Fatalf("CLUSTER KEYSLOT: %v", err)
 	}
-	slots, err := cc.ClusterSlots(ctx).Result()
+	shards, err := cc.ClusterShards(ctx).Result()
 	if err != nil {
-		c.t.Fatalf("CLUSTER SLOTS: %v", err)
+		c.t.Fatalf("CLUSTER SHARDS: %v", err)
 	}
-	for _, r := range slots {
-		if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
-			for _, s := range c.Nodes {
-				if s.Addr() == r.Nodes[0].Addr {
-					return s
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if r.Start <= slot && slot <= r.End {
+				for _, s := range c.Nodes {
+					if s.Addr() == masterOf(sh) {
+						return s
+					}
 				}
 			}
 		}
@@ -194,7 +197,7 @@ func (c *Cluster) waitReady() {
 // clusterOK reports whether the node at addr says the cluster is ok and knows six nodes.
 func clusterOK(addr string) bool {
 	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
-	defer cl.Close()
+	defer func() { _ = cl.Close() }()
 	info, err := cl.ClusterInfo(context.Background()).Result()
 	return err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:6")
 }
@@ -202,15 +205,25 @@ func clusterOK(addr string) bool {
 // servesSlots reports whether the node at addr says master serves slots (or cannot say).
 func servesSlots(addr, master string) bool {
 	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
-	defer cl.Close()
-	slots, err := cl.ClusterSlots(context.Background()).Result()
+	defer func() { _ = cl.Close() }()
+	shards, err := cl.ClusterShards(context.Background()).Result()
 	if err != nil {
 		return true
 	}
-	for _, r := range slots {
-		if len(r.Nodes) > 0 && r.Nodes[0].Addr == master {
+	for _, sh := range shards {
+		if len(sh.Slots) > 0 && masterOf(sh) == master {
 			return true
 		}
 	}
 	return false
+}
+
+// masterOf is the address of a shard's healthy master, "" if it has none.
+func masterOf(sh redis.ClusterShard) string {
+	for _, n := range sh.Nodes {
+		if n.Role == "master" && n.Health == "online" {
+			return net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10))
+		}
+	}
+	return ""
 }

@@ -229,7 +229,7 @@ func replicaUp(replicas []map[string]string) bool {
 // infoOf is a section of INFO from addr, "" when it does not answer.
 func infoOf(addr, section string) string {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	info, _ := c.Info(context.Background(), section).Result()
 	return info
 }

@@ -119,7 +119,7 @@ func (s *Server) UniversalClient() redis.UniversalClient { return s.Client() }
 func (s *Server) Flush() {
 	s.t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.FlushAll(context.Background()).Err(); err != nil {
 		s.t.Fatalf("FLUSHALL %s: %v", s.Addr(), err)
 	}
@@ -233,7 +233,7 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	_ = conn.SetDeadline(time.Now().Add(time.Second))
 	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
 		return err
