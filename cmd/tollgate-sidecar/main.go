@@ -49,6 +49,7 @@ type options struct {
 	upstream        string
 	metricsListen   string
 	redisURL        string
+	redisWait       int
 	recordKeyFile   string
 	tokenCacheSize  int
 	trustedProxies  *sidecar.TrustedProxies
@@ -96,7 +97,7 @@ func parseFlags(args []string) (options, error) {
 	o := options{
 		policy: a.Policy, keysDir: a.KeysDir, usersFile: a.UsersFile,
 		listen: a.Listen, upstream: a.Upstream, metricsListen: a.MetricsListen,
-		redisURL: a.RedisURL, recordKeyFile: a.RecordKeyFile, tokenCacheSize: sidecar.DefaultTokenCacheSize,
+		redisURL: a.RedisURL, redisWait: a.RedisWaitReplicas, recordKeyFile: a.RecordKeyFile, tokenCacheSize: sidecar.DefaultTokenCacheSize,
 		reloadInterval: a.ReloadInterval, shutdownTimeout: a.ShutdownTimeout,
 		logLevel: a.LogLevel, logFormat: a.LogFormat, showVersion: a.Version,
 	}

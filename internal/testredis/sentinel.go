@@ -163,6 +163,25 @@ func (g *Sentinel) Master() *Server {
 	return nil
 }
 
+// Replica is the data server that is not the master.
+func (g *Sentinel) Replica() *Server {
+	g.t.Helper()
+	m := g.Master()
+	for _, s := range g.Data {
+		if s != m {
+			return s
+		}
+	}
+	return nil
+}
+
+// WaitSynced waits until the group is whole: the master has its replica in sync and every
+// Sentinel sees both and the other Sentinels.
+func (g *Sentinel) WaitSynced() {
+	g.t.Helper()
+	g.waitReady(g.MasterAddr())
+}
+
 // KillMaster kills the current master, as a crash would, and returns it.
 func (g *Sentinel) KillMaster() *Server {
 	g.t.Helper()

@@ -65,6 +65,8 @@ type Redis struct {
 	recordKey []byte
 	// now is the store's clock, as Memory's: what has ended, and when a token was issued.
 	now func() time.Time
+	// waitReplicas is how many replicas a write waits for (WithWaitReplicas).
+	waitReplicas int
 
 	// healthEvery is how long Watch waits in silence before it pings its connection.
 	healthEvery time.Duration
@@ -160,7 +162,7 @@ func OpenRedis(o RedisOptions, policyKey string, opts ...RedisOption) (*Redis, e
 	if err != nil {
 		return nil, err
 	}
-	return NewRedis(client, policyKey, opts...)
+	return NewRedis(client, policyKey, append([]RedisOption{WithWaitReplicas(o.WaitReplicas)}, opts...)...)
 }
 
 // checkPolicyKey accepts "<namespace>/<policy>". Braces would break the hash tag.
@@ -228,7 +230,7 @@ func (s *Redis) CreateRefresh(ctx context.Context, t RefreshToken) error {
 	if t.IssuedAt.IsZero() {
 		t.IssuedAt = now
 	}
-	res, err := createScript.Run(ctx, s.client,
+	res, err := s.runWrite(ctx, createScript,
 		[]string{s.tokenKey(t.Hash), s.familyKey(t.Family), s.subjectKey(t.Subject)},
 		t.Hash, t.Subject, t.Role, t.Family, t.Parent, msArg(t.IssuedAt), msArg(t.ExpiresAt), msArg(now),
 		SessionIndexRetention.Milliseconds(), s.recordMAC(t),
@@ -264,11 +266,17 @@ func (s *Redis) RotateRefresh(ctx context.Context, oldHash string, next RefreshT
 	if err != nil {
 		return RefreshToken{}, s.unavailable("rotate refresh token", err)
 	}
-	res, err := rotateScript.Run(ctx, s.client,
+	res, err := s.runWrite(ctx, rotateScript,
 		[]string{s.tokenKey(oldHash), s.tokenKey(next.Hash), s.revokedKey()},
 		s.prefix, s.channel, oldHash, next.Hash, msArg(next.IssuedAt), msArg(now), max(reuseInterval, 0).Milliseconds(),
 		mac, s.recordMAC(successor), pub,
 	).StringSlice()
+	if errors.Is(err, errNotReplicated) {
+		// Not acknowledged: take it back, so that the client's retry with the old token
+		// is not reuse. Best effort; the rotation may survive on the master. Undoing
+		// what the script did not do (a retry, reuse) changes nothing.
+		_ = s.UndoRotation(ctx, oldHash, next.Hash)
+	}
 	if err != nil {
 		return RefreshToken{}, s.unavailable("rotate refresh token", err)
 	}
@@ -376,7 +384,7 @@ func (s *Redis) RevokeFamily(ctx context.Context, family string, until time.Time
 	}
 	pub, err := s.publishCommand(ctx)
 	if err == nil {
-		err = revokeFamilyScript.Run(ctx, s.client,
+		err = s.runWrite(ctx, revokeFamilyScript,
 			[]string{s.familyKey(family), s.revokedKey()},
 			s.prefix, s.channel, family, msArg(until), msArg(s.now()), pub,
 		).Err()
@@ -396,7 +404,7 @@ func (s *Redis) RevokeSubject(ctx context.Context, subject string, until time.Ti
 	if err != nil {
 		return nil, s.unavailable("revoke subject", err)
 	}
-	families, err := revokeSubjectScript.Run(ctx, s.client,
+	families, err := s.runWrite(ctx, revokeSubjectScript,
 		[]string{s.subjectKey(subject), s.revokedKey()},
 		s.prefix, s.channel, msArg(until), msArg(s.now()), SessionIndexRetention.Milliseconds(), pub,
 	).StringSlice()
@@ -421,7 +429,7 @@ func (s *Redis) Revoke(ctx context.Context, r Revocation) error {
 	}
 	pub, err := s.publishCommand(ctx)
 	if err == nil {
-		err = revokeScript.Run(ctx, s.client,
+		err = s.runWrite(ctx, revokeScript,
 			[]string{s.revokedKey()},
 			s.channel, string(r.Kind), r.ID, issuedBefore, msArg(r.Until), msArg(s.now()), pub,
 		).Err()

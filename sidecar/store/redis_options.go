@@ -56,6 +56,9 @@ type RedisOptions struct {
 	DB         int
 	TLS        bool
 	Username   string
+	// WaitReplicas is how many replicas every session, rotation and revocation waits for
+	// (see WithWaitReplicas); 0 relies on asynchronous replication.
+	WaitReplicas int
 }
 
 // NewRedisClient makes the go-redis client for o, with timeouts short enough that a call
@@ -71,6 +74,9 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 	}
 	if o.DB < 0 || o.DB > maxRedisDB {
 		return nil, fmt.Errorf("store: redis db must be between 0 and %d", maxRedisDB)
+	}
+	if o.WaitReplicas < 0 || o.WaitReplicas > MaxWaitReplicas {
+		return nil, fmt.Errorf("store: the replicas to wait for must be between 0 and %d", MaxWaitReplicas)
 	}
 	cluster := o.MasterName == "" && len(o.Addresses) > 1
 	if cluster && o.DB != 0 {
