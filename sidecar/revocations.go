@@ -31,8 +31,8 @@ import (
 // from the store's notifications, and reloaded whole after every (re)connection.
 type Revocations struct {
 	mu       sync.RWMutex
-	tokens   map[string]time.Time // jti -> until
-	sessions map[string]time.Time // sid -> until
+	tokens   idSet // jti -> until
+	sessions idSet // sid -> until
 	subjects map[string]subjectRevocation
 	// synced is set once a full list has been loaded: until then a token cannot be known
 	// not to be revoked, and the proxy refuses to vouch for any.
@@ -47,8 +47,8 @@ type subjectRevocation struct {
 // NewRevocations returns an empty list.
 func NewRevocations() *Revocations {
 	return &Revocations{
-		tokens:   map[string]time.Time{},
-		sessions: map[string]time.Time{},
+		tokens:   newIDSet(),
+		sessions: newIDSet(),
 		subjects: map[string]subjectRevocation{},
 	}
 }
@@ -57,11 +57,11 @@ func NewRevocations() *Revocations {
 func (rv *Revocations) Revoked(jti, sid, sub string, issuedAt time.Time) bool {
 	rv.mu.RLock()
 	defer rv.mu.RUnlock()
-	if _, ok := rv.tokens[jti]; ok {
+	if _, ok := rv.tokens.get(jti); ok {
 		return true
 	}
 	if sid != "" {
-		if _, ok := rv.sessions[sid]; ok {
+		if _, ok := rv.sessions.get(sid); ok {
 			return true
 		}
 	}
@@ -81,13 +81,9 @@ func (rv *Revocations) Add(r store.Revocation) {
 func (rv *Revocations) add(r store.Revocation) {
 	switch r.Kind {
 	case store.RevokedToken:
-		if r.Until.After(rv.tokens[r.ID]) {
-			rv.tokens[r.ID] = r.Until
-		}
+		rv.tokens.extend(r.ID, r.Until)
 	case store.RevokedSession:
-		if r.Until.After(rv.sessions[r.ID]) {
-			rv.sessions[r.ID] = r.Until
-		}
+		rv.sessions.extend(r.ID, r.Until)
 	case store.RevokedSubject:
 		cur := rv.subjects[r.ID]
 		if r.IssuedBefore.After(cur.issuedBefore) {
@@ -119,23 +115,15 @@ func (rv *Revocations) Synced() bool { return rv.synced.Load() }
 func (rv *Revocations) Len() int {
 	rv.mu.RLock()
 	defer rv.mu.RUnlock()
-	return len(rv.tokens) + len(rv.sessions) + len(rv.subjects)
+	return rv.tokens.len() + rv.sessions.len() + len(rv.subjects)
 }
 
 // Sweep drops entries no token they could match outlives.
 func (rv *Revocations) Sweep(now time.Time) {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
-	for k, until := range rv.tokens {
-		if !now.Before(until) {
-			delete(rv.tokens, k)
-		}
-	}
-	for k, until := range rv.sessions {
-		if !now.Before(until) {
-			delete(rv.sessions, k)
-		}
-	}
+	rv.tokens.sweep(now)
+	rv.sessions.sweep(now)
 	for k, s := range rv.subjects {
 		if !now.Before(s.until) {
 			delete(rv.subjects, k)
