@@ -407,7 +407,7 @@ func TestRedisWorksUnderAPerPolicyACL(t *testing.T) {
 	// The README's example, word for word.
 	acl := []any{"ACL", "SETUSER", "tollgate-shop-shop-api", "on", ">s3cret", "resetkeys", "resetchannels",
 		"~tollgate:{shop/shop-api}:*", "&tollgate:{shop/shop-api}:revocations",
-		"-@all", "+@connection", "+evalsha", "+eval", "+subscribe", "+publish",
+		"-@all", "+@connection", "+evalsha", "+eval", "+subscribe", "+publish", "+ssubscribe", "+spublish",
 		"+get", "+incr", "+del", "+exists", "+pexpire", "+pexpireat", "+pttl",
 		"+hget", "+hmget", "+hset", "+hdel", "+sadd", "+srem", "+smembers",
 		"+zadd", "+zrange", "+zrangebyscore", "+zremrangebyscore"}
