@@ -35,6 +35,9 @@ func newIDSet() idSet {
 
 // get returns when id's revocation ends.
 func (s idSet) get(id string) (int64, bool) {
+	if len(s.compact) == 0 && len(s.other) == 0 {
+		return 0, false // the common case: nothing revoked, nothing to decode
+	}
 	if k, ok := compactID(id); ok {
 		u, found := s.compact[k]
 		return u, found
@@ -85,28 +88,25 @@ var base64url = func() (t [256]byte) {
 	return t
 }()
 
-// compactID decodes id when it is the canonical unpadded base64url encoding of 16 bytes.
+// compactID decodes id when it is the canonical unpadded base64url encoding of 16 bytes:
+// five groups of four characters (three bytes each), then two characters for the last byte,
+// whose 4 unused bits must be zero, or another string would decode to the same bytes.
+// Every byte of a valid character is below 64, so one OR of them all tells whether any was
+// not one.
 func compactID(id string) (k [16]byte, ok bool) {
 	if len(id) != 22 {
 		return k, false
 	}
-	var acc uint32
-	var bits, n int
-	for i := 0; i < 22; i++ {
-		v := base64url[id[i]]
-		if v == 0xff {
-			return k, false
-		}
-		acc = acc<<6 | uint32(v)
-		bits += 6
-		if bits >= 8 {
-			bits -= 8
-			k[n] = byte(acc >> bits)
-			n++
-			acc &= 1<<bits - 1
-		}
+	t := &base64url
+	var bad byte
+	for g := range 5 {
+		a, b, c, d := t[id[4*g]], t[id[4*g+1]], t[id[4*g+2]], t[id[4*g+3]]
+		bad |= a | b | c | d
+		v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
+		k[3*g], k[3*g+1], k[3*g+2] = byte(v>>16), byte(v>>8), byte(v)
 	}
-	// 22 characters carry 132 bits: the 4 left over must be zero, or another string
-	// would decode to the same bytes.
-	return k, acc == 0
+	a, b := t[id[20]], t[id[21]]
+	bad |= a | b
+	k[15] = a<<2 | b>>4
+	return k, bad&0xc0 == 0 && b&0x0f == 0
 }
