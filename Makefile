@@ -68,7 +68,7 @@ envtest-binaries: ## Build etcd and kube-apiserver from source into bin/k8s (cac
 	hack/envtest-binaries.sh
 
 .PHONY: redis-server
-redis-server: ## Make sure redis-server is installed (apt-get as root).
+redis-server: ## Make sure redis-server, redis-sentinel and redis-cli are installed (apt-get as root).
 	hack/ensure-redis.sh
 
 .PHONY: chromium

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Makes sure redis-server is on PATH: the tests start their own on free ports.
+# Makes sure redis-server, redis-sentinel and redis-cli are on PATH: the tests start their
+# own servers, Sentinel groups and Clusters on free ports.
 set -euo pipefail
-command -v redis-server >/dev/null 2>&1 && exit 0
+have() { command -v redis-server && command -v redis-sentinel && command -v redis-cli; } >/dev/null 2>&1
+have && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-	echo "redis-server not found: installing Debian's redis-server package" >&2
-	# The package's own service is not needed; the tests start their own servers.
-	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server) >&2
-	command -v redis-server >/dev/null 2>&1 && exit 0
+	echo "redis-server, redis-sentinel or redis-cli not found: installing Debian's redis-server and redis-sentinel packages" >&2
+	# The packages' own services are not needed; the tests start their own servers.
+	(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server redis-sentinel redis-tools) >&2
+	have && exit 0
 fi
-echo "redis-server is required by the tests: install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis) and run again" >&2
+echo "redis-server, redis-sentinel and redis-cli are required by the tests: install them (Debian/Ubuntu: sudo apt-get install redis-server redis-sentinel; macOS: brew install redis) and run again" >&2
 exit 1

@@ -149,7 +149,7 @@ type harness struct {
 	policy  string
 	cache   int
 	alg     keyset.Algorithm
-	redis   *testredis.Server
+	redis   testredis.Deployment
 	auth    func(Authenticator) Authenticator
 	upPath  string // the --upstream URL's path
 }
@@ -176,8 +176,8 @@ func eachStore(t *testing.T, f func(t *testing.T, st harnessOption)) {
 	t.Run("redis", func(t *testing.T) { f(t, withRedis(testredis.Start(t))) })
 }
 
-// withRedis gives the harness a Redis store on srv, emptied first.
-func withRedis(srv *testredis.Server) harnessOption { return func(h *harness) { h.redis = srv } }
+// withRedis gives the harness a Redis store on d (through its --redis-url), emptied first.
+func withRedis(d testredis.Deployment) harnessOption { return func(h *harness) { h.redis = d } }
 
 func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Helper()
@@ -193,10 +193,12 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		t.Fatal(err)
 	}
 	if h.store == nil && h.redis != nil {
-		if err := h.redis.Client().FlushAll(t.Context()).Err(); err != nil {
+		h.redis.Flush()
+		ro, err := store.ParseRedisURL(h.redis.URL())
+		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := store.OpenRedis(store.RedisOptions{Addresses: []string{h.redis.Addr()}}, policy.Key(), store.WithRecordKey(testRecordKey))
+		r, err := store.OpenRedis(ro, policy.Key(), store.WithRecordKey(testRecordKey))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -68,8 +68,17 @@ func TestConcurrentRefreshesOfOneTokenGiveExactlyOneSuccess(t *testing.T) {
 	})
 }
 
-func TestLogoutOnOneReplicaIsEnforcedByAnother(t *testing.T) {
-	srv := testredis.Start(t)
+// TestReplicasShareOneStore runs two sidecars of one policy on one redis-server, a Sentinel
+// group and a Redis Cluster: what one replica does, the other enforces.
+func TestReplicasShareOneStore(t *testing.T) {
+	testredis.Each(t, func(t *testing.T, d testredis.Deployment) {
+		t.Run("logout on one replica is enforced by another", func(t *testing.T) { testLogoutOnOneReplicaIsEnforcedByAnother(t, d) })
+		t.Run("reuse on one replica revokes the family on another", func(t *testing.T) { testReuseOnOneReplicaRevokesOnAnother(t, d) })
+		t.Run("concurrent refreshes on two replicas give exactly one success", func(t *testing.T) { testConcurrentRefreshesOnTwoReplicas(t, d) })
+	})
+}
+
+func testLogoutOnOneReplicaIsEnforcedByAnother(t *testing.T, srv testredis.Deployment) {
 	a := newHarness(t, withRedis(srv))
 	b := newHarness(t, withRedis(srv), withKeys(a.keys), withClock(a.clock))
 	testwait.For(t, 5*time.Second, "replica B loads its revocations", b.server.Revocations().Synced)
@@ -112,6 +121,75 @@ func TestLogoutOnOneReplicaIsEnforcedByAnother(t *testing.T) {
 			t.Fatalf("a replica started after the logout accepts the token: %d", resp.StatusCode)
 		}
 	})
+}
+
+func testReuseOnOneReplicaRevokesOnAnother(t *testing.T, d testredis.Deployment) {
+	a := newHarness(t, withRedis(d))
+	b := newHarness(t, withRedis(d), withKeys(a.keys), withClock(a.clock))
+	testwait.For(t, 5*time.Second, "replica A loads its revocations", a.server.Revocations().Synced)
+
+	first := a.login("bob@example.com", bobPassword)
+	resp, body := a.do("POST", "/auth/refresh", "", map[string]string{"refreshToken": first.RefreshToken})
+	if resp.StatusCode != 200 {
+		t.Fatalf("refresh on A: %d %s", resp.StatusCode, body)
+	}
+	var second TokenResponse
+	_ = json.Unmarshal(body, &second)
+	if got := a.call(second.AccessToken); got != 200 {
+		t.Fatalf("the refreshed access token on A: %d", got)
+	}
+	// The spent token is presented to B: reuse, which revokes the family everywhere.
+	if resp, body := b.do("POST", "/auth/refresh", "", map[string]string{"refreshToken": first.RefreshToken}); resp.StatusCode != 401 {
+		t.Fatalf("reuse on B: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := a.do("POST", "/auth/refresh", "", map[string]string{"refreshToken": second.RefreshToken}); resp.StatusCode != 401 {
+		t.Fatalf("the family's newest refresh token still works on A after reuse on B: %d", resp.StatusCode)
+	}
+	testwait.For(t, time.Second, "replica A refuses the family's access token after reuse on B", func() bool {
+		return a.call(second.AccessToken) == 401
+	})
+}
+
+// Half the racers ask replica A, half replica B: the rotation is one atomic step in the store.
+func testConcurrentRefreshesOnTwoReplicas(t *testing.T, d testredis.Deployment) {
+	a := newHarness(t, withRedis(d))
+	b := newHarness(t, withRedis(d), withKeys(a.keys), withClock(a.clock))
+	tr := a.login("bob@example.com", bobPassword)
+	body := `{"refreshToken":"` + tr.RefreshToken + `"}`
+	const n = 40
+	var ok, unauthorized, other atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		url := a.http.URL
+		if i%2 == 1 {
+			url = b.http.URL
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			resp, err := http.Post(url+"/auth/refresh", "application/json", strings.NewReader(body))
+			if err != nil {
+				other.Add(1)
+				return
+			}
+			resp.Body.Close()
+			switch resp.StatusCode {
+			case 200:
+				ok.Add(1)
+			case 401:
+				unauthorized.Add(1)
+			default:
+				other.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if ok.Load() != 1 || unauthorized.Load() != n-1 || other.Load() != 0 {
+		t.Fatalf("%d concurrent refreshes on two replicas: %d succeeded, %d refused, %d other; want exactly 1 success", n, ok.Load(), unauthorized.Load(), other.Load())
+	}
 }
 
 // withStoreOf shares another harness's store.

@@ -14,7 +14,8 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package testredis runs a real redis-server for a test, on a free loopback port.
+// Package testredis runs real Redis deployments for a test, on free loopback ports: one
+// redis-server (Start), a Sentinel group (StartSentinel) and a Redis Cluster (StartCluster).
 package testredis
 
 import (
@@ -58,6 +59,12 @@ type Option func(*config)
 
 type config struct {
 	appendOnly bool
+	args       []string
+}
+
+// WithArgs adds redis-server arguments (e.g. "--replicaof", host, port).
+func WithArgs(args ...string) Option {
+	return func(c *config) { c.args = append(c.args, args...) }
 }
 
 // WithAppendOnly turns on the append-only file with `appendfsync always`, so data written
@@ -93,9 +100,36 @@ func Start(t testing.TB, opts ...Option) *Server {
 	} else {
 		s.args = append(s.args, "--appendonly", "no")
 	}
+	s.args = append(s.args, c.args...)
 	t.Cleanup(s.stop)
 	s.start()
 	return s
+}
+
+// Kind implements Deployment.
+func (s *Server) Kind() string { return "single" }
+
+// URL implements Deployment.
+func (s *Server) URL() string { return "redis://" + s.Addr() }
+
+// UniversalClient implements Deployment.
+func (s *Server) UniversalClient() redis.UniversalClient { return s.Client() }
+
+// Flush implements Deployment.
+func (s *Server) Flush() {
+	s.t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
+	defer func() { _ = c.Close() }()
+	if err := c.FlushAll(context.Background()).Err(); err != nil {
+		s.t.Fatalf("FLUSHALL %s: %v", s.Addr(), err)
+	}
+}
+
+// Running reports whether the server's process runs (it was not killed, or was restarted).
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
 }
 
 // Addr is the server's host:port.
@@ -199,7 +233,7 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	_ = conn.SetDeadline(time.Now().Add(time.Second))
 	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
 		return err

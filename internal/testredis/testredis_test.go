@@ -78,3 +78,41 @@ func TestServersAreIndependent(t *testing.T) {
 		t.Errorf("EXISTS on the other server = %d, %v; want 0", n, err)
 	}
 }
+
+// Each kind of deployment takes writes through its own client and survives losing its
+// master (the one serving the key, for a Cluster) to a failover.
+func TestDeploymentsFailOver(t *testing.T) {
+	testredis.Each(t, func(t *testing.T, d testredis.Deployment) {
+		ctx := context.Background()
+		c := d.UniversalClient()
+		if err := c.Set(ctx, "{k}", "v", 0).Err(); err != nil {
+			t.Fatalf("SET: %v", err)
+		}
+		switch d := d.(type) {
+		case *testredis.Sentinel:
+			old := d.KillMaster()
+			d.WaitFailover(old)
+			if d.Master() == old {
+				t.Fatal("the killed master is still the master")
+			}
+			d.Rejoin(old)
+		case *testredis.Cluster:
+			old := d.MasterOf("{k}")
+			old.Kill()
+			d.WaitFailover(old)
+			if d.MasterOf("{k}") == old {
+				t.Fatal("the killed master still serves the key")
+			}
+			d.Rejoin(old)
+		default:
+			return
+		}
+		if err := c.Set(ctx, "{k}", "w", 0).Err(); err != nil {
+			t.Fatalf("SET after the failover: %v", err)
+		}
+		d.Flush()
+		if n, err := c.Exists(ctx, "{k}").Result(); err != nil || n != 0 {
+			t.Fatalf("EXISTS after Flush = %d, %v", n, err)
+		}
+	})
+}

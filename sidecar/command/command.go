@@ -66,6 +66,7 @@ type options struct {
 	upstream        string
 	metricsListen   string
 	redisURL        string
+	redisWait       int
 	recordKeyFile   string
 	tokenCacheSize  int
 	trustedProxies  *sidecar.TrustedProxies
@@ -123,7 +124,7 @@ func (c Command) parseFlags(args []string) (options, error) {
 		name: c.Name, mode: a.Mode, grpcListen: a.GRPCListen,
 		policy: a.Policy, keysDir: a.KeysDir, usersFile: a.UsersFile,
 		listen: a.Listen, upstream: a.Upstream, metricsListen: a.MetricsListen,
-		redisURL: a.RedisURL, recordKeyFile: a.RecordKeyFile, tokenCacheSize: sidecar.DefaultTokenCacheSize,
+		redisURL: a.RedisURL, redisWait: a.RedisWaitReplicas, recordKeyFile: a.RecordKeyFile, tokenCacheSize: sidecar.DefaultTokenCacheSize,
 		reloadInterval: a.ReloadInterval, shutdownTimeout: a.ShutdownTimeout,
 		logLevel: a.LogLevel, logFormat: a.LogFormat, showVersion: a.Version, otlpEndpoint: a.OTLPEndpoint,
 	}

@@ -57,11 +57,12 @@ func openStore(o options, policy *v1alpha1.AuthPolicy, log *slog.Logger) (store.
 	if ro.Password == "" {
 		ro.Password = os.Getenv(contract.RedisPasswordEnv)
 	}
+	ro.WaitReplicas = o.redisWait
 	st, err := store.OpenRedis(ro, policy.Key(), store.WithLogger(log), store.WithRecordKey(key))
 	if err != nil {
 		return nil, err
 	}
-	log.Info("redis store", "addresses", ro.Addresses, "sentinel", ro.MasterName != "", "tls", ro.TLS)
+	log.Info("redis store", "addresses", ro.Addresses, "sentinel", ro.MasterName != "", "tls", ro.TLS, "waitReplicas", ro.WaitReplicas)
 	return st, nil
 }
 

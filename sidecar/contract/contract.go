@@ -116,6 +116,8 @@ type Args struct {
 	Upstream      string
 	MetricsListen string
 	RedisURL      string
+	// RedisWaitReplicas: replicas every session, rotation and revocation waits for (WAIT).
+	RedisWaitReplicas int
 	// TrustedProxies is the raw list, "10.0.0.0/8, 192.0.2.7"; "" trusts none.
 	TrustedProxies  *string
 	RecordKeyFile   string
@@ -146,6 +148,7 @@ func (a *Args) Register(fs *flag.FlagSet) {
 	fs.StringVar(&a.Upstream, "upstream", DefaultUpstream, "URL of the app")
 	fs.StringVar(&a.MetricsListen, "metrics-listen", DefaultMetricsListen, "address of "+MetricsPath+", "+HealthzPath+" and "+ReadyzPath)
 	fs.StringVar(&a.RedisURL, "redis-url", "", "redis:// or rediss:// URL, overriding spec.store (password also from "+RedisPasswordEnv+")")
+	fs.IntVar(&a.RedisWaitReplicas, "redis-wait-replicas", 0, "replicas every login, refresh rotation and revocation waits for (Redis WAIT, 250ms) before it is acknowledged; 0 relies on asynchronous replication, which a failover can lose writes to")
 	fs.Func("trusted-proxies", "comma-separated CIDRs or IPs of the proxies in front whose X-Forwarded-For/Forwarded is believed, overriding spec.sidecar.trustedProxies (\"\" trusts none)", func(v string) error {
 		a.TrustedProxies = &v
 		return nil
@@ -190,6 +193,9 @@ func (a *Args) Args() []string {
 	str("metrics-listen", a.MetricsListen)
 	str("users-file", a.UsersFile)
 	str("redis-url", a.RedisURL)
+	if a.RedisWaitReplicas != 0 {
+		out = append(out, "--redis-wait-replicas="+strconv.Itoa(a.RedisWaitReplicas))
+	}
 	if a.TrustedProxies != nil {
 		out = append(out, "--trusted-proxies="+*a.TrustedProxies)
 	}

@@ -45,7 +45,7 @@ func TestArgsRenderWhatRegisterParses(t *testing.T) {
 	none, size := "", 0
 	full := contract.Args{
 		Policy: "/p/policy.yaml", KeysDir: "/k", UsersFile: "/u/users", Listen: ":8001",
-		Upstream: "http://127.0.0.1:8081", MetricsListen: ":9091", RedisURL: "redis://r:6379/2",
+		Upstream: "http://127.0.0.1:8081", MetricsListen: ":9091", RedisURL: "redis://r:6379/2", RedisWaitReplicas: 1,
 		TrustedProxies: &none, RecordKeyFile: "/k/record-key", TokenCacheSize: &size,
 		ReloadInterval: 3 * time.Second, ShutdownTimeout: time.Minute,
 		LogLevel: "debug", LogFormat: "text", OTLPEndpoint: "http://otel-collector:4318", Version: true,

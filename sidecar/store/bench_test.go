@@ -34,6 +34,15 @@ func BenchmarkRotateRefresh(b *testing.B) {
 	}{
 		{"memory", func(b *testing.B) store.Store { return newMemory(b) }},
 		{"redis", func(b *testing.B) store.Store { return newRedis(b, testredis.Start(b), "shop/shop-api") }},
+		// The cost of durability: the same rotation acknowledged only once a replica has it.
+		{"sentinel", func(b *testing.B) store.Store { return newRedis(b, testredis.StartSentinel(b), "shop/shop-api") }},
+		{"sentinel-wait1", func(b *testing.B) store.Store {
+			return newRedis(b, testredis.StartSentinel(b), "shop/shop-api", store.WithWaitReplicas(1))
+		}},
+		{"cluster", func(b *testing.B) store.Store { return newRedis(b, testredis.StartCluster(b), "shop/shop-api") }},
+		{"cluster-wait1", func(b *testing.B) store.Store {
+			return newRedis(b, testredis.StartCluster(b), "shop/shop-api", store.WithWaitReplicas(1))
+		}},
 	}
 	for _, st := range stores {
 		b.Run(st.name, func(b *testing.B) {

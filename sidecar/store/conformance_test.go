@@ -36,12 +36,16 @@ func TestMemoryStore(t *testing.T) {
 	testStore(t, func(t *testing.T) store.Store { return newMemory(t) })
 }
 
+// TestRedisStore runs the suite against one redis-server, a Sentinel group and a Redis
+// Cluster.
 func TestRedisStore(t *testing.T) {
-	srv := testredis.Start(t)
-	var n atomic.Int64
-	testStore(t, func(t *testing.T) store.Store {
-		// One policy per test: the prefix keeps them apart in one server.
-		return newRedis(t, srv, fmt.Sprintf("shop/policy-%d", n.Add(1)))
+	testredis.Each(t, func(t *testing.T, d testredis.Deployment) {
+		var n atomic.Int64
+		testStore(t, func(t *testing.T) store.Store {
+			// One policy per test: the prefix keeps them apart in one deployment (and on
+			// different slots of a Cluster).
+			return newRedis(t, d, fmt.Sprintf("shop/policy-%d", n.Add(1)))
+		})
 	})
 }
 

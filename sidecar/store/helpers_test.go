@@ -36,11 +36,15 @@ func newMemory(t testing.TB) store.Store {
 	return m
 }
 
-// newRedis is the store of policyKey in srv, through its own client with the sidecar's
-// options, closed when the test ends.
-func newRedis(t testing.TB, srv *testredis.Server, policyKey string) *store.Redis {
+// newRedis is the store of policyKey in d, through its own client with the sidecar's
+// options (from d's --redis-url), closed when the test ends.
+func newRedis(t testing.TB, d testredis.Deployment, policyKey string, opts ...store.RedisOption) *store.Redis {
 	t.Helper()
-	s, err := store.OpenRedis(store.RedisOptions{Addresses: []string{srv.Addr()}}, policyKey)
+	o, err := store.ParseRedisURL(d.URL())
+	if err != nil {
+		t.Fatalf("ParseRedisURL(%s): %v", d.URL(), err)
+	}
+	s, err := store.OpenRedis(o, policyKey, opts...)
 	if err != nil {
 		t.Fatalf("OpenRedis: %v", err)
 	}

@@ -65,11 +65,18 @@ type Redis struct {
 	recordKey []byte
 	// now is the store's clock, as Memory's: what has ended, and when a token was issued.
 	now func() time.Time
+	// waitReplicas is how many replicas a write waits for (WithWaitReplicas).
+	waitReplicas int
 
 	// healthEvery is how long Watch waits in silence before it pings its connection.
 	healthEvery time.Duration
 	// retryMin and retryMax bound Watch's wait between reconnection attempts.
 	retryMin, retryMax time.Duration
+
+	// shardMu guards what publishCommand found out.
+	shardMu    sync.Mutex
+	shardKnown bool
+	sharded    bool
 
 	mu       sync.Mutex
 	closed   bool
@@ -155,7 +162,7 @@ func OpenRedis(o RedisOptions, policyKey string, opts ...RedisOption) (*Redis, e
 	if err != nil {
 		return nil, err
 	}
-	return NewRedis(client, policyKey, opts...)
+	return NewRedis(client, policyKey, append([]RedisOption{WithWaitReplicas(o.WaitReplicas)}, opts...)...)
 }
 
 // checkPolicyKey accepts "<namespace>/<policy>". Braces would break the hash tag.
@@ -180,6 +187,16 @@ func (s *Redis) attemptsKey(key string) string {
 // being done, never which token.
 func unavailable(op string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+}
+
+// unavailable is the package's unavailable, and on a Cluster it has the client look up the
+// slots again: the node that failed may have been replaced (go-redis would otherwise keep
+// its map for up to ten seconds, and every call to the slot would fail meanwhile).
+func (s *Redis) unavailable(op string, err error) error {
+	if cc, ok := s.client.(*redis.ClusterClient); ok && !errors.Is(err, context.Canceled) {
+		cc.ReloadState(context.Background())
+	}
+	return unavailable(op, err)
 }
 
 func msArg(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
@@ -213,13 +230,13 @@ func (s *Redis) CreateRefresh(ctx context.Context, t RefreshToken) error {
 	if t.IssuedAt.IsZero() {
 		t.IssuedAt = now
 	}
-	res, err := createScript.Run(ctx, s.client,
+	res, err := s.runWrite(ctx, createScript,
 		[]string{s.tokenKey(t.Hash), s.familyKey(t.Family), s.subjectKey(t.Subject)},
 		t.Hash, t.Subject, t.Role, t.Family, t.Parent, msArg(t.IssuedAt), msArg(t.ExpiresAt), msArg(now),
 		SessionIndexRetention.Milliseconds(), s.recordMAC(t),
 	).Int()
 	if err != nil {
-		return unavailable("create refresh token", err)
+		return s.unavailable("create refresh token", err)
 	}
 	if res == 0 {
 		return errors.New("store: a refresh token with this hash already exists")
@@ -245,13 +262,23 @@ func (s *Redis) RotateRefresh(ctx context.Context, oldHash string, next RefreshT
 		Hash: next.Hash, Subject: old.Subject, Role: old.Role, Family: old.Family, Parent: oldHash,
 		IssuedAt: ms(next.IssuedAt), ExpiresAt: old.ExpiresAt,
 	}
-	res, err := rotateScript.Run(ctx, s.client,
+	pub, err := s.publishCommand(ctx)
+	if err != nil {
+		return RefreshToken{}, s.unavailable("rotate refresh token", err)
+	}
+	res, err := s.runWrite(ctx, rotateScript,
 		[]string{s.tokenKey(oldHash), s.tokenKey(next.Hash), s.revokedKey()},
 		s.prefix, s.channel, oldHash, next.Hash, msArg(next.IssuedAt), msArg(now), max(reuseInterval, 0).Milliseconds(),
-		mac, s.recordMAC(successor),
+		mac, s.recordMAC(successor), pub,
 	).StringSlice()
+	if errors.Is(err, errNotReplicated) {
+		// Not acknowledged: take it back, so that the client's retry with the old token
+		// is not reuse. Best effort; the rotation may survive on the master. Undoing
+		// what the script did not do (a retry, reuse) changes nothing.
+		_ = s.UndoRotation(ctx, oldHash, next.Hash)
+	}
 	if err != nil {
-		return RefreshToken{}, unavailable("rotate refresh token", err)
+		return RefreshToken{}, s.unavailable("rotate refresh token", err)
 	}
 	switch {
 	case len(res) == 1 && res[0] == "notfound":
@@ -261,7 +288,7 @@ func (s *Redis) RotateRefresh(ctx context.Context, oldHash string, next RefreshT
 	case len(res) == 1 && res[0] == "taken":
 		return RefreshToken{}, errors.New("store: a refresh token with the next hash already exists")
 	case len(res) != 7 || (res[0] != "ok" && res[0] != "reused"):
-		return RefreshToken{}, unavailable("rotate refresh token", errors.New("unexpected reply"))
+		return RefreshToken{}, s.unavailable("rotate refresh token", errors.New("unexpected reply"))
 	}
 	got, err := tokenFromFields(oldHash, res[1:])
 	if err != nil || !s.checkMAC(got, mac) {
@@ -283,7 +310,7 @@ func (s *Redis) readRecord(ctx context.Context, hash string, now time.Time) (t R
 		if errors.Is(err, redis.Nil) {
 			return RefreshToken{}, "", false, ErrNotFound
 		}
-		return RefreshToken{}, "", false, unavailable("read refresh token", err)
+		return RefreshToken{}, "", false, s.unavailable("read refresh token", err)
 	}
 	if len(vals) != 8 || vals[2] == nil {
 		return RefreshToken{}, "", false, ErrNotFound
@@ -312,7 +339,7 @@ func (s *Redis) UndoRotation(ctx context.Context, oldHash, nextHash string) erro
 		s.prefix, oldHash, nextHash,
 	).Err()
 	if err != nil {
-		return unavailable("undo refresh rotation", err)
+		return s.unavailable("undo refresh rotation", err)
 	}
 	return nil
 }
@@ -355,12 +382,15 @@ func (s *Redis) RevokeFamily(ctx context.Context, family string, until time.Time
 	if !validID(family) {
 		return fmt.Errorf("store: family must be 1 to %d bytes of UTF-8", maxIDLen)
 	}
-	err := revokeFamilyScript.Run(ctx, s.client,
-		[]string{s.familyKey(family), s.revokedKey()},
-		s.prefix, s.channel, family, msArg(until), msArg(s.now()),
-	).Err()
+	pub, err := s.publishCommand(ctx)
+	if err == nil {
+		err = s.runWrite(ctx, revokeFamilyScript,
+			[]string{s.familyKey(family), s.revokedKey()},
+			s.prefix, s.channel, family, msArg(until), msArg(s.now()), pub,
+		).Err()
+	}
 	if err != nil {
-		return unavailable("revoke refresh family", err)
+		return s.unavailable("revoke refresh family", err)
 	}
 	return nil
 }
@@ -370,12 +400,16 @@ func (s *Redis) RevokeSubject(ctx context.Context, subject string, until time.Ti
 	if err := checkSubjectRevocation(subject, until); err != nil {
 		return nil, err
 	}
-	families, err := revokeSubjectScript.Run(ctx, s.client,
+	pub, err := s.publishCommand(ctx)
+	if err != nil {
+		return nil, s.unavailable("revoke subject", err)
+	}
+	families, err := s.runWrite(ctx, revokeSubjectScript,
 		[]string{s.subjectKey(subject), s.revokedKey()},
-		s.prefix, s.channel, msArg(until), msArg(s.now()), SessionIndexRetention.Milliseconds(),
+		s.prefix, s.channel, msArg(until), msArg(s.now()), SessionIndexRetention.Milliseconds(), pub,
 	).StringSlice()
 	if err != nil {
-		return nil, unavailable("revoke subject", err)
+		return nil, s.unavailable("revoke subject", err)
 	}
 	out := make([]Revocation, 0, len(families))
 	for _, f := range families {
@@ -393,43 +427,70 @@ func (s *Redis) Revoke(ctx context.Context, r Revocation) error {
 	if r.Kind == RevokedSubject {
 		issuedBefore = msArg(r.IssuedBefore)
 	}
-	err := revokeScript.Run(ctx, s.client,
-		[]string{s.revokedKey()},
-		s.channel, string(r.Kind), r.ID, issuedBefore, msArg(r.Until), msArg(s.now()),
-	).Err()
+	pub, err := s.publishCommand(ctx)
+	if err == nil {
+		err = s.runWrite(ctx, revokeScript,
+			[]string{s.revokedKey()},
+			s.channel, string(r.Kind), r.ID, issuedBefore, msArg(r.Until), msArg(s.now()), pub,
+		).Err()
+	}
 	if err != nil {
-		return unavailable("revoke", err)
+		return s.unavailable("revoke", err)
 	}
 	return nil
 }
 
-// Revocations implements Store, ordered by Until. An entry that does not decode is skipped
-// and logged: one bad entry must not hide the others.
+// revocationPage is how many revocations one read of the list returns: a page comes back
+// well within redisReadTimeout, where 100,000 entries in one reply do not.
+const revocationPage = 5000
+
+// Revocations implements Store, ordered by Until, read in pages of revocationPage. An entry
+// that does not decode is skipped and logged: one bad entry must not hide the others.
+//
+// Pages go by score (Until) with an offset among the entries of equal score: entries are
+// only ever removed below now, outside the range read, and one added meanwhile at a score
+// already read can only make an entry come twice (which merging makes harmless), never be
+// skipped. (ZRANGEBYSCORE rather than ZSCAN: the per-policy ACL of the README allows it.)
 func (s *Redis) Revocations(ctx context.Context, now time.Time) ([]Revocation, error) {
-	payloads, err := s.client.ZRangeByScore(ctx, s.revokedKey(), &redis.ZRangeBy{
-		Min: "(" + msArg(now),
-		Max: "+inf",
-	}).Result()
-	if err != nil {
-		return nil, unavailable("list revocations", err)
-	}
-	out := make([]Revocation, 0, len(payloads))
-	for _, p := range payloads {
-		r, err := decodeRevocation(p)
+	var out []Revocation
+	lo, offset := "("+msArg(now), int64(0)
+	for {
+		page, err := s.client.ZRangeByScoreWithScores(ctx, s.revokedKey(), &redis.ZRangeBy{
+			Min: lo, Max: "+inf", Offset: offset, Count: revocationPage,
+		}).Result()
 		if err != nil {
-			s.log.Warn("store: skipping a stored revocation", "error", err)
-			continue
+			return nil, s.unavailable("list revocations", err)
 		}
-		out = append(out, r)
+		for _, z := range page {
+			p, _ := z.Member.(string)
+			r, err := decodeRevocation(p)
+			if err != nil {
+				s.log.Warn("store: skipping a stored revocation", "error", err)
+				continue
+			}
+			out = append(out, r)
+		}
+		if len(page) < revocationPage {
+			return out, nil
+		}
+		last := page[len(page)-1].Score
+		same := int64(0)
+		for i := len(page) - 1; i >= 0 && page[i].Score == last; i-- {
+			same++
+		}
+		if next := strconv.FormatFloat(last, 'f', -1, 64); next == lo {
+			offset += same
+		} else {
+			lo, offset = next, same
+		}
 	}
-	return out, nil
 }
 
 // Attempts implements Store.
 func (s *Redis) Attempts(ctx context.Context, key string) (int, time.Duration, error) {
 	res, err := attemptsScript.Run(ctx, s.client, []string{s.attemptsKey(key)}).Int64Slice()
 	if err != nil {
-		return 0, 0, unavailable("read attempts", err)
+		return 0, 0, s.unavailable("read attempts", err)
 	}
 	return countAndWindow(res)
 }
@@ -441,7 +502,7 @@ func (s *Redis) AddAttempt(ctx context.Context, key string, window time.Duration
 	}
 	res, err := addAttemptScript.Run(ctx, s.client, []string{s.attemptsKey(key)}, window.Milliseconds()).Int64Slice()
 	if err != nil {
-		return 0, 0, unavailable("add attempt", err)
+		return 0, 0, s.unavailable("add attempt", err)
 	}
 	return countAndWindow(res)
 }
@@ -459,7 +520,7 @@ func (s *Redis) ReleaseAttempt(ctx context.Context, key string, left time.Durati
 		return nil
 	}
 	if err := releaseAttemptScript.Run(ctx, s.client, []string{s.attemptsKey(key)}, (left + ReleaseSlack).Milliseconds()).Err(); err != nil {
-		return unavailable("release attempt", err)
+		return s.unavailable("release attempt", err)
 	}
 	return nil
 }
@@ -467,7 +528,7 @@ func (s *Redis) ReleaseAttempt(ctx context.Context, key string, left time.Durati
 // ClearAttempts implements Store.
 func (s *Redis) ClearAttempts(ctx context.Context, key string) error {
 	if err := s.client.Del(ctx, s.attemptsKey(key)).Err(); err != nil {
-		return unavailable("clear attempts", err)
+		return s.unavailable("clear attempts", err)
 	}
 	return nil
 }
@@ -475,7 +536,7 @@ func (s *Redis) ClearAttempts(ctx context.Context, key string) error {
 // Ping implements Store.
 func (s *Redis) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx).Err(); err != nil {
-		return unavailable("ping", err)
+		return s.unavailable("ping", err)
 	}
 	return nil
 }
@@ -497,11 +558,13 @@ func (s *Redis) Close() error {
 	return nil
 }
 
-// Watch implements Store. It subscribes to the policy's channel and calls onResync on every
-// (re)subscription, the first one included: go-redis reconnects and resubscribes by itself
-// after a failure, and whatever was published meanwhile is lost, so the caller reloads.
-// A connection that stays silent is pinged, and replaced when the ping goes unanswered, so
-// a peer that vanished without closing the connection is noticed too.
+// Watch implements Store. It subscribes to the policy's channel (sharded, on a Cluster that
+// has sharded pub/sub: see publishCommand) and calls onResync on every (re)subscription, the
+// first one included: go-redis reconnects and resubscribes by itself after a failure, and
+// whatever was published meanwhile is lost, so the caller reloads. A connection that stays
+// silent is pinged, and replaced when the ping goes unanswered, so a peer that vanished
+// without closing the connection is noticed too; so is a sharded subscription the server
+// ended because the channel's slot moved to another node.
 func (s *Redis) Watch(ctx context.Context, onRevoke func(Revocation), onResync func()) {
 	s.mu.Lock()
 	if s.closed {
@@ -516,16 +579,29 @@ func (s *Redis) Watch(ctx context.Context, onRevoke func(Revocation), onResync f
 	defer cancel()
 	defer context.AfterFunc(s.closeCtx, cancel)()
 
-	// ps is replaced when a connection is given up; closing it unblocks Receive.
-	var psMu sync.Mutex
-	ps := s.client.Subscribe(ctx, s.channel)
-	closePubSub := func() {
+	// ps is replaced when a connection is given up; closing it unblocks Receive. It is nil
+	// while no subscription could be made (Redis unreachable before the first one).
+	var (
+		psMu sync.Mutex
+		ps   *redis.PubSub
+	)
+	setPubSub := func(p *redis.PubSub) {
 		psMu.Lock()
-		_ = ps.Close()
+		if ps != nil {
+			_ = ps.Close()
+		}
+		ps = p
 		psMu.Unlock()
 	}
-	defer closePubSub()
-	defer context.AfterFunc(ctx, closePubSub)()
+	defer setPubSub(nil)
+	// Only this goroutine sets ps; the end of ctx closes the current one to unblock Receive.
+	defer context.AfterFunc(ctx, func() {
+		psMu.Lock()
+		if ps != nil {
+			_ = ps.Close()
+		}
+		psMu.Unlock()
+	})()
 
 	var (
 		pinged  bool // a ping is out and nothing has come back since
@@ -533,18 +609,27 @@ func (s *Redis) Watch(ctx context.Context, onRevoke func(Revocation), onResync f
 		backoff = s.retryMin
 	)
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, s.healthEvery)
+		var (
+			msg any
+			err error
+		)
+		if ps == nil {
+			var p *redis.PubSub
+			if p, err = s.subscribe(ctx); err == nil {
+				setPubSub(p)
+				pinged = false
+				continue
+			}
+		} else {
+			msg, err = ps.ReceiveTimeout(ctx, s.healthEvery)
+		}
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil && !down && isTimeout(err) {
 			if pinged {
 				// The ping went unanswered: start over on a new connection.
-				psMu.Lock()
-				_ = ps.Close()
-				ps = s.client.Subscribe(ctx, s.channel)
-				psMu.Unlock()
-				pinged = false
+				setPubSub(nil)
 				continue
 			}
 			if err = ps.Ping(ctx); err == nil {
@@ -556,6 +641,10 @@ func (s *Redis) Watch(ctx context.Context, onRevoke func(Revocation), onResync f
 			if !down {
 				s.log.Warn("store: revocation watch lost redis, retrying", "error", err)
 				down = true
+			}
+			if cc, ok := s.client.(*redis.ClusterClient); ok {
+				// The channel's node may have failed over: look up the slots again.
+				cc.ReloadState(ctx)
 			}
 			if !sleepCtx(ctx, backoff) {
 				return
@@ -570,8 +659,16 @@ func (s *Redis) Watch(ctx context.Context, onRevoke func(Revocation), onResync f
 		pinged, backoff = false, s.retryMin
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind == "subscribe" {
+			switch m.Kind {
+			case "subscribe", "ssubscribe":
 				onResync()
+			case "sunsubscribe":
+				// The server dropped the sharded subscription (the slot moved): subscribe
+				// again where the slot is now, which resyncs.
+				if cc, ok := s.client.(*redis.ClusterClient); ok {
+					cc.ReloadState(ctx)
+				}
+				setPubSub(nil)
 			}
 		case *redis.Message:
 			r, err := decodeRevocation(m.Payload)

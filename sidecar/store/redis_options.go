@@ -56,6 +56,9 @@ type RedisOptions struct {
 	DB         int
 	TLS        bool
 	Username   string
+	// WaitReplicas is how many replicas every session, rotation and revocation waits for
+	// (see WithWaitReplicas); 0 relies on asynchronous replication.
+	WaitReplicas int
 }
 
 // NewRedisClient makes the go-redis client for o, with timeouts short enough that a call
@@ -71,6 +74,9 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 	}
 	if o.DB < 0 || o.DB > maxRedisDB {
 		return nil, fmt.Errorf("store: redis db must be between 0 and %d", maxRedisDB)
+	}
+	if o.WaitReplicas < 0 || o.WaitReplicas > MaxWaitReplicas {
+		return nil, fmt.Errorf("store: the replicas to wait for must be between 0 and %d", MaxWaitReplicas)
 	}
 	cluster := o.MasterName == "" && len(o.Addresses) > 1
 	if cluster && o.DB != 0 {
@@ -131,82 +137,123 @@ func decimal(s string, lo, hi int) bool {
 	return n >= lo && n <= hi
 }
 
-// ParseRedisURL reads the sidecar's --redis-url: redis://[user:password@]host[:port][/db],
-// or rediss:// for TLS. The port defaults to 6379 and the db to 0; user and password are
-// percent-decoded. Errors say what is wrong without repeating the URL, which may hold a
-// password.
+// ParseRedisURL reads the sidecar's --redis-url with go-redis's own parsers, in one of
+// three forms (rediss:// for TLS in each; user and password percent-encoded):
+//
+//	redis://[user:password@]host[:port][/db]                                   one server (redis.ParseURL)
+//	redis://[user:password@]sentinel[:port][/db]?master_name=M[&addr=h:p...]  Sentinels (redis.ParseFailoverURL)
+//	redis://[user:password@]node[:port]?addr=h:p[&addr=h:p...]                Cluster seeds (redis.ParseClusterURL)
+//
+// The port defaults to 6379 and the db to 0. With Sentinel, user and password are the
+// data nodes' and the Sentinels' alike (see NewRedisClient). The only query parameters are
+// master_name, addr and db: timeouts are the sidecar's own, short enough to fail fast.
+// Errors say what is wrong without repeating the URL or go-redis's message, which may hold
+// a password.
 func ParseRedisURL(s string) (RedisOptions, error) {
 	fail := func(msg string) (RedisOptions, error) {
-		return RedisOptions{}, fmt.Errorf("invalid redis URL: %s (want redis://[user:password@]host:port[/db], or rediss:// for TLS)", msg)
+		return RedisOptions{}, fmt.Errorf("invalid redis URL: %s (want redis://[user:password@]host:port[/db], "+
+			"with ?master_name=M&addr=host:port for Sentinels or ?addr=host:port&addr=... for a Cluster; rediss:// for TLS)", msg)
 	}
-	var o RedisOptions
 	scheme, rest, ok := strings.Cut(s, "://")
 	switch {
 	case !ok:
 		return fail("no scheme")
-	case strings.EqualFold(scheme, "redis"):
-	case strings.EqualFold(scheme, "rediss"):
-		o.TLS = true
-	default:
+	case !strings.EqualFold(scheme, "redis") && !strings.EqualFold(scheme, "rediss"):
 		return fail("the scheme must be redis or rediss")
+	case strings.ContainsAny(rest, "/?#") && strings.Contains(rest[strings.IndexAny(rest, "/?#"):], "@"):
+		// An unescaped '/', '?' or '#' in a password would end the authority early and put
+		// the password's start in the host (and the logs) and its end in the path.
+		return fail("percent-encode @ / ? # in the user name and password")
 	}
-
-	// The authority ends at the first '/', '?' or '#' after the last '@', so an unescaped
-	// '/' or '?' in a password is still taken as part of it.
-	at := strings.LastIndex(rest, "@")
-	end := strings.IndexAny(rest[at+1:], "/?#")
-	if end < 0 {
-		end = len(rest)
-	} else {
-		end += at + 1
-	}
-	authority, tail := rest[:end], rest[end:]
-
-	if at >= 0 {
-		userinfo := authority[:at]
-		authority = authority[at+1:]
-		user, pass, hasPass := strings.Cut(userinfo, ":")
-		var err error
-		if o.Username, err = url.PathUnescape(user); err != nil {
-			return fail("the user name is not valid percent-encoding")
-		}
-		if hasPass {
-			if o.Password, err = url.PathUnescape(pass); err != nil {
-				return fail("the password is not valid percent-encoding")
-			}
-		}
-	}
-
-	host, port, err := net.SplitHostPort(authority)
+	u, err := url.Parse(s)
 	if err != nil {
-		// No port: the default one. Brackets of an IPv6 literal are dropped here and put
-		// back by JoinHostPort.
-		host, port = authority, "6379"
-		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-			host = host[1 : len(host)-1]
-		}
+		// url.Error quotes the whole URL: only say which part is wrong.
+		return fail(urlErrorPart(rest))
 	}
-	switch {
-	case host == "":
+	if u.Fragment != "" || strings.Contains(s, "#") {
+		return fail("fragments are not supported")
+	}
+	if u.Opaque != "" || u.Hostname() == "" {
+		// go-redis would take a missing host for localhost.
 		return fail("no host")
-	case net.ParseIP(host) == nil && !hostname(host):
-		return fail("the host is not valid")
-	case !decimal(port, 1, 65535):
-		return fail("the port must be a number between 1 and 65535")
 	}
-	o.Addresses = []string{net.JoinHostPort(host, port)}
-
-	switch {
-	case strings.ContainsAny(tail, "?#"):
-		return fail("query parameters and fragments are not supported")
-	case tail == "" || tail == "/":
-	default:
-		if !decimal(tail[1:], 0, maxRedisDB) {
-			return fail(fmt.Sprintf("the database must be a number between 0 and %d", maxRedisDB))
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return fail("the query is not valid percent-encoding")
+	}
+	for k := range q {
+		if k != "master_name" && k != "addr" && k != "db" {
+			return fail("the only query parameters are master_name, addr and db")
 		}
-		o.DB, _ = strconv.Atoi(tail[1:])
+	}
+
+	o := RedisOptions{TLS: strings.EqualFold(scheme, "rediss")}
+	switch {
+	case q.Has("master_name"):
+		fo, err := redis.ParseFailoverURL(s)
+		if err != nil {
+			return fail(goRedisErrorPart(err))
+		}
+		if fo.MasterName == "" {
+			return fail("master_name is empty")
+		}
+		o.Addresses, o.MasterName, o.DB = fo.SentinelAddrs, fo.MasterName, fo.DB
+		o.Username, o.Password = fo.SentinelUsername, fo.SentinelPassword
+	case q.Has("addr"):
+		if q.Has("db") || strings.Trim(u.Path, "/") != "" {
+			return fail("the database must be 0 with Redis Cluster")
+		}
+		co, err := redis.ParseClusterURL(s)
+		if err != nil {
+			return fail(goRedisErrorPart(err))
+		}
+		o.Addresses, o.Username, o.Password = co.Addrs, co.Username, co.Password
+	default:
+		so, err := redis.ParseURL(s)
+		if err != nil {
+			return fail(goRedisErrorPart(err))
+		}
+		o.Addresses, o.DB, o.Username, o.Password = []string{so.Addr}, so.DB, so.Username, so.Password
+	}
+
+	// go-redis does not look at what a host is made of.
+	for _, a := range o.Addresses {
+		host, port, err := net.SplitHostPort(a)
+		switch {
+		case err != nil || host == "":
+			return fail("an address is not host:port")
+		case net.ParseIP(host) == nil && !hostname(host):
+			return fail("the host is not valid")
+		case !decimal(port, 1, 65535):
+			return fail("the port must be a number between 1 and 65535")
+		}
+	}
+	if o.DB < 0 || o.DB > maxRedisDB {
+		return fail(fmt.Sprintf("the database must be a number between 0 and %d", maxRedisDB))
 	}
 	return o, nil
+}
+
+// urlErrorPart names what net/url refused, without its message (which quotes the URL).
+func urlErrorPart(s string) string {
+	switch {
+	case strings.Contains(s, "%"):
+		return "not valid percent-encoding"
+	default:
+		return "the host or port is not valid"
+	}
+}
+
+// goRedisErrorPart is go-redis's parse error without the value it quotes: "redis: invalid
+// database number: \"x\"" becomes "invalid database number".
+func goRedisErrorPart(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "redis: ")
+	msg, _, _ = strings.Cut(msg, ":")
+	switch msg {
+	case "invalid database number", "invalid URL path", "invalid URL scheme", "unable to parse addr param", "unexpected option":
+		return msg
+	}
+	return "go-redis refused it"
 }
 
 // hostname reports whether h is made of the characters of DNS names (and '_', which some

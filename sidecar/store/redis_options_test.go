@@ -41,7 +41,15 @@ func TestParseRedisURL(t *testing.T) {
 		{"redis://app:s3cret@redis.shop:6379/1", store.RedisOptions{Addresses: []string{"redis.shop:6379"}, Username: "app", Password: "s3cret", DB: 1}},
 		{"redis://app@redis.shop", store.RedisOptions{Addresses: []string{"redis.shop:6379"}, Username: "app"}},
 		{"redis://app:p%40ss%2Fw%3Ard@redis.shop", store.RedisOptions{Addresses: []string{"redis.shop:6379"}, Username: "app", Password: "p@ss/w:rd"}},
-		{"redis://app:p@ss/w?rd@redis.shop", store.RedisOptions{Addresses: []string{"redis.shop:6379"}, Username: "app", Password: "p@ss/w?rd"}},
+		{"redis://app:p@ss@redis.shop", store.RedisOptions{Addresses: []string{"redis.shop:6379"}, Username: "app", Password: "p@ss"}},
+		{"redis://redis.shop?db=2", store.RedisOptions{Addresses: []string{"redis.shop:6379"}, DB: 2}},
+		// Sentinels: the userinfo is the data nodes' and the Sentinels' credentials.
+		{"redis://app:s3cret@s1:26379/2?master_name=mymaster&addr=s2:26379&addr=s3:26379", store.RedisOptions{
+			Addresses: []string{"s1:26379", "s2:26379", "s3:26379"}, MasterName: "mymaster", Username: "app", Password: "s3cret", DB: 2}},
+		{"rediss://s1?master_name=m", store.RedisOptions{Addresses: []string{"s1:6379"}, MasterName: "m", TLS: true}},
+		// Cluster seeds.
+		{"redis://:s3cret@c1:7000?addr=c2:7001&addr=[::1]:7002", store.RedisOptions{
+			Addresses: []string{"c1:7000", "c2:7001", "[::1]:7002"}, Password: "s3cret"}},
 		{"redis://127.0.0.1:7000", store.RedisOptions{Addresses: []string{"127.0.0.1:7000"}}},
 		{"redis://[::1]:6379/2", store.RedisOptions{Addresses: []string{"[::1]:6379"}, DB: 2}},
 		{"redis://[::1]", store.RedisOptions{Addresses: []string{"[::1]:6379"}}},
@@ -78,15 +86,30 @@ func TestParseRedisURLRefuses(t *testing.T) {
 		{"redis://:" + password + "@redis.shop/16", "database"},
 		{"redis://:" + password + "@redis.shop/-1", "database"},
 		{"redis://:" + password + "@redis.shop/db", "database"},
-		{"redis://:" + password + "@redis.shop/1/2", "database"},
+		{"redis://:" + password + "@redis.shop/1/2", "path"},
+		{"redis://:" + password + "@redis.shop?db=99", "database"},
 		{"redis://:" + password + "@redis.shop?dial_timeout=1s", "query"},
-		{"redis://:" + password + "@redis.shop/0#frag", "query"},
-		{"redis://:" + password + "%zz@redis.shop", "password"},
-		{"redis://us%zzer:" + password + "@redis.shop", "user"},
+		{"redis://:" + password + "@redis.shop?" + password + "=1", "query"},
+		{"redis://:" + password + "@redis.shop?password=" + password + "&master_name=m", "query"},
+		{"redis://:" + password + "@redis.shop/0#frag", "fragment"},
+		{"redis://:" + password + "%zz@redis.shop", "percent-encoding"},
+		{"redis://us%zzer:" + password + "@redis.shop", "percent-encoding"},
 		{"redis://:" + password + "@redis shop", "host"},
 		{"redis://:" + password + "@a:b:c", "host"},
 		{"redis://:" + password + "@[::1", "host"},
-		{"redis://:" + password + "@red%is", "host"},
+		{"redis://:" + password + "@red%is", "percent-encoding"},
+		{"redis://app:hun/ter2-secret@redis.shop", "percent-encode"},
+		{"redis://app:12/" + password + "@redis.shop", "percent-encode"},
+		{"redis://app:" + password + "?x@redis.shop", "percent-encode"},
+		{"redis://:" + password + "@s1?master_name=", "master_name"},
+		{"redis://:" + password + "@s1?master_name=m&addr=s2", "addr"},
+		{"redis://:" + password + "@s1?master_name=m&addr=s2:0", "port"},
+		{"redis://:" + password + "@s1?master_name=m&addr=s%20:1", "host"},
+		{"redis://:" + password + "@s1/16?master_name=m", "database"},
+		{"redis://:" + password + "@c1:7000?addr=c2:7001&db=1", "database"},
+		{"redis://:" + password + "@c1:7000/1?addr=c2:7001", "database"},
+		{"redis://:" + password + "@c1:7000?addr=" + password, "addr"},
+		{"redis://:" + password + "@c1:7000?addr=%zz", "percent-encoding"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -108,6 +131,8 @@ func FuzzParseRedisURL(f *testing.F) {
 	for _, s := range []string{
 		"redis://redis.shop:6379", "rediss://u:p@h:1/15", "redis://[::1]:6379/0", "redis://:p%41ss@h",
 		"redis://a:b@c@d:1", "redis://h/", "redis://h?x=1", "redis://[::1", "redis://:@:", "redis://h:99999",
+		"redis://u:p@s1:26379/2?master_name=m&addr=s2:26379", "redis://:p@c1:7000?addr=c2:7001&addr=[::1]:7002",
+		"redis://h?db=3", "redis://h?master_name=m&addr=x", "redis://:p/q@h", "redis://h?addr=%zz",
 	} {
 		f.Add(s)
 	}
@@ -130,8 +155,8 @@ func FuzzParseRedisURL(f *testing.F) {
 			}
 			return
 		}
-		if len(o.Addresses) != 1 || o.DB < 0 || o.DB > 15 {
-			t.Fatalf("ParseRedisURL(%q) = %+v: want one address and a db in [0, 15]", s, o)
+		if len(o.Addresses) == 0 || o.DB < 0 || o.DB > 15 || (o.MasterName == "" && len(o.Addresses) > 1 && o.DB != 0) {
+			t.Fatalf("ParseRedisURL(%q) = %+v: want an address and a db in [0, 15], 0 with Cluster", s, o)
 		}
 		c, err := store.NewRedisClient(o)
 		if err != nil {

@@ -30,15 +30,21 @@ local function revocationLua(kind, id, issuedBefore, untl)
     ',"issuedBefore":' .. issuedBefore .. ',"until":' .. untl .. '}'
 end
 
--- addRevocation keeps a revocation in the sorted set until it ends and publishes it. The set
--- expires with its last entry, and entries past their end are dropped on every write.
-local function addRevocation(revkey, channel, payload, untl, now)
+-- addRevocation keeps a revocation in the sorted set until it ends and publishes it, with
+-- SPUBLISH when pub says so (sharded pub/sub on a Redis 7 Cluster: the channel shares the
+-- keys' hash slot), else PUBLISH. The set expires with its last entry, and entries past
+-- their end are dropped on every write.
+local function addRevocation(revkey, channel, payload, untl, now, pub)
   redis.call('ZREMRANGEBYSCORE', revkey, '-inf', now)
   if tonumber(untl) <= tonumber(now) then return end
   redis.call('ZADD', revkey, untl, payload)
   local last = redis.call('ZRANGE', revkey, -1, -1, 'WITHSCORES')
   redis.call('PEXPIREAT', revkey, last[2])
-  redis.call('PUBLISH', channel, payload)
+  if pub == 'SPUBLISH' then
+    redis.call('SPUBLISH', channel, payload)
+  else
+    redis.call('PUBLISH', channel, payload)
+  end
 end
 
 -- dropFamily deletes every token of a family, spent ones included, and the family's index.
@@ -76,7 +82,7 @@ return 1
 // rotateScript spends the old token and stores the next one in its place.
 // KEYS: old token, next token, revocations.
 // ARGV: prefix, channel, old hash, next hash, next iat, now, reuse interval (ms),
-// the old token's mac as the caller verified it, the next token's mac.
+// the old token's mac as the caller verified it, the next token's mac, the publish command.
 // Returns {status, subject, role, family, parent, iat, exp} of the old token, status one of
 // ok, reused, notfound, changed (the record's mac is not the one verified), taken (the next
 // hash exists already).
@@ -96,7 +102,7 @@ end
 if t[7] then
   if tonumber(ARGV[7]) <= 0 or tonumber(t[8] or '0') + tonumber(ARGV[7]) <= tonumber(ARGV[6]) then
     dropFamily(ARGV[1], ARGV[1] .. ':family:' .. t[3])
-    addRevocation(KEYS[3], ARGV[2], revocationLua('sid', t[3], '0', t[6]), t[6], ARGV[6])
+    addRevocation(KEYS[3], ARGV[2], revocationLua('sid', t[3], '0', t[6]), t[6], ARGV[6], ARGV[10])
     res[1] = 'reused'
     return res
   end
@@ -124,30 +130,33 @@ end
 return 1
 `)
 
-// revokeFamilyScript: KEYS: family, revocations. ARGV: prefix, channel, family, until, now.
+// revokeFamilyScript: KEYS: family, revocations. ARGV: prefix, channel, family, until, now,
+// publish command.
 var revokeFamilyScript = redis.NewScript(luaLib + `
 dropFamily(ARGV[1], KEYS[1])
-addRevocation(KEYS[2], ARGV[2], revocationLua('sid', ARGV[3], '0', ARGV[4]), ARGV[4], ARGV[5])
+addRevocation(KEYS[2], ARGV[2], revocationLua('sid', ARGV[3], '0', ARGV[4]), ARGV[4], ARGV[5], ARGV[6])
 return 1
 `)
 
 // revokeSubjectScript ends every session in the subject's index (those that ended more
 // than retention ago excepted) by sid, and returns their family ids.
-// KEYS: subject, revocations. ARGV: prefix, channel, until, now, retention (ms).
+// KEYS: subject, revocations. ARGV: prefix, channel, until, now, retention (ms), publish
+// command.
 var revokeSubjectScript = redis.NewScript(luaLib + `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[5]))
 local fams = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, fam in ipairs(fams) do
   dropFamily(ARGV[1], ARGV[1] .. ':family:' .. fam)
-  addRevocation(KEYS[2], ARGV[2], revocationLua('sid', fam, '0', ARGV[3]), ARGV[3], ARGV[4])
+  addRevocation(KEYS[2], ARGV[2], revocationLua('sid', fam, '0', ARGV[3]), ARGV[3], ARGV[4], ARGV[6])
 end
 redis.call('DEL', KEYS[1])
 return fams
 `)
 
-// revokeScript: KEYS: revocations. ARGV: channel, kind, id, issuedBefore, until, now.
+// revokeScript: KEYS: revocations. ARGV: channel, kind, id, issuedBefore, until, now,
+// publish command.
 var revokeScript = redis.NewScript(luaLib + `
-addRevocation(KEYS[1], ARGV[1], revocationLua(ARGV[2], ARGV[3], ARGV[4], ARGV[5]), ARGV[5], ARGV[6])
+addRevocation(KEYS[1], ARGV[1], revocationLua(ARGV[2], ARGV[3], ARGV[4], ARGV[5]), ARGV[5], ARGV[6], ARGV[7])
 return 1
 `)
 

@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -406,7 +407,7 @@ func TestRedisWorksUnderAPerPolicyACL(t *testing.T) {
 	// The README's example, word for word.
 	acl := []any{"ACL", "SETUSER", "tollgate-shop-shop-api", "on", ">s3cret", "resetkeys", "resetchannels",
 		"~tollgate:{shop/shop-api}:*", "&tollgate:{shop/shop-api}:revocations",
-		"-@all", "+@connection", "+evalsha", "+eval", "+subscribe", "+publish",
+		"-@all", "+@connection", "+evalsha", "+eval", "+subscribe", "+publish", "+ssubscribe", "+spublish",
 		"+get", "+incr", "+del", "+exists", "+pexpire", "+pexpireat", "+pttl",
 		"+hget", "+hmget", "+hset", "+hdel", "+sadd", "+srem", "+smembers",
 		"+zadd", "+zrange", "+zrangebyscore", "+zremrangebyscore"}
@@ -468,5 +469,37 @@ func TestRedisWorksUnderAPerPolicyACL(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "NOPERM") {
 			t.Errorf("%s: %v, want NOPERM", name, err)
 		}
+	}
+}
+
+// The list is read in pages of 5000 by score: entries of equal score across a page's end
+// (a subject's sessions all end together) are neither lost nor mixed up.
+func TestRedisRevocationsAreReadInPages(t *testing.T) {
+	srv := testredis.Start(t)
+	s := newRedis(t, srv, "shop/shop-api")
+	ctx := context.Background()
+	base := time.Now().Add(time.Hour).UnixMilli()
+	const n = 12_345
+	pipe := srv.Client().Pipeline()
+	for i := range n {
+		until := base + int64(i/11000) // a run of 11000 equal scores, over two pages, and a tail
+		pipe.ZAdd(ctx, "tollgate:{shop/shop-api}:revoked", redis.Z{
+			Score:  float64(until),
+			Member: fmt.Sprintf(`{"kind":"jti","id":"id-%d","issuedBefore":0,"until":%d}`, i, until),
+		})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Revocations(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range got {
+		seen[r.ID] = true
+	}
+	if len(got) != n || len(seen) != n {
+		t.Fatalf("%d revocations read, %d distinct; want %d", len(got), len(seen), n)
 	}
 }

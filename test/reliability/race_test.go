@@ -63,10 +63,17 @@ func TestRefreshRace(t *testing.T) {
 	common := []string{"--policy", policy, "--users-file", usersFile, "--keys-dir", keysDir, "--log-level", "error"}
 
 	t.Run("redis store, racers split across two replicas", func(t *testing.T) {
-		srv := testredis.Start(t)
-		args := append(append([]string{}, common...), "--redis-url", "redis://"+srv.Addr())
-		a, b := startSidecar(t, args...), startSidecar(t, args...)
-		runRefreshRace(t, "redis", rounds, a, b)
+		// One redis-server, a Sentinel group and a Redis Cluster; the short form runs fewer
+		// rounds on the last two, which only add a different client to the same scripts.
+		testredis.Each(t, func(t *testing.T, d testredis.Deployment) {
+			n := rounds
+			if d.Kind() != "single" {
+				n = size(200, rounds)
+			}
+			args := append(append([]string{}, common...), "--redis-url", d.URL())
+			a, b := startSidecar(t, args...), startSidecar(t, args...)
+			runRefreshRace(t, "redis ("+d.Kind()+")", n, a, b)
+		})
 	})
 	t.Run("memory store, one replica", func(t *testing.T) {
 		runRefreshRace(t, "memory", rounds, startSidecar(t, common...))
