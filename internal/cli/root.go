@@ -55,6 +55,7 @@ PATH, it is a kubectl plugin: kubectl tollgate keys shop-api -n shop.`,
 		newKeysCommand(kube, streams),
 		newRotateCommand(kube, streams),
 		newRevokeKeyCommand(kube, streams),
+		newInjectCommand(kube, streams),
 		newHashPasswordCommand(streams),
 		newVersionCommand(streams),
 	)
