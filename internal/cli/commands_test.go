@@ -47,6 +47,12 @@ func tollgate(t *testing.T, args ...string) (string, error) {
 // tollgateWithInput is tollgate with stdin.
 func tollgateWithInput(t *testing.T, stdin string, args ...string) (string, error) {
 	t.Helper()
+	return tollgateOn(t, kubeconfig, stdin, args...)
+}
+
+// tollgateOn runs the CLI against the cluster of a kubeconfig file.
+func tollgateOn(t *testing.T, kubeconfig, stdin string, args ...string) (string, error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	root := cli.NewRootCommand("tollgate", genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut})
 	root.SetArgs(append(args, "--kubeconfig", kubeconfig))
