@@ -35,6 +35,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -319,4 +320,38 @@ func createIn(t *testing.T, c client.Client, obj client.Object) {
 	if err := c.Create(context.Background(), obj); err != nil {
 		t.Fatalf("creating %s: %v", obj.GetName(), err)
 	}
+}
+
+// TestCLICheckAsANamespaceViewer: someone who may read the policies of one namespace and
+// nothing of the cluster gets the checks they can run, and skips for the others, not
+// failures they could not fix.
+func TestCLICheckAsANamespaceViewer(t *testing.T) {
+	t.Parallel()
+	cluster(t)
+	ns := operatortest.LabelledNamespace(t)
+	create(t, newPolicy(ns, "shop-api"))
+	waitReady(t, ns, "shop-api")
+	create(t, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "policy-viewer"}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{authv1alpha1.GroupVersion.Group}, Resources: []string{"authpolicies"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"list"}},
+	}})
+	user := "viewer-of-" + ns
+	create(t, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "policy-viewer"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "policy-viewer"},
+		Subjects: []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}}})
+
+	var r cli.CheckReport
+	var err error
+	// The authorizer learns of the binding through its informers.
+	testwait.Until(t, 15*time.Second, "the policies readable as "+user, func() (bool, string) {
+		r, err = checkOn(t, kubeconfig, "-n", ns, "--as", user)
+		c := find(t, r, cli.CategoryPolicies, "AuthPolicy")
+		return c.Status == cli.CheckOK, c.Message
+	})
+	if err != nil || !r.OK {
+		t.Fatalf("%v: %+v", err, r.Checks)
+	}
+	expect(t, find(t, r, cli.CategoryWebhook, "configuration"), cli.CheckSkip, "forbidden")
+	expect(t, find(t, r, cli.CategoryManager, "Deployment"), cli.CheckSkip, "not allowed to list Deployments")
+	expect(t, find(t, r, cli.CategoryPolicies, "AuthPolicy "+ns+"/shop-api keys"), cli.CheckOK)
 }
