@@ -263,10 +263,56 @@ func TestCLICheckOnABrokenInstall(t *testing.T) {
 		setHook(t, realURL, realCA)
 		r, _ := checkOn(t, bareKubeconfig)
 		expect(t, find(t, r, cli.CategoryWebhook, "answers"), cli.CheckWarn, "no namespace opted into injection")
+		hook.Webhooks[0].NamespaceSelector = injection.Webhook(injection.DefaultOperatorNamespace, admissionregistrationv1.WebhookClientConfig{}).NamespaceSelector
+	})
+
+	createIn(t, bare, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tollgate-system"}})
+
+	t.Run("a webhook that lets pods through when it is down", func(t *testing.T) {
+		hook.Webhooks[0].FailurePolicy = ptr.To(admissionregistrationv1.Ignore)
+		setHook(t, realURL, realCA)
+		r, _ := checkOn(t, bareKubeconfig)
+		expect(t, find(t, r, cli.CategoryWebhook, "configuration"), cli.CheckWarn, "failurePolicy Ignore: pods are created unprotected while the webhook is down")
+		hook.Webhooks[0].FailurePolicy = ptr.To(admissionregistrationv1.Fail)
+	})
+
+	t.Run("a Service webhook: the certificate in its Secret", func(t *testing.T) {
+		caPEM, caCert, caKey := newCert(t, time.Now().Add(365*24*time.Hour), nil, nil)
+		hook.Webhooks[0].ClientConfig = admissionregistrationv1.WebhookClientConfig{CABundle: caPEM,
+			Service: &admissionregistrationv1.ServiceReference{Namespace: "tollgate-system", Name: injection.WebhookServiceName, Path: ptr.To("/inject")}}
+		if err := bare.Update(ctx, hook); err != nil {
+			t.Fatal(err)
+		}
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "tollgate-system", Name: injection.WebhookSecretName}}
+		createIn(t, bare, secret)
+		r, _ := checkOn(t, bareKubeconfig)
+		expect(t, find(t, r, cli.CategoryCertificates, "serving certificate"), cli.CheckFail, "Secret tollgate-system/"+injection.WebhookSecretName, "no PEM certificate")
+		// The Service does not exist: the API server says so.
+		answers := find(t, r, cli.CategoryWebhook, "answers")
+		expect(t, answers, cli.CheckFail, "failed calling webhook", injection.WebhookServiceName)
+		// Without a Service in front, no Deployment is not "outside the cluster".
+		expect(t, find(t, r, cli.CategoryManager, "Deployment"), cli.CheckFail, "no Deployment labelled")
+
+		wrongName, _, _ := newCert(t, time.Now().Add(365*24*time.Hour), caCert, caKey, "webhook.example.com")
+		secret.Data = map[string][]byte{corev1.TLSCertKey: wrongName}
+		if err := bare.Update(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		r, _ = checkOn(t, bareKubeconfig)
+		expect(t, find(t, r, cli.CategoryCertificates, "serving certificate"), cli.CheckFail,
+			"certificate is valid for webhook.example.com, not "+injection.WebhookServiceName+".tollgate-system.svc")
+
+		host := injection.WebhookServiceName + ".tollgate-system.svc"
+		right, _, _ := newCert(t, time.Now().Add(365*24*time.Hour), caCert, caKey, host)
+		secret.Data = map[string][]byte{corev1.TLSCertKey: right}
+		if err := bare.Update(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		r, _ = checkOn(t, bareKubeconfig)
+		expect(t, find(t, r, cli.CategoryCertificates, "serving certificate"), cli.CheckOK, "valid for "+host, "signed by the caBundle")
 	})
 
 	t.Run("a manager Deployment without available replicas", func(t *testing.T) {
-		createIn(t, bare, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tollgate-system"}})
 		dep := &appsv1.Deployment{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "tollgate-system", Name: "tollgate-controller-manager", Labels: cli.ManagerLabels},
 			Spec: appsv1.DeploymentSpec{
@@ -299,20 +345,38 @@ func TestCLICheckOnABrokenInstall(t *testing.T) {
 // newCA is a PEM self-signed CA certificate valid until notAfter.
 func newCA(t *testing.T, notAfter time.Time) []byte {
 	t.Helper()
+	ca, _, _ := newCert(t, notAfter, nil, nil)
+	return ca
+}
+
+// newCert is a PEM certificate valid until notAfter and its key: a self-signed CA when
+// parent is nil, else a serving certificate for dnsName signed by parent.
+func newCert(t *testing.T, notAfter time.Time, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, dnsName ...string) ([]byte, *x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "test CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	signer, signerKey := tmpl, key
+	if parent != nil {
+		tmpl.Subject.CommonName, tmpl.IsCA, tmpl.DNSNames = dnsName[0], false, dnsName
+		tmpl.KeyUsage, tmpl.ExtKeyUsage = x509.KeyUsageDigitalSignature, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		signer, signerKey = parent, parentKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, &key.PublicKey, signerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), cert, key
 }
 
 func createIn(t *testing.T, c client.Client, obj client.Object) {
