@@ -301,3 +301,27 @@ func TestInjectNeedsAFileAndAPolicy(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+func TestInjectReadsFilesAndJSON(t *testing.T) {
+	dir := t.TempDir()
+	yamlFile, jsonFile := filepath.Join(dir, "app.yaml"), filepath.Join(dir, "pod.json")
+	if err := os.WriteFile(yamlFile, []byte(workloads["Deployment"].manifest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	podJSON := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","annotations":{"auth.tollgate.dev/policy":"shop-api"}},"spec":{"containers":[{"name":"app","image":"app","ports":[{"containerPort":8080}]}],"activeDeadlineSeconds":9007199254740993}}`
+	if err := os.WriteFile(jsonFile, []byte(podJSON), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, "tollgate", "", "inject", "-f", yamlFile, "-f", jsonFile, "-n", "shop", "--policy-file", writePolicyFile(t), "--sidecar-image", testImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(out, "---\n")
+	if len(docs) != 2 || !strings.Contains(docs[0], "kind: Deployment") || !strings.Contains(docs[1], "kind: Pod") || strings.Count(out, "name: "+contract.ContainerName) != 2 {
+		t.Fatalf("output:\n%s", out)
+	}
+	// Numbers are kept as written, not rounded through float64.
+	if !strings.Contains(docs[1], "activeDeadlineSeconds: 9007199254740993") {
+		t.Errorf("a large number changed:\n%s", docs[1])
+	}
+}
