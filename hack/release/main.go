@@ -60,6 +60,9 @@ type Options struct {
 	BaseURL string
 	// LDFlags are passed to go build (the Makefile's: version and commit).
 	LDFlags string
+	// KeepPaths builds without -trimpath: the test does, to reuse the packages `go test`
+	// compiled (-trimpath compiles every package again).
+	KeepPaths bool
 }
 
 // Platform is one archive, as the krew manifest names it.
@@ -125,7 +128,11 @@ func Release(o Options) ([]Platform, error) {
 			p.Binary += ".exe"
 		}
 		bin := filepath.Join(build, goos+"-"+goarch, p.Binary)
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", o.LDFlags, "-o", bin, "./cmd/tollgate")
+		args := []string{"build", "-trimpath", "-ldflags", o.LDFlags, "-o", bin, "./cmd/tollgate"}
+		if o.KeepPaths {
+			args = slices.Delete(args, 1, 2)
+		}
+		cmd := exec.Command("go", args...)
 		cmd.Dir = o.Root
 		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

@@ -163,7 +163,8 @@ func TestReleaseArchives(t *testing.T) {
 	if _, err := Release(Options{
 		Version: "v0.1.0-test", Platforms: []string{host}, Out: out, Root: filepath.Join("..", ".."),
 		Template: filepath.Join("..", "krew", "tollgate.yaml"), BaseURL: "https://example.com/{{version}}",
-		LDFlags: "-X github.com/tollgate-dev/tollgate/internal/version.Version=v0.1.0-test",
+		LDFlags:   "-X github.com/tollgate-dev/tollgate/internal/version.Version=v0.1.0-test",
+		KeepPaths: true,
 	}); err != nil {
 		t.Fatal(err)
 	}
