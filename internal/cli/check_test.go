@@ -163,3 +163,17 @@ Webhook
 		}
 	}
 }
+
+func TestPolicyPodsWarnsAboutPodsToRestart(t *testing.T) {
+	p := &authv1alpha1.AuthPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "shop-api"}}
+	c := &checker{}
+	if r := c.policyPods(t.Context(), p); r.Status != CheckOK {
+		t.Errorf("%+v", r)
+	}
+	p.Status.Conditions = []metav1.Condition{{Type: authv1alpha1.ConditionPodsCurrent, Status: metav1.ConditionFalse,
+		Reason: authv1alpha1.ReasonPodsRestartPending, Message: "2 pods run a sidecar started before generation 3"}}
+	r := c.policyPods(t.Context(), p)
+	if r.Status != CheckWarn || r.Message != "2 pods run a sidecar started before generation 3" || !strings.Contains(r.Hint, "rollout restart") {
+		t.Errorf("%+v", r)
+	}
+}
