@@ -204,6 +204,10 @@ install-plugin: build ## Install kubectl-tollgate into PLUGIN_DIR ($GOBIN, else 
 	@echo "installed $(PLUGIN_DIR)/kubectl-tollgate: try kubectl tollgate --help"
 	@case ":$$PATH:" in *":$(PLUGIN_DIR):"*) ;; *) echo "note: $(PLUGIN_DIR) is not on your PATH; add it, or make install-plugin PLUGIN_DIR=<a directory on PATH>" >&2 ;; esac
 
+.PHONY: release-archives
+release-archives: ## kubectl-tollgate archives (linux/darwin amd64/arm64 tar.gz, windows/amd64 zip), checksums.txt and the filled krew manifest in dist/release (VERSION=v0.1.0).
+	go run ./hack/release -version $(VERSION) -ldflags '$(LDFLAGS)' -out dist/release
+
 ##@ Deployment
 
 # kubectl from PATH, else built from source into bin/kubectl (hack/ensure-kubectl.sh).

@@ -41,8 +41,20 @@ import (
 // tollgate runs the CLI in this process, as `tollgate ARGS... --kubeconfig <envtest>`.
 func tollgate(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	return tollgateWithInput(t, "", args...)
+}
+
+// tollgateWithInput is tollgate with stdin.
+func tollgateWithInput(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	return tollgateOn(t, kubeconfig, stdin, args...)
+}
+
+// tollgateOn runs the CLI against the cluster of a kubeconfig file.
+func tollgateOn(t *testing.T, kubeconfig, stdin string, args ...string) (string, error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	root := cli.NewRootCommand("tollgate", genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	root := cli.NewRootCommand("tollgate", genericiooptions.IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut})
 	root.SetArgs(append(args, "--kubeconfig", kubeconfig))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

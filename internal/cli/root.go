@@ -39,8 +39,9 @@ func NewRootCommand(argv0 string, streams genericiooptions.IOStreams) *cobra.Com
 		Short: "JWT authentication for Kubernetes workloads",
 		Long: `tollgate gives HTTP workloads JWT authentication through an injected sidecar.
 
-This binary runs the operator (tollgate manager) and inspects and steers the signing
-keys of AuthPolicies (keys, rotate, revoke-key). Installed as kubectl-tollgate on the
+This binary runs the operator (tollgate manager), checks an installation (check),
+injects the sidecar into manifests (inject), and inspects and steers the signing keys
+of AuthPolicies (keys, rotate, revoke-key). Installed as kubectl-tollgate on the
 PATH, it is a kubectl plugin: kubectl tollgate keys shop-api -n shop.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -55,6 +56,8 @@ PATH, it is a kubectl plugin: kubectl tollgate keys shop-api -n shop.`,
 		newKeysCommand(kube, streams),
 		newRotateCommand(kube, streams),
 		newRevokeKeyCommand(kube, streams),
+		newCheckCommand(kube, streams),
+		newInjectCommand(kube, streams),
 		newHashPasswordCommand(streams),
 		newVersionCommand(streams),
 	)
