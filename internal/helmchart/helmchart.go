@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -45,9 +44,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // Dir is charts/tollgate below the repository root.
@@ -201,28 +197,4 @@ func asRelease(r any, err error, doing string) (*releasev1.Release, error) {
 		return nil, fmt.Errorf("helm: %s the chart: a release of type %T", doing, r)
 	}
 	return rel, nil
-}
-
-// WriteKubeconfig writes restCfg as a kubeconfig file in dir (Helm's client loads one)
-// and returns its path.
-func WriteKubeconfig(restCfg *rest.Config, dir string) (string, error) {
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["c"] = &clientcmdapi.Cluster{
-		Server: restCfg.Host, CertificateAuthorityData: restCfg.CAData, CertificateAuthority: restCfg.CAFile,
-		InsecureSkipTLSVerify: restCfg.Insecure,
-	}
-	kc.AuthInfos["u"] = &clientcmdapi.AuthInfo{
-		ClientCertificateData: restCfg.CertData, ClientKeyData: restCfg.KeyData,
-		ClientCertificate: restCfg.CertFile, ClientKey: restCfg.KeyFile,
-		Token: restCfg.BearerToken, TokenFile: restCfg.BearerTokenFile,
-		Impersonate: restCfg.Impersonate.UserName,
-	}
-	kc.Contexts["c"] = &clientcmdapi.Context{Cluster: "c", AuthInfo: "u"}
-	kc.CurrentContext = "c"
-	b, err := clientcmd.Write(*kc)
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "kubeconfig")
-	return path, os.WriteFile(path, b, 0o600)
 }
