@@ -22,10 +22,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,7 +109,7 @@ type platformBinaries struct {
 // source and toolchain give the same bytes.
 func buildBinaries(ctx context.Context, dir string, p v1.Platform, ldflags string) (platformBinaries, error) {
 	b := platformBinaries{platform: p, tollgate: filepath.Join(dir, "tollgate"), sidecar: filepath.Join(dir, "tollgate-sidecar")}
-	for _, bin := range []struct{ out, pkg string }{{b.tollgate, "./cmd/tollgate"}, {b.sidecar, "./cmd/tollgate-sidecar"}} {
+	for _, bin := range []struct{ out, pkg string }{{b.tollgate, "github.com/tollgate-dev/tollgate/cmd/tollgate"}, {b.sidecar, "github.com/tollgate-dev/tollgate/cmd/tollgate-sidecar"}} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", bin.out, bin.pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+p.OS, "GOARCH="+p.Architecture, "GOFLAGS=-buildvcs=false")
 		var out bytes.Buffer
