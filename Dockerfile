@@ -1,6 +1,8 @@
 # One image, two static binaries: the operator (`tollgate manager`, also the CLI) and the
 # sidecar it injects (`tollgate-sidecar`), so operator and sidecar never skew.
 #   make docker-build IMG=registry.example.com/tollgate:v0.1.0
+# `make image` builds the same layout without Docker (hack/image -oci): an OCI index for
+# linux/amd64 and linux/arm64, reproducible, with an SBOM.
 ARG GO_VERSION=1.26.8
 
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
@@ -14,7 +16,6 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY api/ api/
 COPY cmd/ cmd/
-COPY controllers/ controllers/
 COPY internal/ internal/
 COPY keyset/ keyset/
 COPY sidecar/ sidecar/
