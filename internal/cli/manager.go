@@ -70,11 +70,7 @@ const (
 
 // ManagerOptions are the settings of `tollgate manager`.
 type ManagerOptions struct {
-	MetricsBindAddress string
-	// MetricsSecure serves metrics over HTTPS to authenticated, authorized scrapers only
-	// (metricsOptions); MetricsCertDir holds its tls.crt and tls.key (empty: self-signed).
-	MetricsSecure           bool
-	MetricsCertDir          string
+	MetricsBindAddress      string
 	HealthProbeBindAddress  string
 	LeaderElect             bool
 	LeaderElectionNamespace string
@@ -105,6 +101,11 @@ type ManagerOptions struct {
 	// the MutatingWebhookConfiguration tollgate-dev-mutating-webhook-configuration that
 	// points the API server at <URL>/inject. CertMode is then ignored.
 	WebhookURL string
+
+	// MetricsSecure serves metrics over HTTPS to authenticated, authorized scrapers only
+	// (metricsOptions); MetricsCertDir holds its tls.crt and tls.key (empty: self-signed).
+	MetricsSecure  bool
+	MetricsCertDir string
 
 	// skipNameValidation lets tests run several managers in one process.
 	skipNameValidation bool
