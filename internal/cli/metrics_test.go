@@ -17,6 +17,7 @@ limitations under the License.
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -27,14 +28,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -214,4 +218,33 @@ func serviceAccountToken(t *testing.T, c client.Client, cfg *rest.Config, ns, na
 		t.Fatal(err)
 	}
 	return tr.Status.Token
+}
+
+// `tollgate manager` serves secure metrics unless told otherwise, as kubebuilder v4 does.
+func TestManagerMetricsAreSecureByDefault(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		secure bool
+	}{
+		{nil, true},
+		{[]string{"--metrics-secure=false"}, false},
+	} {
+		t.Run(strings.Join(append([]string{"manager"}, tc.args...), " "), func(t *testing.T) {
+			root := NewRootCommand("tollgate", genericiooptions.IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}})
+			var opts metricsserver.Options
+			mgr, _, _ := root.Find([]string{"manager"})
+			mgr.RunE = func(cmd *cobra.Command, _ []string) error {
+				secure, err := cmd.Flags().GetBool("metrics-secure")
+				opts = metricsOptions(ManagerOptions{MetricsBindAddress: ":8443", MetricsSecure: secure})
+				return err
+			}
+			root.SetArgs(append([]string{"manager"}, tc.args...))
+			if err := root.Execute(); err != nil {
+				t.Fatal(err)
+			}
+			if opts.SecureServing != tc.secure || (opts.FilterProvider != nil) != tc.secure {
+				t.Errorf("secure serving %v, authn/authz filter %v; want both %v", opts.SecureServing, opts.FilterProvider != nil, tc.secure)
+			}
+		})
+	}
 }
