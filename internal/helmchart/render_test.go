@@ -147,14 +147,23 @@ func TestTheChartsValues(t *testing.T) {
 			t.Errorf("args %v", args)
 		}
 	})
-	t.Run("the release's namespace is never injected, whatever it is called", func(t *testing.T) {
-		objs := byKey(renderIn(t, "platform-auth", map[string]any{"webhook": map[string]any{"excludedNamespaces": []any{"kube-system", "platform-auth", "batch"}}}))
+	t.Run("the release's namespace is never injected, whatever it is called; the user's selector is added", func(t *testing.T) {
+		objs := byKey(renderIn(t, "platform-auth", map[string]any{"webhook": map[string]any{
+			"excludedNamespaces": []any{"kube-system", "platform-auth", "batch"},
+			"namespaceSelector": map[string]any{"matchExpressions": []any{
+				map[string]any{"key": "tier", "operator": "In", "values": []any{"web"}},
+			}},
+		}}))
 		whc := objs["MutatingWebhookConfiguration//"+injection.WebhookConfigurationName]
 		webhooks, _, _ := unstructured.NestedSlice(whc.Object, "webhooks")
 		exprs, _, _ := unstructured.NestedSlice(webhooks[0].(map[string]any), "namespaceSelector", "matchExpressions")
 		values, _, _ := unstructured.NestedStringSlice(exprs[0].(map[string]any), "values")
 		if !slices.Equal(values, []string{"platform-auth", "kube-system", "batch"}) {
 			t.Errorf("excluded namespaces %v", values)
+		}
+		labels, _, _ := unstructured.NestedStringMap(webhooks[0].(map[string]any), "namespaceSelector", "matchLabels")
+		if len(exprs) != 2 || exprs[1].(map[string]any)["key"] != "tier" || labels["auth.tollgate.dev/injection"] != "enabled" {
+			t.Errorf("namespaceSelector: expressions %v, labels %v; want the user's expression after the exclusions, the default labels", exprs, labels)
 		}
 	})
 	t.Run("image by digest, sidecar image of its own, leader election off, extra args", func(t *testing.T) {
