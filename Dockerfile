@@ -2,6 +2,8 @@
 # sidecar it injects (`tollgate-sidecar`) and the authorizer it deploys for gateways
 # (`tollgate-authorizer`), so they never skew.
 #   make docker-build IMG=registry.example.com/tollgate:v0.1.0
+# `make image` builds the same layout without Docker (hack/image -oci): an OCI index for
+# linux/amd64 and linux/arm64, reproducible, with an SBOM.
 ARG GO_VERSION=1.26.8
 
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
@@ -15,7 +17,6 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY api/ api/
 COPY cmd/ cmd/
-COPY controllers/ controllers/
 COPY internal/ internal/
 COPY keyset/ keyset/
 COPY sidecar/ sidecar/

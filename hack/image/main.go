@@ -29,6 +29,11 @@ limitations under the License.
 //	go run ./hack/image -out bin/images.tar -tollgate bin/tollgate -sidecar bin/tollgate-sidecar \
 //	    -authorizer bin/tollgate-authorizer \
 //	    -demo-app bin/demo-app -pause bin/pause -redis /usr/bin/redis-server
+//
+// With -oci DIR it writes the release image instead (`make image`, oci.go): it builds both
+// binaries for every -platforms entry and writes one OCI image index in an OCI image layout,
+// with a CycloneDX SBOM of the binaries (sbom.go) beside it and attached to the index as
+// an OCI referrer.
 package main
 
 import (
@@ -46,7 +51,6 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -66,8 +70,9 @@ const (
 	DefaultRedisImage    = "tollgate.local/redis:dev"
 )
 
-// epoch is every file's modification time: rebuilding the same binaries changes no digest.
-var epoch = time.Unix(0, 0).UTC()
+// epoch is every file's modification time and the images' creation time: rebuilding the
+// same binaries changes no digest. SOURCE_DATE_EPOCH (seconds) sets it, else 1970-01-01.
+var epoch = sourceDateEpoch()
 
 // file is one regular file, directory or symlink of a layer.
 type file struct {
@@ -87,6 +92,7 @@ type spec struct {
 	user       string
 	env        []string
 	labels     map[string]string
+	arch       string // GOARCH of the binaries; empty: this machine's
 }
 
 func main() {
@@ -107,7 +113,16 @@ func main() {
 	flag.StringVar(&demoRef, "demo-app-image", DefaultDemoAppImage, "name of the demo app image")
 	flag.StringVar(&pauseRef, "pause-image", DefaultPauseImage, "name of the pause image")
 	flag.StringVar(&redisRef, "redis-image", DefaultRedisImage, "name of the redis image")
+	var oci ociFlags
+	oci.add(flag.CommandLine)
 	flag.Parse()
+	if oci.dir != "" {
+		if err := oci.run(tollgateRef); err != nil {
+			fmt.Fprintln(os.Stderr, "image:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if tollgateBin == "" || sidecarBin == "" || authorizerBin == "" {
 		fmt.Fprintln(os.Stderr, "image: -tollgate, -sidecar and -authorizer are required")
 		os.Exit(2)
@@ -359,7 +374,11 @@ func image(s spec) (v1.Image, error) {
 		return nil, err
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture, cf.Created = "linux", runtime.GOARCH, v1.Time{Time: epoch}
+	arch := s.arch
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	cf.OS, cf.Architecture, cf.Created = "linux", arch, v1.Time{Time: epoch}
 	cf.Config = v1.Config{Entrypoint: s.entrypoint, Cmd: s.cmd, User: s.user, Env: s.env, Labels: s.labels, WorkingDir: "/"}
 	return mutate.ConfigFile(img, cf)
 }

@@ -38,7 +38,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/tollgate-dev/tollgate/internal/controller/authpolicy"
@@ -106,6 +105,11 @@ type ManagerOptions struct {
 	// reconcile; empty: off unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
 	OTLPEndpoint string
 
+	// MetricsSecure serves metrics over HTTPS to authenticated, authorized scrapers only
+	// (metricsOptions); MetricsCertDir holds its tls.crt and tls.key (empty: self-signed).
+	MetricsSecure  bool
+	MetricsCertDir string
+
 	// skipNameValidation lets tests run several managers in one process.
 	skipNameValidation bool
 }
@@ -113,6 +117,8 @@ type ManagerOptions struct {
 func (o *ManagerOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 disables it")
+	f.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve metrics over HTTPS, only to scrapers whose token may get the non-resource URL /metrics (ClusterRole tollgate-metrics-reader); false: plain HTTP to anyone")
+	f.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "directory of the metrics server's tls.crt and tls.key (with --metrics-secure); empty: a self-signed certificate made at start")
 	f.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	f.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among the replicas, so that one reconciles at a time")
 	f.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
@@ -213,7 +219,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 	opts := ctrl.Options{
 		Scheme:                        Scheme(),
 		Cache:                         CacheOptions(),
-		Metrics:                       metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		Metrics:                       metricsOptions(o),
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              LeaderElectionID,

@@ -149,6 +149,7 @@ func TestManifestsPassServerValidation(t *testing.T) {
 	// Cluster-scoped objects of samples get no namespace; namespaced ones go to samplesNS.
 	dryRun("config/default", installed, "")
 	dryRun("config/samples", samples, samplesNS)
+	dryRun("config/networkpolicy", render(t, "networkpolicy"), "")
 }
 
 func waitEstablished(ctx context.Context, t *testing.T, c client.Client, name string) {

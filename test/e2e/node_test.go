@@ -88,6 +88,7 @@ func TestRealNode(t *testing.T) {
 		{"a changed policy reaches the running pods; a restart-only change shows in PodsCurrent", e.livePolicy},
 		{"a pod created before injection shows in the unprotected-pod report", e.unprotected},
 		{"deleting the AuthPolicy garbage-collects its Secret and ConfigMap", e.garbageCollection},
+		{"the Helm chart installs with the SDK, injects a pod, and uninstalls", e.helmChart},
 	}
 	for _, s := range steps {
 		began := time.Now()

@@ -225,7 +225,9 @@ func startStack(t *testing.T) *stack {
 	s.traces = otlptest.Start(t)
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50") // milliseconds: export spans at once
 	testproc.Start(t, tollgateBin, "http://"+health+"/readyz", "manager", "--otlp-endpoint", s.traces.URL,
-		"--kubeconfig", kubeconfig, "--metrics-bind-address", s.managerMetrics,
+		// Plain HTTP: the test's Prometheus scrapes without a ServiceAccount token (the
+		// default, --metrics-secure, is tested in internal/cli).
+		"--kubeconfig", kubeconfig, "--metrics-bind-address", s.managerMetrics, "--metrics-secure=false",
 		"--health-probe-bind-address", health, "--disable-webhook", "--sidecar-image", "registry.example/tollgate:test")
 	testwait.Until(t, time.Minute, "the AuthPolicy is Ready", func() (bool, string) {
 		if err := s.k8s.Get(ctx, client.ObjectKeyFromObject(policy), policy); err != nil {
