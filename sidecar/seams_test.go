@@ -23,6 +23,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,20 +106,26 @@ func TestGRPCStreamsEndWhenTheirTokenIsRevokedWhateverTheClientSpeaks(t *testing
 // which reuse detection exists to catch. It must end the session, the attacker's successor
 // included, not answer 200 and leave the attacker in.
 func TestOAuthRevokeWithASpentRefreshTokenEndsItsSession(t *testing.T) {
+	withInterval := strings.Replace(testPolicyYAML, "clockSkew: 30s}", "clockSkew: 30s, refreshReuseInterval: 10s}", 1)
 	eachStore(t, func(t *testing.T, st harnessOption) {
-		h := newHarness(t, st)
-		victim := oauthTokensAt(t, h, "/auth/token", passwordForm("alice@example.com", alicePassword), nil)
-		attacker := oauthTokensAt(t, h, "/auth/token", refreshForm(victim.RefreshToken), nil)
-		resp, out := h.form("/auth/revoke", url.Values{"token": {victim.RefreshToken}, "token_type_hint": {"refresh_token"}}.Encode(), nil)
-		if resp.StatusCode != http.StatusOK || len(out) != 0 {
-			t.Fatalf("revoke: %d %s", resp.StatusCode, out)
-		}
-		if resp, _ := h.do("GET", "/orders", attacker.AccessToken, nil); resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("the attacker's access token after its owner revoked the session: %d", resp.StatusCode)
-		}
-		resp, body := h.form("/auth/token", refreshForm(attacker.RefreshToken), nil)
-		if resp.StatusCode != http.StatusBadRequest || oauthErrorOf(t, resp, body) != "invalid_grant" {
-			t.Errorf("the attacker's refresh token after its owner revoked the session: %d %s", resp.StatusCode, body)
+		for name, policy := range map[string]string{"no reuse interval": testPolicyYAML, "within the reuse interval": withInterval} {
+			t.Run(name, func(t *testing.T) { revokeASpentRefreshToken(t, newHarness(t, st, withPolicy(policy))) })
 		}
 	})
+}
+
+func revokeASpentRefreshToken(t *testing.T, h *harness) {
+	victim := oauthTokensAt(t, h, "/auth/token", passwordForm("alice@example.com", alicePassword), nil)
+	attacker := oauthTokensAt(t, h, "/auth/token", refreshForm(victim.RefreshToken), nil)
+	resp, out := h.form("/auth/revoke", url.Values{"token": {victim.RefreshToken}, "token_type_hint": {"refresh_token"}}.Encode(), nil)
+	if resp.StatusCode != http.StatusOK || len(out) != 0 {
+		t.Fatalf("revoke: %d %s", resp.StatusCode, out)
+	}
+	if resp, _ := h.do("GET", "/orders", attacker.AccessToken, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the attacker's access token after its owner revoked the session: %d", resp.StatusCode)
+	}
+	resp, body := h.form("/auth/token", refreshForm(attacker.RefreshToken), nil)
+	if resp.StatusCode != http.StatusBadRequest || oauthErrorOf(t, resp, body) != "invalid_grant" {
+		t.Errorf("the attacker's refresh token after its owner revoked the session: %d %s", resp.StatusCode, body)
+	}
 }
