@@ -66,7 +66,21 @@ func (s *Server) Protocols() *http.Protocols {
 // any case, as media types are. gRPC-Web (application/grpc-web) is not: it is gRPC only
 // after a gateway's translation, and reaches the sidecar as gRPC from there.
 func isGRPC(r *http.Request) bool {
-	return r.ProtoMajor == 2 && isGRPCContentType(r.Header.Get("Content-Type"))
+	return r.ProtoMajor == 2 && carriesGRPC(r.Header)
+}
+
+// carriesGRPC reports whether any of the request's Content-Type values is a gRPC one,
+// whatever the protocol the client spoke: it is what decides whether a call is bound to its
+// token. grpc-go serves a call when any of its content-type values is gRPC, and the proxy
+// speaks HTTP/2 to an h2c app whatever the client spoke, so a client that writes a call
+// over HTTP/1.1, or puts another Content-Type first, still reaches the app with a gRPC call.
+func carriesGRPC(h http.Header) bool {
+	for _, ct := range h["Content-Type"] {
+		if isGRPCContentType(ct) {
+			return true
+		}
+	}
+	return false
 }
 
 func isGRPCContentType(ct string) bool {

@@ -92,18 +92,8 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	p := s.policy()
 	if wellFormedRefreshToken(req.Token) {
-		rt, err := s.store.LookupRefresh(ctx, hashHex(req.Token), s.now())
-		switch {
-		case errors.Is(err, store.ErrTampered):
-			s.recordRejected(p, r)
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return s.storeFailed("lookup_refresh", err)
-		default:
-			if err := s.endSession(ctx, rt.Family, s.now().Add(p.accessLifetime())); err != nil {
-				return err
-			}
-			s.log.Info("revoked", "what", "session", "subject", rt.Subject, "session", rt.Family)
+		if err := s.revokeRefresh(r, p, req.Token); err != nil {
+			return err
 		}
 	} else if id, err := p.tokens.Verify(req.Token); err == nil {
 		if err := s.revokeAccessToken(ctx, p, id); err != nil {
@@ -115,6 +105,38 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// revokeRefresh ends the session of a refresh token presented for revocation. The token is
+// spent as a refresh spends it, with no reuse interval, in one step in the store: a live
+// one's session then ends here; a spent one is reuse, whose session the store ends. A spent
+// token is what its owner holds after a thief refreshed first (or raced the revocation): the
+// owner's revocation must end the thief's successor too, not answer 200 and leave it live.
+func (s *Server) revokeRefresh(r *http.Request, p *livePolicy, token string) error {
+	ctx := r.Context()
+	now := s.now()
+	until := now.Add(p.accessLifetime())
+	_, nextHash := newRefreshToken() // never handed out: the session ends below
+	rt, err := s.store.RotateRefresh(ctx, hashHex(token), store.RefreshToken{Hash: nextHash, IssuedAt: now}, now, 0)
+	switch {
+	case errors.Is(err, store.ErrReused):
+		s.metrics.Reuse.Inc()
+		if rt.Family != "" {
+			s.revocations.Add(store.Revocation{Kind: store.RevokedSession, ID: rt.Family, Until: until})
+		}
+		s.log.Warn("spent refresh token presented for revocation: its whole session is revoked", "client", p.clientAddr(r))
+	case errors.Is(err, store.ErrTampered):
+		s.recordRejected(p, r)
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return s.storeFailed("rotate_refresh", err)
+	default:
+		if err := s.endSession(ctx, rt.Family, until); err != nil {
+			return err
+		}
+		s.log.Info("revoked", "what", "session", "subject", rt.Subject, "session", rt.Family)
+	}
 	return nil
 }
 

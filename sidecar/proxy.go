@@ -66,7 +66,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, clean string
 	// three allocations per request.
 	r.URL.Path, r.URL.RawPath = clean, ""
 	fwd.apply(r.Header)
-	grpc := isGRPC(r)
+	grpc := carriesGRPC(r.Header) // over either protocol: see carriesGRPC
 	if fwd.identity != nil && (grpc || len(r.Header["Upgrade"]) > 0) {
 		// An upgraded connection (a WebSocket) or a gRPC stream outlives the request that
 		// checked its token: it lasts only as long as the token stays valid. The proxy
