@@ -186,7 +186,7 @@ func rotationPass(t *testing.T, ns string, n int) (annotated, rotated time.Durat
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	all = waitAll(t, ns, n, time.Minute, func(p *authv1alpha1.AuthPolicy) bool { return p.Status.NextKeyID != "" })
+	all = waitAll(t, ns, n, 5*time.Minute, func(p *authv1alpha1.AuthPolicy) bool { return p.Status.NextKeyID != "" })
 	return annotated, time.Since(start), all
 }
 
