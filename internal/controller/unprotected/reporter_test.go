@@ -70,6 +70,20 @@ func TestAnnotatedPodsWithoutTheSidecarAreReported(t *testing.T) {
 	if err := k8s.Update(context.Background(), nsObj); err != nil {
 		t.Fatal(err)
 	}
+	// The API server matches the webhook's namespaceSelector against its informer's copy of
+	// the namespace, which sees the new label a moment later: wait until a dry run is injected.
+	testwait.Until(t, 30*time.Second, "the webhook to see the namespace's label", func() (bool, string) {
+		probe := appPod(ns, "api")
+		if err := k8s.Create(context.Background(), probe, client.DryRunAll); err != nil {
+			return false, err.Error()
+		}
+		for _, c := range probe.Spec.InitContainers {
+			if c.Name == contract.ContainerName {
+				return true, ""
+			}
+		}
+		return false, "a pod created now is not injected"
+	})
 	sidecarOf(t, createPod(t, appPod(ns, "api")))
 	if err := k8s.Delete(context.Background(), first, client.GracePeriodSeconds(0)); err != nil {
 		t.Fatal(err)
