@@ -36,34 +36,8 @@ func TestConcurrentRefreshesOfOneTokenGiveExactlyOneSuccess(t *testing.T) {
 		tr := h.login("bob@example.com", bobPassword)
 		body := `{"refreshToken":"` + tr.RefreshToken + `"}`
 		const n = 100
-		var ok, unauthorized, other atomic.Int32
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				resp, err := http.Post(h.http.URL+"/auth/refresh", "application/json", strings.NewReader(body))
-				if err != nil {
-					other.Add(1)
-					return
-				}
-				resp.Body.Close()
-				switch resp.StatusCode {
-				case 200:
-					ok.Add(1)
-				case 401:
-					unauthorized.Add(1)
-				default:
-					other.Add(1)
-				}
-			}()
-		}
-		close(start)
-		wg.Wait()
-		if ok.Load() != 1 || unauthorized.Load() != n-1 || other.Load() != 0 {
-			t.Fatalf("%d concurrent refreshes: %d succeeded, %d refused, %d other; want exactly 1 success", n, ok.Load(), unauthorized.Load(), other.Load())
+		if ok, unauthorized, other := raceRefreshes(n, body, h.http.URL); ok != 1 || unauthorized != n-1 || other != 0 {
+			t.Fatalf("%d concurrent refreshes: %d succeeded, %d refused, %d other; want exactly 1 success", n, ok, unauthorized, other)
 		}
 	})
 }
@@ -157,39 +131,42 @@ func testConcurrentRefreshesOnTwoReplicas(t *testing.T, d testredis.Deployment) 
 	tr := a.login("bob@example.com", bobPassword)
 	body := `{"refreshToken":"` + tr.RefreshToken + `"}`
 	const n = 40
-	var ok, unauthorized, other atomic.Int32
+	if ok, unauthorized, other := raceRefreshes(n, body, a.http.URL, b.http.URL); ok != 1 || unauthorized != n-1 || other != 0 {
+		t.Fatalf("%d concurrent refreshes on two replicas: %d succeeded, %d refused, %d other; want exactly 1 success", n, ok, unauthorized, other)
+	}
+}
+
+// raceRefreshes sends n refreshes with body at once, spread over the sidecars at urls in turn,
+// and counts the answers: 200, 401, anything else (or no answer).
+func raceRefreshes(n int, body string, urls ...string) (ok, unauthorized, other int32) {
+	var okN, unauthorizedN, otherN atomic.Int32
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range n {
-		url := a.http.URL
-		if i%2 == 1 {
-			url = b.http.URL
-		}
+		url := urls[i%len(urls)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
 			resp, err := http.Post(url+"/auth/refresh", "application/json", strings.NewReader(body))
 			if err != nil {
-				other.Add(1)
+				otherN.Add(1)
 				return
 			}
 			resp.Body.Close()
 			switch resp.StatusCode {
 			case 200:
-				ok.Add(1)
+				okN.Add(1)
 			case 401:
-				unauthorized.Add(1)
+				unauthorizedN.Add(1)
 			default:
-				other.Add(1)
+				otherN.Add(1)
 			}
 		}()
 	}
 	close(start)
 	wg.Wait()
-	if ok.Load() != 1 || unauthorized.Load() != n-1 || other.Load() != 0 {
-		t.Fatalf("%d concurrent refreshes on two replicas: %d succeeded, %d refused, %d other; want exactly 1 success", n, ok.Load(), unauthorized.Load(), other.Load())
-	}
+	return okN.Load(), unauthorizedN.Load(), otherN.Load()
 }
 
 // withStoreOf shares another harness's store.
