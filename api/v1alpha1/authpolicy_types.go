@@ -277,6 +277,15 @@ type RedisSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=15
 	DB int32 `json:"db,omitempty"`
+
+	// WaitReplicas makes every login, refresh rotation and revocation wait (Redis WAIT,
+	// 250 ms) until this many replicas have it, and answer 503 otherwise, so that a
+	// failover cannot lose an acknowledged write. 0 (the default) relies on asynchronous
+	// replication. The sidecar flag --redis-wait-replicas overrides it.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=5
+	WaitReplicas int32 `json:"waitReplicas,omitempty"`
 }
 
 // SidecarSpec sets the injected sidecar's network surface.

@@ -153,3 +153,35 @@ func TestSidecarLogsInAsThePolicysRedisUser(t *testing.T) {
 		t.Fatalf("login through Redis as the policy's user: %d\n%s", resp.StatusCode, p.Logs())
 	}
 }
+
+// spec.store.redis.waitReplicas reaches the store: on a lone redis-server, which has no
+// replica to acknowledge a write, a login waiting for one answers 503, while the same
+// policy without it logs in.
+func TestSidecarWaitsForThePolicysRedisReplicas(t *testing.T) {
+	bin := buildSidecar(t)
+	srv := testredis.Start(t)
+	dir := t.TempDir()
+	users := writeFile(t, dir, "users.yaml", testUsers)
+	keysDir := writeKeysDir(t, keyset.GenerateRecordKey())
+	for _, tc := range []struct {
+		redis string
+		want  int
+	}{
+		{`{addresses: ["` + srv.Addr() + `"]}`, http.StatusOK},
+		{`{addresses: ["` + srv.Addr() + `"], waitReplicas: 1}`, http.StatusServiceUnavailable},
+	} {
+		policy := writeFile(t, dir, "policy.yaml", strings.Replace(testPolicy, "spec:\n",
+			"spec:\n  store:\n    redis: "+tc.redis+"\n", 1))
+		p := startSidecar(t, bin, "--policy", policy, "--users-file", users, "--keys-dir", keysDir,
+			"--upstream", "http://127.0.0.1:1")
+		resp, err := http.Post("http://"+p.addr+"/auth/login", "application/json",
+			strings.NewReader(`{"email":"alice@example.com","password":"wonderland"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("login with store.redis %s: %d, want %d\n%s", tc.redis, resp.StatusCode, tc.want, p.Logs())
+		}
+	}
+}

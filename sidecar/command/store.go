@@ -58,6 +58,9 @@ func openStore(o options, policy *v1alpha1.AuthPolicy, log *slog.Logger) (store.
 		ro.Password = os.Getenv(contract.RedisPasswordEnv)
 	}
 	ro.WaitReplicas = o.redisWait
+	if r := policy.Spec.Store.Redis; ro.WaitReplicas == 0 && r != nil {
+		ro.WaitReplicas = int(r.WaitReplicas) // the flag, when set, overrides the policy
+	}
 	st, err := store.OpenRedis(ro, policy.Key(), store.WithLogger(log), store.WithRecordKey(key))
 	if err != nil {
 		return nil, err

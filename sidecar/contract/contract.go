@@ -148,7 +148,7 @@ func (a *Args) Register(fs *flag.FlagSet) {
 	fs.StringVar(&a.Upstream, "upstream", DefaultUpstream, "URL of the app")
 	fs.StringVar(&a.MetricsListen, "metrics-listen", DefaultMetricsListen, "address of "+MetricsPath+", "+HealthzPath+" and "+ReadyzPath)
 	fs.StringVar(&a.RedisURL, "redis-url", "", "redis:// or rediss:// URL, overriding spec.store (password also from "+RedisPasswordEnv+")")
-	fs.IntVar(&a.RedisWaitReplicas, "redis-wait-replicas", 0, "replicas every login, refresh rotation and revocation waits for (Redis WAIT, 250ms) before it is acknowledged; 0 relies on asynchronous replication, which a failover can lose writes to")
+	fs.IntVar(&a.RedisWaitReplicas, "redis-wait-replicas", 0, "replicas every login, refresh rotation and revocation waits for (Redis WAIT, 250ms) before it is acknowledged, overriding spec.store.redis.waitReplicas; 0: the policy's, where 0 relies on asynchronous replication, which a failover can lose writes to")
 	fs.Func("trusted-proxies", "comma-separated CIDRs or IPs of the proxies in front whose X-Forwarded-For/Forwarded is believed, overriding spec.sidecar.trustedProxies (\"\" trusts none)", func(v string) error {
 		a.TrustedProxies = &v
 		return nil
