@@ -147,6 +147,44 @@ func TestLoginLimitsBehindATrustedProxy(t *testing.T) {
 	})
 }
 
+// An IPv6 client is counted by its /64: a host picks any address in its network, so
+// failures from different addresses of one /64 add up, while another /64 has its own count.
+func TestLoginLimitsCountAnIPv6ClientByItsNetwork(t *testing.T) {
+	policy := strings.Replace(testPolicyYAML, "maxAttemptsPerClient: 1000", "maxAttemptsPerClient: 2", 1)
+	eachStore(t, func(t *testing.T, st harnessOption) {
+		h := newHarness(t, st, withPolicy(policy+"  sidecar: {trustedProxies: [127.0.0.1/32, \"::1\"]}\n"))
+		for _, a := range []string{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe"} {
+			if code := h.loginFrom(a, "carol@example.com", "guess"); code != http.StatusUnauthorized {
+				t.Fatalf("a failed login from %s: %d, want 401", a, code)
+			}
+		}
+		if code := h.loginFrom("2001:db8:1:2:abcd::9", "alice@example.com", alicePassword); code != http.StatusTooManyRequests {
+			t.Errorf("a third address of the same /64 after 2 failures: %d, want 429", code)
+		}
+		if code := h.loginFrom("2001:db8:1:3::1", "alice@example.com", alicePassword); code != http.StatusOK {
+			t.Errorf("a client in the next /64: %d, want 200", code)
+		}
+		if code := h.loginFrom("::ffff:203.0.113.9", "alice@example.com", alicePassword); code != http.StatusOK {
+			t.Errorf("an IPv4-mapped client (counted as its IPv4 address): %d, want 200", code)
+		}
+	})
+}
+
+func TestClientLimitKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.9":         "203.0.113.9",
+		"2001:db8:1:2::1":     "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::": "2001:db8:1:2::/64",
+		"::1":                 "::/64",
+		"unknown":             "unknown",
+		"":                    "",
+	} {
+		if got := clientLimitKey(in); got != want {
+			t.Errorf("clientLimitKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // undecidedAuthenticator answers password "hang" only when its gate opens, and then that it
 // could not decide (the app's password check down); other passwords go to the users file.
 type undecidedAuthenticator struct {

@@ -19,6 +19,7 @@ package sidecar
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -54,7 +55,7 @@ func (s *Server) reserveLogin(ctx context.Context, p *livePolicy, client, email 
 	rl := p.spec.Login.RateLimit
 	window := rl.Window.Duration
 	a := &loginAttempt{s: s}
-	cp, n, ttl, err := s.reserve(ctx, "login:client:"+client, window)
+	cp, n, ttl, err := s.reserve(ctx, "login:client:"+clientLimitKey(client), window)
 	if err != nil {
 		return nil, s.storeFailed("rate_limit", err)
 	}
@@ -106,4 +107,20 @@ func (a *loginAttempt) release(ctx context.Context, p place) {
 		a.s.metrics.StoreErrs.WithLabelValues("rate_limit").Inc()
 		a.s.log.Warn("could not give back a login attempt; the count stays one too high until the window ends", "error", err)
 	}
+}
+
+// ipv6LimitBits is the prefix an IPv6 client is counted by: a /64 is the smallest network
+// a subscriber is given, and any host in it picks its own addresses freely, so counting
+// each address apart would give one attacker 2^64 fresh limits.
+const ipv6LimitBits = 64
+
+// clientLimitKey is what a client address is counted under in the per-client login limit:
+// an IPv4 address itself (IPv4-mapped IPv6 included, as clientAddr unmaps it), an IPv6
+// address's /64. Anything else ("unknown") counts as itself.
+func clientLimitKey(client string) string {
+	a, err := netip.ParseAddr(client)
+	if err != nil || !a.Is6() {
+		return client
+	}
+	return netip.PrefixFrom(a, ipv6LimitBits).Masked().String()
 }

@@ -178,7 +178,7 @@ type RateLimitSpec struct {
 	// +kubebuilder:validation:Maximum=10000
 	MaxAttempts int32 `json:"maxAttempts,omitempty"`
 
-	// MaxAttemptsPerClient is how many failed logins one client address may have per
+	// MaxAttemptsPerClient is how many failed logins one client address (an IPv6 client: its /64) may have per
 	// window (see spec.sidecar.trustedProxies for the address behind a proxy). Successful
 	// logins do not count.
 	// +optional
