@@ -47,6 +47,7 @@ help: ## Show this help.
 manifests: $(CONTROLLER_GEN) ## Generate the CRD, RBAC and webhook manifests.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
 	cp config/crd/bases/auth.tollgate.dev_authpolicies.yaml charts/tollgate/crds/
+	cp config/prometheus/alerts.yaml config/prometheus/dashboard.json charts/tollgate/files/prometheus/
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
