@@ -89,8 +89,12 @@ nginx: ## Make sure nginx is installed (apt-get as root): the gateway tests star
 prometheus: ## Make sure prometheus is installed (apt-get as root): test/monitoring runs one.
 	hack/ensure-prometheus.sh
 
+.PHONY: helm3
+helm3: ## Build bin/helm3, a Helm 3 CLI from helm.sh/helm/v3 (cached): the chart tests prove Helm 3 compatibility with it.
+	hack/ensure-helm3.sh >/dev/null
+
 .PHONY: test
-test: redis-server chromium nginx prometheus envtest-binaries openid-client ## Run every test: unit, envtest, Redis, fuzz corpora; then the real-node e2e when root on Linux.
+test: redis-server chromium nginx prometheus envtest-binaries openid-client helm3 ## Run every test: unit, envtest, Redis, fuzz corpora; then the real-node e2e when root on Linux.
 	go test -count=1 -timeout 30m ./...
 ifeq ($(REAL_NODE),yes)
 	$(MAKE) e2e
