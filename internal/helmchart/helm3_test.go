@@ -18,16 +18,26 @@ package helmchart_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate-dev/tollgate/internal/helmchart"
+	"github.com/tollgate-dev/tollgate/internal/testenv"
+	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
 )
 
 // helm3 is the path of a Helm 3 CLI: $TOLLGATE_HELM3, else bin/helm3 (hack/ensure-helm3.sh,
@@ -143,4 +153,126 @@ func run(t *testing.T, bin string, args ...string) string {
 		t.Fatalf("helm3 %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.String()
+}
+
+// Helm 3 installs, upgrades and uninstalls the chart on a real API server (envtest, with
+// the Prometheus Operator's CRDs) as Helm 4 does: its three-way merge on upgrade keeps the
+// caBundle the manager wrote, applies the new values, and uninstall keeps the CRD.
+func TestHelm3InstallsUpgradesAndUninstallsTheChart(t *testing.T) {
+	bin := helm3(t)
+	assets, err := testenv.Assets(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrllog.SetLogger(logr.Discard())
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets, ControlPlaneStartTimeout: time.Minute,
+		CRDDirectoryPaths: []string{prometheusOperatorCRDs}, ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := testenv.WriteKubeconfig(cfg, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chartDir, err := filepath.Abs(helmchart.Dir(repoRoot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	helm := func(t *testing.T, args ...string) {
+		t.Helper()
+		run(t, bin, append(args, "--kubeconfig", kubeconfig, "--namespace", namespace)...)
+	}
+	get := func(apiVersion, kind, ns, name string) (*unstructured.Unstructured, error) {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion(apiVersion)
+		u.SetKind(kind)
+		return u, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, u)
+	}
+	endpointScheme := func(t *testing.T) any {
+		t.Helper()
+		sm, err := get("monitoring.coreos.com/v1", "ServiceMonitor", namespace, "tollgate-controller-manager-metrics-monitor")
+		if err != nil {
+			t.Fatal(err)
+		}
+		endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+		return endpoints[0].(map[string]any)["scheme"]
+	}
+
+	t.Run("install: the CRD, the manager, the webhook and the monitors", func(t *testing.T) {
+		helm(t, "install", "tollgate", chartDir, "--create-namespace",
+			"--set", "monitoring.serviceMonitor.enabled=true,monitoring.podMonitor.enabled=true,monitoring.prometheusRule.enabled=true")
+		for _, o := range []struct{ apiVersion, kind, ns, name string }{
+			{"apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "authpolicies.auth.tollgate.dev"},
+			{"apps/v1", "Deployment", namespace, "tollgate-controller-manager"},
+			{"admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "", injection.WebhookConfigurationName},
+			{"monitoring.coreos.com/v1", "PodMonitor", namespace, "tollgate-sidecars"},
+			{"monitoring.coreos.com/v1", "PrometheusRule", namespace, "tollgate-alerts"},
+		} {
+			if _, err := get(o.apiVersion, o.kind, o.ns, o.name); err != nil {
+				t.Errorf("%s %s: %v", o.kind, o.name, err)
+			}
+		}
+		if s := endpointScheme(t); s != "https" {
+			t.Errorf("ServiceMonitor scheme %v", s)
+		}
+	})
+
+	// What the manager writes at run time (cert-controller).
+	whc, err := get("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "", injection.WebhookConfigurationName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webhooks, _, _ := unstructured.NestedSlice(whc.Object, "webhooks")
+	const caBundle = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==" // base64, as the API returns it
+	webhooks[0].(map[string]any)["clientConfig"].(map[string]any)["caBundle"] = caBundle
+	if err := unstructured.SetNestedSlice(whc.Object, webhooks, "webhooks"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Update(ctx, whc, client.FieldOwner("cert-rotation")); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("upgrade: the new values apply, the manager's caBundle stays", func(t *testing.T) {
+		helm(t, "upgrade", "tollgate", chartDir, "--reuse-values", "--set", "metrics.secure=false,replicas=1")
+		if s := endpointScheme(t); s != "http" {
+			t.Errorf("ServiceMonitor scheme %v after the upgrade to insecure metrics", s)
+		}
+		d, err := get("apps/v1", "Deployment", namespace, "tollgate-controller-manager")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, _, _ := unstructured.NestedInt64(d.Object, "spec", "replicas"); r != 1 {
+			t.Errorf("replicas %d", r)
+		}
+		whc, err := get("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "", injection.WebhookConfigurationName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		webhooks, _, _ := unstructured.NestedSlice(whc.Object, "webhooks")
+		if got, _, _ := unstructured.NestedString(webhooks[0].(map[string]any), "clientConfig", "caBundle"); got != caBundle {
+			t.Errorf("the upgrade dropped the manager's caBundle: %q", got)
+		}
+	})
+
+	t.Run("uninstall: the release's objects go, the CRD stays", func(t *testing.T) {
+		helm(t, "uninstall", "tollgate", "--wait")
+		if _, err := get("monitoring.coreos.com/v1", "PrometheusRule", namespace, "tollgate-alerts"); !apierrors.IsNotFound(err) {
+			t.Errorf("PrometheusRule: %v, want NotFound", err)
+		}
+		if _, err := get("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "", injection.WebhookConfigurationName); !apierrors.IsNotFound(err) {
+			t.Errorf("MutatingWebhookConfiguration: %v, want NotFound", err)
+		}
+		if _, err := get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "authpolicies.auth.tollgate.dev"); err != nil {
+			t.Errorf("the CRD: %v", err)
+		}
+	})
 }
