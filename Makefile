@@ -47,6 +47,7 @@ help: ## Show this help.
 manifests: $(CONTROLLER_GEN) ## Generate the CRD, RBAC and webhook manifests.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
 	cp config/crd/bases/auth.tollgate.dev_authpolicies.yaml charts/tollgate/crds/
+	cp config/prometheus/alerts.yaml config/prometheus/dashboard.json charts/tollgate/files/prometheus/
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
@@ -88,8 +89,12 @@ nginx: ## Make sure nginx is installed (apt-get as root): the gateway tests star
 prometheus: ## Make sure prometheus is installed (apt-get as root): test/monitoring runs one.
 	hack/ensure-prometheus.sh
 
+.PHONY: helm3
+helm3: ## Build bin/helm3, a Helm 3 CLI from helm.sh/helm/v3 (cached): the chart tests prove Helm 3 compatibility with it.
+	hack/ensure-helm3.sh >/dev/null
+
 .PHONY: test
-test: redis-server chromium nginx prometheus envtest-binaries openid-client ## Run every test: unit, envtest, Redis, fuzz corpora; then the real-node e2e when root on Linux.
+test: redis-server chromium nginx prometheus envtest-binaries openid-client helm3 ## Run every test: unit, envtest, Redis, fuzz corpora; then the real-node e2e when root on Linux.
 	go test -count=1 -timeout 30m ./...
 ifeq ($(REAL_NODE),yes)
 	$(MAKE) e2e

@@ -78,7 +78,7 @@ func TestTheChartRendersWhatConfigDefaultInstalls(t *testing.T) {
 		g.SetLabels(nil)
 		w.SetLabels(nil)
 		if !reflect.DeepEqual(g.Object, w.Object) {
-			t.Errorf("%s differs from config/default:\n%s", key, diff(t, w.Object, g.Object))
+			t.Errorf("%s differs from config/default:\n%s", key, diff(t, "config/default", w.Object, g.Object))
 		}
 	}
 }
@@ -112,6 +112,16 @@ func TestTheChartLintsClean(t *testing.T) {
 			"webhook":       map[string]any{"certMode": "cert-manager", "certManager": map[string]any{"issuerRef": map[string]any{"kind": "ClusterIssuer", "name": "ca"}}},
 			"metrics":       map[string]any{"secure": false},
 			"networkPolicy": map[string]any{"enabled": true},
+		}},
+		{"every monitoring object, with labels for Prometheus' selectors and a metrics certificate", map[string]any{
+			"metrics": map[string]any{"certSecret": "tollgate-metrics-server-cert"},
+			"monitoring": map[string]any{
+				"labels":           map[string]any{"release": "kube-prometheus-stack"},
+				"serviceMonitor":   map[string]any{"enabled": true},
+				"podMonitor":       map[string]any{"enabled": true},
+				"prometheusRule":   map[string]any{"enabled": true},
+				"grafanaDashboard": map[string]any{"enabled": true},
+			},
 		}},
 		{"no metrics, no PodDisruptionBudget, one replica", map[string]any{
 			"metrics": map[string]any{"enabled": false}, "podDisruptionBudget": map[string]any{"enabled": false}, "replicas": 1,
@@ -289,7 +299,7 @@ func sortedKeys(m map[string]*unstructured.Unstructured) []string {
 }
 
 // diff is a unified diff of two objects' YAML.
-func diff(t *testing.T, want, got map[string]any) string {
+func diff(t *testing.T, from string, want, got map[string]any) string {
 	t.Helper()
 	w, err := yaml.Marshal(want)
 	if err != nil {
@@ -301,7 +311,7 @@ func diff(t *testing.T, want, got map[string]any) string {
 	}
 	d, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
 		A: difflib.SplitLines(string(w)), B: difflib.SplitLines(string(g)),
-		FromFile: "config/default", ToFile: "charts/tollgate", Context: 2,
+		FromFile: from, ToFile: "charts/tollgate", Context: 2,
 	})
 	if err != nil {
 		t.Fatal(err)

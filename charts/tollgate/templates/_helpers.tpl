@@ -34,3 +34,15 @@ app.kubernetes.io/component: manager
 {{- define "tollgate.webhookCertDir" -}}
 /tmp/k8s-webhook-server/serving-certs
 {{- end }}
+
+{{/* Where the metrics server's certificate (metrics.certSecret) is mounted. */}}
+{{- define "tollgate.metricsCertDir" -}}
+/tmp/k8s-metrics-server/metrics-certs
+{{- end }}
+
+{{/* The Secret the manager serves metrics with: metrics.certSecret when metrics are on and secure, else empty. */}}
+{{- define "tollgate.metricsCertSecret" -}}
+{{- if and .Values.metrics.enabled .Values.metrics.secure -}}
+{{ .Values.metrics.certSecret }}
+{{- end -}}
+{{- end }}
