@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package v1alpha1
+package spec
 
 import (
 	"net/netip"
@@ -23,8 +23,7 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation/field"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec/internal/field"
 )
 
 var authPathPrefixPattern = regexp.MustCompile(`^/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$`)
@@ -37,7 +36,7 @@ var methods = map[Method]bool{
 // Validate checks a defaulted policy with the same rules the CRD schema enforces on the API
 // server, so a manifest the standalone sidecar reads is refused exactly as `kubectl apply`
 // would refuse it. Each error names the field.
-func (p *AuthPolicy) Validate() error {
+func (p *Policy) Validate() error {
 	var errs field.ErrorList
 	spec := field.NewPath("spec")
 	s := &p.Spec
@@ -202,7 +201,7 @@ func validateRoute(p *field.Path, r *Route) field.ErrorList {
 	return errs
 }
 
-func durationIn(p *field.Path, d *metav1.Duration, lo, hi time.Duration) field.ErrorList {
+func durationIn(p *field.Path, d *Duration, lo, hi time.Duration) field.ErrorList {
 	if d == nil {
 		return field.ErrorList{field.Required(p, "")}
 	}
