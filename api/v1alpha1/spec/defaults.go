@@ -18,7 +18,6 @@ package spec
 
 import (
 	"time"
-
 )
 
 // Defaults that the CRD schema applies on the API server and Default applies in Go, for

@@ -30,8 +30,6 @@ const (
 // and the policy.yaml of the operator's sidecar ConfigMap. It reads everything
 // v1alpha1.AuthPolicy reads, uses only the name, namespace, generation and spec, and
 // ignores the status.
-//
-// +kubebuilder:object:generate=false
 type Policy struct {
 	APIVersion string `json:"apiVersion,omitempty"`
 	Kind       string `json:"kind,omitempty"`
@@ -43,8 +41,6 @@ type Policy struct {
 // ObjectMeta has the keys of Kubernetes' object metadata (metav1.ObjectMeta, a test keeps the
 // two in step), so that a manifest from `kubectl get -o yaml` reads; the sidecar uses the
 // name, namespace and generation.
-//
-// +kubebuilder:object:generate=false
 type ObjectMeta struct {
 	Name                       string            `json:"name,omitempty"`
 	GenerateName               string            `json:"generateName,omitempty"`

@@ -23,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 )
 
