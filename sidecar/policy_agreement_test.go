@@ -121,7 +121,7 @@ func policyManifests(t testing.TB) [][]byte {
 		strings.Replace(testPolicyYAML, "clockSkew: 30s", "clockSkew: 30s\n    clockSkue: 1s", 1),
 		strings.Replace(testPolicyYAML, "namespace: shop", "namespace: shop, generation: 7, labels: {a: 1}, annotations: {b: c}, uid: x, resourceVersion: \"9\"", 1),
 		strings.Replace(testPolicyYAML, "namespace: shop", "namespace: shop, labels: [a]", 1),
-		strings.Replace(testPolicyYAML, "namespace: shop", "namespace: shop, nmae: x", 1),
+		strings.Replace(testPolicyYAML, "namespace: shop", "namespace: shop, nam: x", 1),
 		strings.Replace(testPolicyYAML, "name: shop-api", "name: \"\"", 1),
 		strings.Replace(testPolicyYAML, "kind: AuthPolicy", "kind: AuthPolicy\nstatus: {observedGeneration: 2}", 1),
 		`{"apiVersion":"auth.tollgate.dev/v1alpha1","kind":"AuthPolicy","metadata":{"name":"x"},"spec":{"issuer":"https://x","audiences":["x"],"cors":{"allowedOrigins":["https://a.example","*"],"maxAge":"25h"}}}`,

@@ -67,7 +67,7 @@ func (p *Policy) Validate() error {
 	errs = append(errs, durationIn(sig.Child("rotationInterval"), s.Signing.RotationInterval, time.Minute, 8760*time.Hour)...)
 	errs = append(errs, durationIn(sig.Child("prePublish"), s.Signing.PrePublish, 10*time.Second, 720*time.Hour)...)
 	if s.Signing.PrePublish != nil && s.Signing.RotationInterval != nil && s.Signing.PrePublish.Duration >= s.Signing.RotationInterval.Duration {
-		errs = append(errs, field.Invalid(sig.Child("prePublish"), s.Signing.PrePublish.Duration.String(), "must be shorter than spec.signing.rotationInterval"))
+		errs = append(errs, field.Invalid(sig.Child("prePublish"), s.Signing.PrePublish.String(), "must be shorter than spec.signing.rotationInterval"))
 	}
 
 	tok := spec.Child("tokens")
@@ -206,7 +206,7 @@ func durationIn(p *field.Path, d *Duration, lo, hi time.Duration) field.ErrorLis
 		return field.ErrorList{field.Required(p, "")}
 	}
 	if d.Duration < lo || d.Duration > hi {
-		return field.ErrorList{field.Invalid(p, d.Duration.String(), "must be between "+lo.String()+" and "+hi.String())}
+		return field.ErrorList{field.Invalid(p, d.String(), "must be between "+lo.String()+" and "+hi.String())}
 	}
 	return nil
 }
