@@ -22,7 +22,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 )
 
 // Authorizer mode: gateways and meshes ask whether a request may pass instead of routing it
@@ -154,7 +154,7 @@ func (s *Server) badCheck(err error) error {
 func unstrippable(p *livePolicy, h http.Header) error {
 	for k, vs := range h {
 		if methodOverrideName(k) != "" {
-			if p.spec.Sidecar.MethodOverride != v1alpha1.MethodOverrideEvaluate && anyNonBlank(vs) {
+			if p.spec.Sidecar.MethodOverride != spec.MethodOverrideEvaluate && anyNonBlank(vs) {
 				return errOverrideNotStrips
 			}
 			continue

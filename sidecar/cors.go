@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 )
 
 // CORS (the Fetch standard's cross-origin protocol), as spec.cors sets it. Without spec.cors
@@ -78,7 +78,7 @@ var alwaysAllowedHeaders = []string{"authorization", "content-type", "accept", "
 var alwaysExposedHeaders = []string{"WWW-Authenticate", "Retry-After"}
 
 // newCORSPolicy compiles a defaulted, valid spec.cors; nil when the policy has none.
-func newCORSPolicy(spec *v1alpha1.CORSSpec) *corsPolicy {
+func newCORSPolicy(spec *spec.CORSSpec) *corsPolicy {
 	if spec == nil {
 		return nil
 	}

@@ -23,7 +23,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 )
 
 // gRPC apps (spec.sidecar.upstreamProtocol h2c): the proxy speaks HTTP/2 cleartext to the
@@ -34,8 +34,8 @@ import (
 // upstreamProtocols is what the proxy's transport speaks to the app: nil (the standard
 // library's default, HTTP/1.1 to an http:// app) for http1; for h2c, HTTP/2 with prior
 // knowledge and nothing else, so a gRPC app never gets an HTTP/1.1 request it cannot serve.
-func upstreamProtocols(p v1alpha1.UpstreamProtocol) *http.Protocols {
-	if p != v1alpha1.UpstreamH2C {
+func upstreamProtocols(p spec.UpstreamProtocol) *http.Protocols {
+	if p != spec.UpstreamH2C {
 		return nil
 	}
 	var ps http.Protocols
@@ -51,7 +51,7 @@ func upstreamProtocols(p v1alpha1.UpstreamProtocol) *http.Protocols {
 // refused (errH2CUpgrade): the standard library does not serve it, and a backend that did
 // would take the connection past the checks.
 func (s *Server) Protocols() *http.Protocols {
-	if s.started.Spec.Sidecar.UpstreamProtocol != v1alpha1.UpstreamH2C {
+	if s.started.Spec.Sidecar.UpstreamProtocol != spec.UpstreamH2C {
 		return nil
 	}
 	var ps http.Protocols

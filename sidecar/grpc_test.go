@@ -37,7 +37,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar/store"
 )
@@ -581,10 +581,10 @@ func TestGRPCMethodPathsAreMatchedAsForwarded(t *testing.T) {
 // gRPC method paths match routes like any path: a service is a whole segment, so a prefix
 // rule on it covers its methods and no other service whose name merely starts the same.
 func TestRoutesMatchGRPCMethods(t *testing.T) {
-	routes := NewRoutes([]v1alpha1.Route{
+	routes := NewRoutes([]spec.Route{
 		{PathPrefix: "/grpc.health.v1.Health", Public: true},
 		{PathPrefix: "/shop.v1.Admin", Roles: []string{"admin"}},
-		{Path: "/shop.v1.Orders/CreateOrder", Methods: []v1alpha1.Method{"POST"}, Roles: []string{"clerk"}},
+		{Path: "/shop.v1.Orders/CreateOrder", Methods: []spec.Method{"POST"}, Roles: []string{"clerk"}},
 	})
 	for _, tc := range []struct {
 		path   string

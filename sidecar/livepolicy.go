@@ -24,7 +24,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 )
 
 // livePolicy is the policy in force and everything derived from it. It is never changed once
@@ -32,8 +32,8 @@ import (
 // once (Server.policy) and reads only that value, so no request sees half of an old policy
 // and half of a new one.
 type livePolicy struct {
-	policy *v1alpha1.AuthPolicy
-	spec   *v1alpha1.AuthPolicySpec
+	policy *spec.Policy
+	spec   *spec.AuthPolicySpec
 	routes *Routes
 	// tokens has its own verified-token cache, so no verification made under an older
 	// policy (other audiences, issuer or clock skew) answers a request under this one.
@@ -41,31 +41,31 @@ type livePolicy struct {
 	trustedProxies TrustedProxies
 	cors           *corsPolicy // nil without spec.cors
 	// restartRequired are the fields, as paths, whose value in the file differs from the
-	// one the sidecar started with and runs on (see v1alpha1.RestartFields).
+	// one the sidecar started with and runs on (see spec.RestartFields).
 	restartRequired []string
 }
 
 // pins keep, in a policy the sidecar reloads, the running value of each field only a
-// restart applies (v1alpha1.RestartFields).
-var pins = map[string]func(dst, running *v1alpha1.AuthPolicy){
-	"metadata.name":               func(d, r *v1alpha1.AuthPolicy) { d.Name = r.Name },
-	"metadata.namespace":          func(d, r *v1alpha1.AuthPolicy) { d.Namespace = r.Namespace },
-	"spec.store":                  func(d, r *v1alpha1.AuthPolicy) { d.Spec.Store = *r.Spec.Store.DeepCopy() },
-	"spec.sidecar.port":           func(d, r *v1alpha1.AuthPolicy) { d.Spec.Sidecar.Port = r.Spec.Sidecar.Port },
-	"spec.sidecar.upstreamPort":   func(d, r *v1alpha1.AuthPolicy) { d.Spec.Sidecar.UpstreamPort = r.Spec.Sidecar.UpstreamPort },
-	"spec.sidecar.authPathPrefix": func(d, r *v1alpha1.AuthPolicy) { d.Spec.Sidecar.AuthPathPrefix = r.Spec.Sidecar.AuthPathPrefix },
-	"spec.sidecar.upstreamProtocol": func(d, r *v1alpha1.AuthPolicy) {
+// restart applies (spec.RestartFields).
+var pins = map[string]func(dst, running *spec.Policy){
+	"metadata.name":               func(d, r *spec.Policy) { d.Name = r.Name },
+	"metadata.namespace":          func(d, r *spec.Policy) { d.Namespace = r.Namespace },
+	"spec.store":                  func(d, r *spec.Policy) { d.Spec.Store = *r.Spec.Store.DeepCopy() },
+	"spec.sidecar.port":           func(d, r *spec.Policy) { d.Spec.Sidecar.Port = r.Spec.Sidecar.Port },
+	"spec.sidecar.upstreamPort":   func(d, r *spec.Policy) { d.Spec.Sidecar.UpstreamPort = r.Spec.Sidecar.UpstreamPort },
+	"spec.sidecar.authPathPrefix": func(d, r *spec.Policy) { d.Spec.Sidecar.AuthPathPrefix = r.Spec.Sidecar.AuthPathPrefix },
+	"spec.sidecar.upstreamProtocol": func(d, r *spec.Policy) {
 		d.Spec.Sidecar.UpstreamProtocol = r.Spec.Sidecar.UpstreamProtocol
 	},
-	"spec.login.usersSecretRef": func(d, r *v1alpha1.AuthPolicy) { d.Spec.Login.UsersSecretRef = r.Spec.Login.UsersSecretRef.DeepCopy() },
-	"spec.login.verifyURL":      func(d, r *v1alpha1.AuthPolicy) { d.Spec.Login.VerifyURL = r.Spec.Login.VerifyURL },
+	"spec.login.usersSecretRef": func(d, r *spec.Policy) { d.Spec.Login.UsersSecretRef = r.Spec.Login.UsersSecretRef.DeepCopy() },
+	"spec.login.verifyURL":      func(d, r *spec.Policy) { d.Spec.Login.VerifyURL = r.Spec.Login.VerifyURL },
 }
 
 // policy is the policy in force; a request loads it once.
 func (s *Server) policy() *livePolicy { return s.live.Load() }
 
 // compilePolicy derives everything requests read from a defaulted, valid policy.
-func (s *Server) compilePolicy(p *v1alpha1.AuthPolicy) (*livePolicy, error) {
+func (s *Server) compilePolicy(p *spec.Policy) (*livePolicy, error) {
 	spec := &p.Spec
 	lp := &livePolicy{policy: p, spec: spec, routes: NewRoutes(spec.Routes), cors: newCORSPolicy(spec.CORS)}
 	if s.cfg.TrustedProxies != nil {
@@ -105,12 +105,12 @@ type PolicyChange struct {
 // ApplyPolicy puts a parsed (defaulted and valid) policy in force, except the fields that
 // need a restart, which keep their running values. A policy equal to the one in force
 // changes nothing and reports no change.
-func (s *Server) ApplyPolicy(p *v1alpha1.AuthPolicy) (PolicyChange, error) {
+func (s *Server) ApplyPolicy(p *spec.Policy) (PolicyChange, error) {
 	s.reload.Lock()
 	defer s.reload.Unlock()
 	next := p.DeepCopy()
-	restart := v1alpha1.ChangedRestartFields(s.started, next)
-	for _, field := range v1alpha1.RestartFields() {
+	restart := spec.ChangedRestartFields(s.started, next)
+	for _, field := range spec.RestartFields() {
 		pins[field](next, s.started)
 	}
 	// The pinned fields are the running ones, but check the combination as a whole anyway.
@@ -174,7 +174,7 @@ func (s *Server) WatchPolicy(ctx context.Context, path string, every time.Durati
 
 // policyDiff lists the paths of the fields that differ between a and b: name, namespace and
 // every leaf of the spec, lists compared whole. Only paths, never values, leave it.
-func policyDiff(a, b *v1alpha1.AuthPolicy) []string {
+func policyDiff(a, b *spec.Policy) []string {
 	fa, fb := policyFields(a), policyFields(b)
 	var out []string
 	for k, va := range fa {
@@ -191,7 +191,7 @@ func policyDiff(a, b *v1alpha1.AuthPolicy) []string {
 	return out
 }
 
-func policyFields(p *v1alpha1.AuthPolicy) map[string]string {
+func policyFields(p *spec.Policy) map[string]string {
 	doc := map[string]any{
 		"metadata": map[string]any{"name": p.Name, "namespace": p.Namespace},
 		"spec":     p.Spec,

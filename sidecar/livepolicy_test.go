@@ -38,7 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 	"github.com/tollgate-dev/tollgate/internal/secretvolume"
 )
 
@@ -385,23 +385,23 @@ func TestEveryRestartFieldIsPinned(t *testing.T) {
 	}
 	changed := running.DeepCopy()
 	changed.Name, changed.Namespace = "other", "elsewhere"
-	changed.Spec.Store.Redis = &v1alpha1.RedisSpec{Addresses: []string{"redis:6379"}}
+	changed.Spec.Store.Redis = &spec.RedisSpec{Addresses: []string{"redis:6379"}}
 	changed.Spec.Sidecar.Port, changed.Spec.Sidecar.UpstreamPort = 1, 2
 	changed.Spec.Sidecar.AuthPathPrefix = "/session"
-	changed.Spec.Sidecar.UpstreamProtocol = v1alpha1.UpstreamH2C
-	changed.Spec.Login.UsersSecretRef = &v1alpha1.LocalObjectReference{Name: "users"}
+	changed.Spec.Sidecar.UpstreamProtocol = spec.UpstreamH2C
+	changed.Spec.Login.UsersSecretRef = &spec.LocalObjectReference{Name: "users"}
 	changed.Spec.Login.VerifyURL = "http://verify"
-	if got := v1alpha1.ChangedRestartFields(running, changed); !slices.Equal(got, v1alpha1.RestartFields()) {
-		t.Fatalf("the test changes %v, not every restart field %v", got, v1alpha1.RestartFields())
+	if got := spec.ChangedRestartFields(running, changed); !slices.Equal(got, spec.RestartFields()) {
+		t.Fatalf("the test changes %v, not every restart field %v", got, spec.RestartFields())
 	}
-	for _, field := range v1alpha1.RestartFields() {
+	for _, field := range spec.RestartFields() {
 		pin := pins[field]
 		if pin == nil {
 			t.Fatalf("no pin for %s", field)
 		}
 		pin(changed, running)
 	}
-	if got := v1alpha1.ChangedRestartFields(running, changed); len(got) != 0 {
+	if got := spec.ChangedRestartFields(running, changed); len(got) != 0 {
 		t.Fatalf("after pinning, %v still differ", got)
 	}
 }

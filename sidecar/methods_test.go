@@ -24,7 +24,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 )
 
 func TestCheckMethod(t *testing.T) {
@@ -155,7 +155,7 @@ func TestPolicyMethodOverride(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Spec.Sidecar.MethodOverride != v1alpha1.MethodOverrideStrip {
+	if p.Spec.Sidecar.MethodOverride != spec.MethodOverrideStrip {
 		t.Fatalf("default methodOverride %q, want Strip", p.Spec.Sidecar.MethodOverride)
 	}
 	if _, err := ParsePolicy([]byte(evaluatePolicyYAML)); err != nil {

@@ -22,7 +22,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 )
 
 // MaxPolicyFileSize caps a policy manifest.
@@ -30,7 +30,7 @@ const MaxPolicyFileSize = 1 << 20
 
 // LoadPolicy reads an AuthPolicy manifest (YAML or JSON, the whole object as `kubectl apply`
 // takes it), applies the documented defaults and validates it.
-func LoadPolicy(path string) (*v1alpha1.AuthPolicy, error) {
+func LoadPolicy(path string) (*spec.Policy, error) {
 	data, err := readCapped(path, MaxPolicyFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading the policy: %w", err)
@@ -44,16 +44,16 @@ func LoadPolicy(path string) (*v1alpha1.AuthPolicy, error) {
 
 // ParsePolicy parses, defaults and validates an AuthPolicy manifest. Unknown fields are
 // refused, so that a misspelt field fails loudly rather than being silently ignored.
-func ParsePolicy(data []byte) (*v1alpha1.AuthPolicy, error) {
+func ParsePolicy(data []byte) (*spec.Policy, error) {
 	if len(data) > MaxPolicyFileSize {
 		return nil, fmt.Errorf("policy is %d bytes, more than the %d allowed", len(data), MaxPolicyFileSize)
 	}
-	var p v1alpha1.AuthPolicy
+	var p spec.Policy
 	if err := yaml.UnmarshalStrict(data, &p); err != nil {
 		return nil, fmt.Errorf("not an AuthPolicy manifest: %w", err)
 	}
-	if p.APIVersion != v1alpha1.GroupVersion.String() || p.Kind != "AuthPolicy" {
-		return nil, fmt.Errorf("apiVersion/kind must be %s/AuthPolicy, not %q/%q", v1alpha1.GroupVersion.String(), p.APIVersion, p.Kind)
+	if p.APIVersion != spec.APIVersion || p.Kind != "AuthPolicy" {
+		return nil, fmt.Errorf("apiVersion/kind must be %s/AuthPolicy, not %q/%q", spec.APIVersion, p.APIVersion, p.Kind)
 	}
 	p.Default()
 	if err := p.Validate(); err != nil {

@@ -26,7 +26,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 )
 
 // Identity headers the app receives. Whatever a client sends under the X-Auth- prefix (or
@@ -99,7 +99,7 @@ func readForwarding(p *livePolicy, r *http.Request, fwd *forwarding) error {
 	if upgradesToH2C(h) {
 		return errH2CUpgrade
 	}
-	if p.spec.Sidecar.MethodOverride != v1alpha1.MethodOverrideEvaluate {
+	if p.spec.Sidecar.MethodOverride != spec.MethodOverrideEvaluate {
 		if hasQueryMethodOverride(r.URL.RawQuery) {
 			return errStatus(http.StatusBadRequest, errOverrideInQuery.Error())
 		}
@@ -314,7 +314,7 @@ func (s *Server) upstreamFailed(w http.ResponseWriter, r *http.Request, err erro
 // newProxy forwards to the upstream over kept-alive connections (HTTP/1.1, or HTTP/2
 // cleartext for an h2c app), streaming bodies both ways and trailers back, and hands
 // failures to reach it to onError.
-func newProxy(upstream *url.URL, protocol v1alpha1.UpstreamProtocol, onError func(http.ResponseWriter, *http.Request, error)) *httputil.ReverseProxy {
+func newProxy(upstream *url.URL, protocol spec.UpstreamProtocol, onError func(http.ResponseWriter, *http.Request, error)) *httputil.ReverseProxy {
 	transport := &http.Transport{
 		Proxy: nil, // the app is local: never route it through HTTP(S)_PROXY
 		DialContext: (&net.Dialer{

@@ -22,7 +22,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 )
 
 // Routes are a policy's access rules, first match wins.
@@ -67,7 +67,7 @@ func (a Access) And(b Access) Access {
 }
 
 // NewRoutes compiles spec.routes.
-func NewRoutes(specs []v1alpha1.Route) *Routes {
+func NewRoutes(specs []spec.Route) *Routes {
 	r := &Routes{}
 	for i, s := range specs {
 		ru := rule{public: s.Public, index: i}

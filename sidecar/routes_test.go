@@ -27,7 +27,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 )
 
 func TestCleanPath(t *testing.T) {
@@ -103,14 +103,14 @@ func TestCleanPath(t *testing.T) {
 }
 
 func TestRoutesMatch(t *testing.T) {
-	m := func(ms ...string) []v1alpha1.Method {
-		out := make([]v1alpha1.Method, len(ms))
+	m := func(ms ...string) []spec.Method {
+		out := make([]spec.Method, len(ms))
 		for i, s := range ms {
-			out[i] = v1alpha1.Method(s)
+			out[i] = spec.Method(s)
 		}
 		return out
 	}
-	routes := NewRoutes([]v1alpha1.Route{
+	routes := NewRoutes([]spec.Route{
 		{PathPrefix: "/public", Public: true},                                       // 0
 		{PathPrefix: "/admin", Roles: []string{"admin"}},                            // 1
 		{Path: "/orders", Methods: m("POST"), Roles: []string{"admin", "clerk"}},    // 2
@@ -184,7 +184,7 @@ func TestRoutesMatch(t *testing.T) {
 		}
 	})
 	t.Run("a prefix of / matches everything", func(t *testing.T) {
-		all := NewRoutes([]v1alpha1.Route{{PathPrefix: "/", Roles: []string{"user"}}})
+		all := NewRoutes([]spec.Route{{PathPrefix: "/", Roles: []string{"user"}}})
 		for _, p := range []string{"/", "/x", "/x/y/"} {
 			if got := all.Match("GET", p); got.Rule != 0 {
 				t.Fatalf("%s matched %d", p, got.Rule)
@@ -192,7 +192,7 @@ func TestRoutesMatch(t *testing.T) {
 		}
 	})
 	t.Run("rule paths are cleaned like request paths", func(t *testing.T) {
-		r := NewRoutes([]v1alpha1.Route{{PathPrefix: "/a//b/../admin/"}, {Path: "/x/./y"}})
+		r := NewRoutes([]spec.Route{{PathPrefix: "/a//b/../admin/"}, {Path: "/x/./y"}})
 		if got := r.Match("GET", "/a/admin/z"); got.Rule != 0 {
 			t.Fatalf("matched %d", got.Rule)
 		}

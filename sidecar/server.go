@@ -30,14 +30,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 	"github.com/tollgate-dev/tollgate/sidecar/contract"
 	"github.com/tollgate-dev/tollgate/sidecar/store"
 )
 
 // Config is everything a Server needs. Policy must be defaulted and valid.
 type Config struct {
-	Policy   *v1alpha1.AuthPolicy
+	Policy   *spec.Policy
 	Keys     *Keys
 	Store    store.Store
 	Upstream *url.URL // the app; nil: authorizer mode (AuthorizerHandler), nothing is proxied
@@ -80,7 +80,7 @@ type Server struct {
 	// live is the policy in force (see livePolicy); started is the one the sidecar started
 	// with, whose restartFields it keeps; reload serializes ApplyPolicy.
 	live    atomic.Pointer[livePolicy]
-	started *v1alpha1.AuthPolicy
+	started *spec.Policy
 	reload  sync.Mutex
 
 	// From the starting policy: these fields need a restart (see restartFields).

@@ -16,8 +16,8 @@ limitations under the License.
 
 // Package v1alpha1 holds the AuthPolicy API of the auth.tollgate.dev group.
 //
-// It uses apimachinery's scheme builder rather than controller-runtime's so that the
-// sidecar, which parses AuthPolicy manifests with these types, links no controller-runtime.
+// The spec's types live in package spec, which the sidecar uses without this package's
+// Kubernetes libraries.
 //
 // +kubebuilder:object:generate=true
 // +groupName=auth.tollgate.dev
@@ -27,10 +27,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 )
 
 // GroupVersion is the group and version of the AuthPolicy API.
-var GroupVersion = schema.GroupVersion{Group: "auth.tollgate.dev", Version: "v1alpha1"}
+var GroupVersion = schema.GroupVersion{Group: spec.Group, Version: spec.Version}
 
 var (
 	// SchemeBuilder registers the types of this package with a scheme.

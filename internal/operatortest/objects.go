@@ -47,10 +47,10 @@ func NewPolicy(ns, name string, mutate ...func(*authv1alpha1.AuthPolicy)) *authv
 
 // FastRotation: short enough to watch a whole key life in a test, and still valid.
 func FastRotation(p *authv1alpha1.AuthPolicy) {
-	p.Spec.Signing.RotationInterval = &metav1.Duration{Duration: 10 * time.Minute}
-	p.Spec.Signing.PrePublish = &metav1.Duration{Duration: 10 * time.Second}
-	p.Spec.Tokens.AccessTokenTTL = &metav1.Duration{Duration: 10 * time.Second}
-	p.Spec.Tokens.ClockSkew = &metav1.Duration{Duration: 0}
+	p.Spec.Signing.RotationInterval = &authv1alpha1.Duration{Duration: 10 * time.Minute}
+	p.Spec.Signing.PrePublish = &authv1alpha1.Duration{Duration: 10 * time.Second}
+	p.Spec.Tokens.AccessTokenTTL = &authv1alpha1.Duration{Duration: 10 * time.Second}
+	p.Spec.Tokens.ClockSkew = &authv1alpha1.Duration{Duration: 0}
 }
 
 // Create creates obj.

@@ -35,7 +35,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 	"github.com/tollgate-dev/tollgate/internal/version"
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar"
@@ -278,7 +278,7 @@ func parseTrustedProxiesFlag(v string) (sidecar.TrustedProxies, error) {
 	return sidecar.ParseTrustedProxies(list)
 }
 
-func loadKeys(o options, policy *v1alpha1.AuthPolicy, log *slog.Logger) (*sidecar.Keys, error) {
+func loadKeys(o options, policy *spec.Policy, log *slog.Logger) (*sidecar.Keys, error) {
 	if o.keysDir != "" {
 		keys, err := sidecar.LoadKeysDir(o.keysDir)
 		if err != nil {
@@ -294,7 +294,7 @@ func loadKeys(o options, policy *v1alpha1.AuthPolicy, log *slog.Logger) (*sideca
 	return keys, nil
 }
 
-func loadAuthenticator(o options, policy *v1alpha1.AuthPolicy, log *slog.Logger) (sidecar.Authenticator, *sidecar.UserDB, string, error) {
+func loadAuthenticator(o options, policy *spec.Policy, log *slog.Logger) (sidecar.Authenticator, *sidecar.UserDB, string, error) {
 	login := policy.Spec.Login
 	switch {
 	case o.usersFile != "":

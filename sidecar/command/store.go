@@ -27,7 +27,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar"
 	"github.com/tollgate-dev/tollgate/sidecar/contract"
@@ -35,7 +35,7 @@ import (
 )
 
 // openStore opens the store --redis-url or spec.store names; with neither, the memory store.
-func openStore(o options, policy *v1alpha1.AuthPolicy, log *slog.Logger) (store.Store, error) {
+func openStore(o options, policy *spec.Policy, log *slog.Logger) (store.Store, error) {
 	var ro store.RedisOptions
 	switch r := policy.Spec.Store.Redis; {
 	case o.redisURL != "":

@@ -215,7 +215,7 @@ func midRotationKID(k *keyset.SigningKey) string {
 
 // midRotationPolicy is a test policy with the short schedule.
 func midRotationPolicy(ns, name string) *authv1alpha1.AuthPolicy {
-	d := func(v time.Duration) *metav1.Duration { return &metav1.Duration{Duration: v} }
+	d := func(v time.Duration) *authv1alpha1.Duration { return &authv1alpha1.Duration{Duration: v} }
 	return &authv1alpha1.AuthPolicy{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: authv1alpha1.AuthPolicySpec{

@@ -175,9 +175,9 @@ func getTable(t *testing.T, ns string) *metav1.Table {
 func TestInvalidManifestsAreRefusedWithTheFieldNamed(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
-	d := func(s string) *metav1.Duration {
+	d := func(s string) *authv1alpha1.Duration {
 		v, _ := time.ParseDuration(s)
-		return &metav1.Duration{Duration: v}
+		return &authv1alpha1.Duration{Duration: v}
 	}
 	for _, tc := range []struct {
 		name   string

@@ -23,8 +23,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 )
 
@@ -52,7 +50,7 @@ func TestCORSManifestsAreRefusedWithTheFieldNamed(t *testing.T) {
 			p.Spec.CORS = &authv1alpha1.CORSSpec{
 				AllowedOrigins: []string{"https://app.example.com"}, AllowedMethods: []authv1alpha1.Method{"PUT", "DELETE"},
 				AllowedHeaders: []string{"X-Trace"}, ExposedHeaders: []string{"X-Request-Id"}, AllowCredentials: true,
-				MaxAge: &metav1.Duration{Duration: time.Hour},
+				MaxAge: &authv1alpha1.Duration{Duration: time.Hour},
 			}
 		}, nil},
 		{"no origin", origins(), []string{"spec.cors.allowedOrigins"}},
@@ -84,7 +82,7 @@ func TestCORSManifestsAreRefusedWithTheFieldNamed(t *testing.T) {
 			p.Spec.CORS = &authv1alpha1.CORSSpec{AllowedOrigins: []string{"https://a.example"}, AllowedMethods: []authv1alpha1.Method{"put"}}
 		}, []string{"spec.cors.allowedMethods[0]", "Unsupported value"}},
 		{"a max age of 25h", func(p *authv1alpha1.AuthPolicy) {
-			p.Spec.CORS = &authv1alpha1.CORSSpec{AllowedOrigins: []string{"https://a.example"}, MaxAge: &metav1.Duration{Duration: 25 * time.Hour}}
+			p.Spec.CORS = &authv1alpha1.CORSSpec{AllowedOrigins: []string{"https://a.example"}, MaxAge: &authv1alpha1.Duration{Duration: 25 * time.Hour}}
 		}, []string{"spec.cors.maxAge", "between 0s and 24h"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -79,7 +79,7 @@ func TestPodsCurrentCountsPodsInjectedBeforeARestartOnlyChange(t *testing.T) {
 	p := getPolicy(t, ns, "api")
 	patch := client.MergeFrom(p.DeepCopy())
 	p.Spec.Sidecar.UpstreamPort = 8080 // the default, now explicit: no change the sidecars see
-	p.Spec.Tokens.AccessTokenTTL = &metav1.Duration{Duration: 7 * time.Minute}
+	p.Spec.Tokens.AccessTokenTTL = &authv1alpha1.Duration{Duration: 7 * time.Minute}
 	if err := k8s.Patch(ctx, p, patch); err != nil {
 		t.Fatal(err)
 	}

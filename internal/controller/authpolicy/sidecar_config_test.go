@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 	"github.com/tollgate-dev/tollgate/sidecar"
 )
 
@@ -44,7 +45,7 @@ func TestTheSidecarConfigNamesThePolicyGeneration(t *testing.T) {
 	}))
 	p := waitReady(t, ns, "shop-api")
 
-	configured := func() (*authv1alpha1.AuthPolicy, string) {
+	configured := func() (*spec.Policy, string) {
 		cm := &corev1.ConfigMap{}
 		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: authv1alpha1.SidecarConfigMapName("shop-api")}, cm); err != nil {
 			return nil, err.Error()

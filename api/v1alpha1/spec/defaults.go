@@ -14,12 +14,10 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package v1alpha1
+package spec
 
 import (
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Defaults that the CRD schema applies on the API server and Default applies in Go, for
@@ -45,7 +43,7 @@ const (
 // Default fills every unset field with its documented default. The issuer and audiences,
 // which depend on the name and namespace, are derived here too: https://<name>.<namespace>.svc
 // and [<name>].
-func (p *AuthPolicy) Default() {
+func (p *Policy) Default() {
 	s := &p.Spec
 	if s.Issuer == "" {
 		ns := p.Namespace
@@ -91,17 +89,8 @@ func (p *AuthPolicy) Default() {
 	}
 }
 
-func defaultDuration(d **metav1.Duration, v time.Duration) {
+func defaultDuration(d **Duration, v time.Duration) {
 	if *d == nil {
-		*d = &metav1.Duration{Duration: v}
+		*d = &Duration{Duration: v}
 	}
-}
-
-// Key returns "<namespace>/<name>", the policy's identity in store key names.
-func (p *AuthPolicy) Key() string {
-	ns := p.Namespace
-	if ns == "" {
-		ns = "default"
-	}
-	return ns + "/" + p.Name
 }

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package v1alpha1
+package spec
 
 // AuthorizerSpec makes the operator run tollgate-authorizer for the policy: a Deployment and
 // a Service named <policy>-authorizer, which gateways and meshes ask whether a request may

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package v1alpha1
+package spec
 
 import (
 	"net/netip"
@@ -23,8 +23,7 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation/field"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec/internal/field"
 )
 
 var authPathPrefixPattern = regexp.MustCompile(`^/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$`)
@@ -37,7 +36,7 @@ var methods = map[Method]bool{
 // Validate checks a defaulted policy with the same rules the CRD schema enforces on the API
 // server, so a manifest the standalone sidecar reads is refused exactly as `kubectl apply`
 // would refuse it. Each error names the field.
-func (p *AuthPolicy) Validate() error {
+func (p *Policy) Validate() error {
 	var errs field.ErrorList
 	spec := field.NewPath("spec")
 	s := &p.Spec
@@ -68,7 +67,7 @@ func (p *AuthPolicy) Validate() error {
 	errs = append(errs, durationIn(sig.Child("rotationInterval"), s.Signing.RotationInterval, time.Minute, 8760*time.Hour)...)
 	errs = append(errs, durationIn(sig.Child("prePublish"), s.Signing.PrePublish, 10*time.Second, 720*time.Hour)...)
 	if s.Signing.PrePublish != nil && s.Signing.RotationInterval != nil && s.Signing.PrePublish.Duration >= s.Signing.RotationInterval.Duration {
-		errs = append(errs, field.Invalid(sig.Child("prePublish"), s.Signing.PrePublish.Duration.String(), "must be shorter than spec.signing.rotationInterval"))
+		errs = append(errs, field.Invalid(sig.Child("prePublish"), s.Signing.PrePublish.String(), "must be shorter than spec.signing.rotationInterval"))
 	}
 
 	tok := spec.Child("tokens")
@@ -202,12 +201,12 @@ func validateRoute(p *field.Path, r *Route) field.ErrorList {
 	return errs
 }
 
-func durationIn(p *field.Path, d *metav1.Duration, lo, hi time.Duration) field.ErrorList {
+func durationIn(p *field.Path, d *Duration, lo, hi time.Duration) field.ErrorList {
 	if d == nil {
 		return field.ErrorList{field.Required(p, "")}
 	}
 	if d.Duration < lo || d.Duration > hi {
-		return field.ErrorList{field.Invalid(p, d.Duration.String(), "must be between "+lo.String()+" and "+hi.String())}
+		return field.ErrorList{field.Invalid(p, d.String(), "must be between "+lo.String()+" and "+hi.String())}
 	}
 	return nil
 }

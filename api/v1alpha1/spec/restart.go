@@ -14,13 +14,9 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package v1alpha1
+package spec
 
 import "reflect"
-
-// ReasonRestartRequired is the Event reason of a spec change that running sidecars apply only
-// when their pods restart.
-const ReasonRestartRequired = "RestartRequired"
 
 // restartFields are the fields a running sidecar cannot change, by path, with their value:
 // its listeners (the webhook wrote them into the pod), the store it opened (and the key
@@ -28,18 +24,18 @@ const ReasonRestartRequired = "RestartRequired"
 // Every other field reaches running sidecars when they reload policy.yaml.
 var restartFields = []struct {
 	path  string
-	value func(*AuthPolicy) any
+	value func(*Policy) any
 }{
-	{"metadata.name", func(p *AuthPolicy) any { return p.Name }},
-	{"metadata.namespace", func(p *AuthPolicy) any { return p.Namespace }},
-	{"spec.store", func(p *AuthPolicy) any { return p.Spec.Store }},
-	{"spec.sidecar.port", func(p *AuthPolicy) any { return p.Spec.Sidecar.Port }},
-	{"spec.sidecar.upstreamPort", func(p *AuthPolicy) any { return p.Spec.Sidecar.UpstreamPort }},
-	{"spec.sidecar.authPathPrefix", func(p *AuthPolicy) any { return p.Spec.Sidecar.AuthPathPrefix }},
+	{"metadata.name", func(p *Policy) any { return p.Name }},
+	{"metadata.namespace", func(p *Policy) any { return p.Namespace }},
+	{"spec.store", func(p *Policy) any { return p.Spec.Store }},
+	{"spec.sidecar.port", func(p *Policy) any { return p.Spec.Sidecar.Port }},
+	{"spec.sidecar.upstreamPort", func(p *Policy) any { return p.Spec.Sidecar.UpstreamPort }},
+	{"spec.sidecar.authPathPrefix", func(p *Policy) any { return p.Spec.Sidecar.AuthPathPrefix }},
 	// The proxy's transport and the client port's protocols are built at start.
-	{"spec.sidecar.upstreamProtocol", func(p *AuthPolicy) any { return p.Spec.Sidecar.UpstreamProtocol }},
-	{"spec.login.usersSecretRef", func(p *AuthPolicy) any { return p.Spec.Login.UsersSecretRef }},
-	{"spec.login.verifyURL", func(p *AuthPolicy) any { return p.Spec.Login.VerifyURL }},
+	{"spec.sidecar.upstreamProtocol", func(p *Policy) any { return p.Spec.Sidecar.UpstreamProtocol }},
+	{"spec.login.usersSecretRef", func(p *Policy) any { return p.Spec.Login.UsersSecretRef }},
+	{"spec.login.verifyURL", func(p *Policy) any { return p.Spec.Login.VerifyURL }},
 }
 
 // RestartFields lists, by path, the fields that only a restart of the sidecar applies.
@@ -53,7 +49,7 @@ func RestartFields() []string {
 
 // ChangedRestartFields lists the RestartFields whose values differ between two defaulted
 // policies, in the order of RestartFields.
-func ChangedRestartFields(a, b *AuthPolicy) []string {
+func ChangedRestartFields(a, b *Policy) []string {
 	var out []string
 	for _, f := range restartFields {
 		if !reflect.DeepEqual(f.value(a), f.value(b)) {

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package v1alpha1
+package spec
 
 import (
 	"regexp"
@@ -22,7 +22,7 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/validation/field"
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec/internal/field"
 )
 
 // DefaultCORSMaxAge is how long browsers may cache a preflight's answer when spec.cors sets

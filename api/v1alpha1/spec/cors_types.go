@@ -14,9 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package v1alpha1
-
-import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+package spec
 
 // CORSSpec is the cross-origin policy the sidecar enforces for browsers. The sidecar owns CORS
 // when it is set: it answers every preflight itself and removes the app's own
@@ -80,5 +78,5 @@ type CORSSpec struct {
 	// +optional
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('24h')",message="must be between 0s and 24h"
-	MaxAge *metav1.Duration `json:"maxAge,omitempty"`
+	MaxAge *Duration `json:"maxAge,omitempty"`
 }
