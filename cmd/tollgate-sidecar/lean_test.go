@@ -35,9 +35,11 @@ func TestSidecarLinksNoKubernetesClient(t *testing.T) {
 	}
 	// grpc and Envoy's protobufs register hundreds of descriptors at init: they belong to
 	// tollgate-authorizer (gRPC apps are served by the standard library's HTTP/2,
-	// sidecar/grpc.go). The OpenTelemetry SDK costs ~5 MiB resident: only the -tags otel
-	// build has it.
-	for _, forbidden := range []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime", "k8s.io/api/", "google.golang.org/grpc", "github.com/envoyproxy/", "go.opentelemetry.io/"} {
+	// sidecar/grpc.go). The OpenTelemetry SDK is linked, but not OTLP's collector service
+	// package nor otlptracehttp, which bring gRPC and grpc-gateway along: 4 MiB resident
+	// (internal/tracing/otlphttp.go).
+	for _, forbidden := range []string{"k8s.io/client-go", "sigs.k8s.io/controller-runtime", "k8s.io/api/", "google.golang.org/grpc", "github.com/envoyproxy/",
+		"github.com/grpc-ecosystem/", "go.opentelemetry.io/proto/otlp/collector/", "go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp", "go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"} {
 		for _, d := range deps {
 			if strings.HasPrefix(d, forbidden) {
 				t.Errorf("tollgate-sidecar links %s (via %s prefix): keep Kubernetes clients out of the sidecar", d, forbidden)
