@@ -57,6 +57,7 @@ var pins = map[string]func(dst, running *v1alpha1.AuthPolicy){
 	"spec.sidecar.upstreamProtocol": func(d, r *v1alpha1.AuthPolicy) {
 		d.Spec.Sidecar.UpstreamProtocol = r.Spec.Sidecar.UpstreamProtocol
 	},
+	"spec.sidecar.tracing":      func(d, r *v1alpha1.AuthPolicy) { d.Spec.Sidecar.Tracing = r.Spec.Sidecar.Tracing.DeepCopy() },
 	"spec.login.usersSecretRef": func(d, r *v1alpha1.AuthPolicy) { d.Spec.Login.UsersSecretRef = r.Spec.Login.UsersSecretRef.DeepCopy() },
 	"spec.login.verifyURL":      func(d, r *v1alpha1.AuthPolicy) { d.Spec.Login.VerifyURL = r.Spec.Login.VerifyURL },
 }

@@ -389,6 +389,7 @@ func TestEveryRestartFieldIsPinned(t *testing.T) {
 	changed.Spec.Sidecar.Port, changed.Spec.Sidecar.UpstreamPort = 1, 2
 	changed.Spec.Sidecar.AuthPathPrefix = "/session"
 	changed.Spec.Sidecar.UpstreamProtocol = v1alpha1.UpstreamH2C
+	changed.Spec.Sidecar.Tracing = &v1alpha1.SidecarTracing{OTLPEndpoint: "http://collector:4318"}
 	changed.Spec.Login.UsersSecretRef = &v1alpha1.LocalObjectReference{Name: "users"}
 	changed.Spec.Login.VerifyURL = "http://verify"
 	if got := v1alpha1.ChangedRestartFields(running, changed); !slices.Equal(got, v1alpha1.RestartFields()) {

@@ -148,3 +148,23 @@ func TestTracingIsOffByDefaultAndABadEndpointIsRefused(t *testing.T) {
 		t.Fatalf("started, or did not say why, or echoed the credentials (%v):\n%s", err, out)
 	}
 }
+
+// A standalone sidecar traces to the collector its policy names (spec.sidecar.tracing), as
+// injected ones do through the flag the injector writes from it.
+func TestThePolicysTracingEndpointIsUsedWithoutTheFlag(t *testing.T) {
+	receiver := otlptest.Start(t)
+	app := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer app.Close()
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+	policy := testPolicy + "  sidecar:\n    tracing: {otlpEndpoint: \"" + receiver.URL + "\"}\n"
+	p := startSidecar(t, buildSidecar(t), "--policy", writeFile(t, t.TempDir(), "p.yaml", policy), "--upstream", app.URL)
+	resp, err := http.Get("http://" + p.addr + "/public/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	testwait.Until(t, 30*time.Second, "the span reaches the receiver", func() (bool, string) {
+		spans := receiver.Spans()
+		return len(spans) == 1 && spans[0].GetName() == "GET proxy", fmt.Sprintf("spans %v", spans)
+	})
+}

@@ -105,6 +105,13 @@ func configFromEnv(flagEndpoint string, getenv func(string) string) (exportConfi
 	return cfg, nil
 }
 
+// ExportURL is where spans go for an --otlp-endpoint flag and the environment getenv reads,
+// or why the sidecar would refuse to start.
+func ExportURL(flagEndpoint string, getenv func(string) string) (string, error) {
+	cfg, err := configFromEnv(flagEndpoint, getenv)
+	return cfg.url, err
+}
+
 // endpointURL checks an endpoint and, for a base URL, appends the traces path. A URL with
 // credentials or a query is refused: it would show in logs and errors.
 func endpointURL(source, endpoint string, base bool) (string, error) {

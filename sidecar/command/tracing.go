@@ -22,19 +22,26 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/tracing"
 	"github.com/tollgate-dev/tollgate/internal/version"
 	"github.com/tollgate-dev/tollgate/sidecar"
 )
 
-// traced is srv's handler, with a span per request when tracing is configured (--otlp-endpoint
-// or OTEL_EXPORTER_OTLP_ENDPOINT), and what flushes the last spans at exit. Without it the
-// handler is srv's own, untouched: tracing off costs a request nothing.
-func traced(ctx context.Context, o options, base http.Handler, srv *sidecar.Server, log *slog.Logger) (http.Handler, func(), error) {
-	if !tracing.Enabled(o.otlpEndpoint) {
+// traced is srv's handler, with a span per request when tracing is configured, and what
+// flushes the last spans at exit. The collector is --otlp-endpoint's (the injector writes
+// spec.sidecar.tracing there), else the policy's spec.sidecar.tracing.otlpEndpoint, else
+// OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT's. Without one the handler is srv's own, untouched:
+// tracing off costs a request nothing.
+func traced(ctx context.Context, o options, policy *v1alpha1.AuthPolicy, base http.Handler, srv *sidecar.Server, log *slog.Logger) (http.Handler, func(), error) {
+	endpoint := o.otlpEndpoint
+	if tr := policy.Spec.Sidecar.Tracing; endpoint == "" && tr != nil {
+		endpoint = tr.OTLPEndpoint
+	}
+	if !tracing.Enabled(endpoint) {
 		return base, func() {}, nil
 	}
-	tp, err := tracing.Start(ctx, o.otlpEndpoint, "tollgate-sidecar", version.Version, func(err error) {
+	tp, err := tracing.Start(ctx, endpoint, "tollgate-sidecar", version.Version, func(err error) {
 		log.Warn("tracing", "error", err)
 	})
 	if err != nil {
