@@ -427,7 +427,7 @@ func (b *bench) run() (string, error) {
 const (
 	caseBare   = "2. bare httputil.ReverseProxy (what a user writes)"
 	casePooled = "3. bare httputil.ReverseProxy + the sidecar's buffer pool"
-	caseTraced = "7. sidecar, ES256, memory store, traced (every request a span, exported over OTLP/HTTP)"
+	caseTraced = "7. sidecar, ES256, memory store, traced (a span per request, exported over OTLP)"
 )
 
 // otlpSink is a collector's OTLP/HTTP endpoint that reads and drops what it is sent; its
