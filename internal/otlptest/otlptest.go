@@ -49,11 +49,12 @@ type Receiver struct {
 }
 
 // Failure is an answer the receiver gives instead of taking an export: Status, with
-// Retry-After and Content-Type when they are set, and Body.
+// Retry-After, Content-Type and Location when they are set, and Body.
 type Failure struct {
 	Status      int
 	RetryAfter  string
 	ContentType string
+	Location    string
 	Body        string
 }
 
@@ -92,6 +93,9 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request) {
 	if fail != nil {
 		if fail.RetryAfter != "" {
 			w.Header().Set("Retry-After", fail.RetryAfter)
+		}
+		if fail.Location != "" {
+			w.Header().Set("Location", fail.Location)
 		}
 		if fail.ContentType != "" {
 			w.Header().Set("Content-Type", fail.ContentType)

@@ -77,8 +77,11 @@ func newClient(cfg exportConfig) *client {
 	tr.TLSClientConfig = cfg.tls
 	tr.MaxIdleConnsPerHost = 2
 	return &client{
-		cfg:       cfg,
-		http:      &http.Client{Transport: tr, Timeout: cfg.timeout},
+		cfg: cfg,
+		http: &http.Client{Transport: tr, Timeout: cfg.timeout,
+			// A redirect is a failure: following it would send the headers (credentials)
+			// wherever the answer points.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		firstWait: retryFirst,
 		stop:      make(chan struct{}),
 	}

@@ -141,6 +141,20 @@ func TestABatchIsDroppedWhenRetryingCannotHelp(t *testing.T) {
 	}
 }
 
+// A redirect is not followed: the headers, credentials maybe, go to the configured
+// collector only.
+func TestARedirectIsNotFollowed(t *testing.T) {
+	rc, elsewhere := otlptest.Start(t), otlptest.Start(t)
+	rc.FailNext(otlptest.Failure{Status: http.StatusTemporaryRedirect, Location: elsewhere.URL + "/v1/traces"})
+	c := testClient(t, rc, map[string]string{"OTEL_EXPORTER_OTLP_HEADERS": "x-api-key=s3cr3t"})
+	if err := c.UploadTraces(t.Context(), batch("GET proxy")); err == nil || !strings.Contains(err.Error(), "307") {
+		t.Fatalf("error %v, want the redirect as a failure", err)
+	}
+	if got := len(elsewhere.Headers()); got != 0 {
+		t.Fatalf("the redirect's target got %d requests", got)
+	}
+}
+
 // A collector that stays busy gets a bounded number of tries, within the export's deadline.
 func TestRetriesStopAtTheExportsDeadline(t *testing.T) {
 	rc := otlptest.Start(t)
