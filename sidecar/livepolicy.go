@@ -57,6 +57,7 @@ var pins = map[string]func(dst, running *spec.Policy){
 	"spec.sidecar.upstreamProtocol": func(d, r *spec.Policy) {
 		d.Spec.Sidecar.UpstreamProtocol = r.Spec.Sidecar.UpstreamProtocol
 	},
+	"spec.sidecar.tracing":      func(d, r *spec.Policy) { d.Spec.Sidecar.Tracing = r.Spec.Sidecar.Tracing.DeepCopy() },
 	"spec.login.usersSecretRef": func(d, r *spec.Policy) { d.Spec.Login.UsersSecretRef = r.Spec.Login.UsersSecretRef.DeepCopy() },
 	"spec.login.verifyURL":      func(d, r *spec.Policy) { d.Spec.Login.VerifyURL = r.Spec.Login.VerifyURL },
 }

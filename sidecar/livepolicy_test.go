@@ -389,6 +389,7 @@ func TestEveryRestartFieldIsPinned(t *testing.T) {
 	changed.Spec.Sidecar.Port, changed.Spec.Sidecar.UpstreamPort = 1, 2
 	changed.Spec.Sidecar.AuthPathPrefix = "/session"
 	changed.Spec.Sidecar.UpstreamProtocol = spec.UpstreamH2C
+	changed.Spec.Sidecar.Tracing = &spec.SidecarTracing{OTLPEndpoint: "http://collector:4318"}
 	changed.Spec.Login.UsersSecretRef = &spec.LocalObjectReference{Name: "users"}
 	changed.Spec.Login.VerifyURL = "http://verify"
 	if got := spec.ChangedRestartFields(running, changed); !slices.Equal(got, spec.RestartFields()) {

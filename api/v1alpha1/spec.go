@@ -40,6 +40,7 @@ type (
 	SecretKeySelector    = spec.SecretKeySelector
 	CORSSpec             = spec.CORSSpec
 	AuthorizerSpec       = spec.AuthorizerSpec
+	SidecarTracing       = spec.SidecarTracing
 	Duration             = spec.Duration
 )
 

@@ -23,9 +23,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,26 +32,13 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/testwait"
 )
 
-// The default build has no tracing (it would cost every pod about 5 MiB): asked for it,
-// the sidecar refuses to start rather than run silently untraced.
-func TestTheDefaultBuildRefusesOTLPEndpoint(t *testing.T) {
-	out, err := exec.Command(buildSidecar(t), "--policy", writeFile(t, t.TempDir(), "p.yaml", testPolicy),
-		"--otlp-endpoint", "http://127.0.0.1:4318").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "-tags otel") {
-		t.Fatalf("started or did not say why (%v):\n%s", err, out)
-	}
-}
-
-// The otel build, pointed at a real OTLP/HTTP receiver, exports a span per request: the
-// auth endpoints by name, proxied requests as "proxy", each continuing the client's trace,
-// and the app receives the sidecar span's traceparent. No span carries the password or a
-// token.
-func TestTheOtelBuildExportsASpanPerRequestAndPassesTraceContextToTheApp(t *testing.T) {
+// The sidecar, pointed at an OTLP/HTTP receiver, exports a span per request: the auth
+// endpoints by name, proxied requests as "proxy", each continuing the client's trace, and
+// the app receives the sidecar span's traceparent. No span carries the password or a
+// token, and the collector's credentials (OTEL_EXPORTER_OTLP_HEADERS) reach it.
+func TestTheSidecarExportsASpanPerRequestAndPassesTraceContextToTheApp(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "tollgate-sidecar-otel")
-	if out, err := exec.Command("go", "build", "-tags", "otel", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build -tags otel: %v\n%s", err, out)
-	}
+	bin := buildSidecar(t)
 	receiver := otlptest.Start(t)
 	appSaw := make(chan string, 1)
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -63,6 +48,7 @@ func TestTheOtelBuildExportsASpanPerRequestAndPassesTraceContextToTheApp(t *test
 	defer app.Close()
 
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50") // milliseconds: export at once
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20collector-s3cr3t")
 	p := startSidecar(t, bin, "--policy", writeFile(t, dir, "p.yaml", testPolicy),
 		"--users-file", writeFile(t, dir, "users", testUsers), "--upstream", app.URL,
 		"--otlp-endpoint", receiver.URL)
@@ -124,5 +110,61 @@ func TestTheOtelBuildExportsASpanPerRequestAndPassesTraceContextToTheApp(t *test
 	if want := "00-" + clientTrace + "-" + hex.EncodeToString(proxy.GetSpanId()) + "-01"; appTraceparent != want {
 		t.Errorf("the app got traceparent %q, want the sidecar span's %q", appTraceparent, want)
 	}
-	_ = os.Remove(bin)
+	if got := receiver.Headers()[0].Get("Authorization"); got != "Bearer collector-s3cr3t" {
+		t.Errorf("the collector got Authorization %q", got)
+	}
+	if strings.Contains(p.Logs(), "collector-s3cr3t") {
+		t.Errorf("the sidecar logged the collector's credentials:\n%s", p.Logs())
+	}
+}
+
+// Tracing is off unless asked for: without an endpoint the sidecar sends nothing and its
+// handler is untraced (the app gets the client's traceparent as sent). A bad endpoint stops
+// it at start, naming the flag and not the credentials in it.
+func TestTracingIsOffByDefaultAndABadEndpointIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	bin := buildSidecar(t)
+	appSaw := make(chan string, 1)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		appSaw <- r.Header.Get("Traceparent")
+	}))
+	defer app.Close()
+	p := startSidecar(t, bin, "--policy", writeFile(t, dir, "p.yaml", testPolicy), "--upstream", app.URL)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+p.addr+"/public/x", nil)
+	const sent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	req.Header.Set("Traceparent", sent)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := <-appSaw; got != sent || strings.Contains(p.Logs(), "tracing") {
+		t.Errorf("the app got traceparent %q, want the client's %q untouched; logs:\n%s", got, sent, p.Logs())
+	}
+
+	out, err := exec.Command(bin, "--policy", writeFile(t, dir, "p2.yaml", testPolicy),
+		"--otlp-endpoint", "http://user:s3cr3t@collector:4318").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--otlp-endpoint") || strings.Contains(string(out), "s3cr3t") {
+		t.Fatalf("started, or did not say why, or echoed the credentials (%v):\n%s", err, out)
+	}
+}
+
+// A standalone sidecar traces to the collector its policy names (spec.sidecar.tracing), as
+// injected ones do through the flag the injector writes from it.
+func TestThePolicysTracingEndpointIsUsedWithoutTheFlag(t *testing.T) {
+	receiver := otlptest.Start(t)
+	app := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer app.Close()
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+	policy := testPolicy + "  sidecar:\n    tracing: {otlpEndpoint: \"" + receiver.URL + "\"}\n"
+	p := startSidecar(t, buildSidecar(t), "--policy", writeFile(t, t.TempDir(), "p.yaml", policy), "--upstream", app.URL)
+	resp, err := http.Get("http://" + p.addr + "/public/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	testwait.Until(t, 30*time.Second, "the span reaches the receiver", func() (bool, string) {
+		spans := receiver.Spans()
+		return len(spans) == 1 && spans[0].GetName() == "GET proxy", fmt.Sprintf("spans %v", spans)
+	})
 }

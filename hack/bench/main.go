@@ -86,8 +86,9 @@ func main() {
 	threads := flag.Int("threads", 1, "wrk threads")
 	sidecarBin := flag.String("sidecar", "bin/tollgate-sidecar", "sidecar binary")
 	write := flag.String("write", "", "also write the report (markdown) to this file")
+	tracedCase := flag.Bool("traced", true, "also measure a sidecar that traces every request (case 7; needs a sidecar built with tracing)")
 	flag.Parse()
-	b := &bench{duration: *duration, warmup: *warmup, conns: *conns, threads: *threads, sidecarBin: *sidecarBin,
+	b := &bench{duration: *duration, warmup: *warmup, conns: *conns, threads: *threads, sidecarBin: *sidecarBin, traced: *tracedCase,
 		rounds: max(*rounds, 0), instructions: *instructions, callgrindDir: *callgrindDir, logins: *logins}
 	report, err := b.run()
 	b.stopAll()
@@ -152,6 +153,7 @@ type bench struct {
 	rounds, instructions int
 	callgrindDir         string
 	logins               bool
+	traced               bool // case 7
 	sidecarBin           string
 	procs                []*exec.Cmd
 	dir                  string
@@ -306,7 +308,19 @@ func (b *bench) run() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, a := range []string{upstream, bare, pooled, memAddr, redisSidecar, nocache} {
+	addrs := []string{upstream, bare, pooled, memAddr, redisSidecar, nocache}
+	var collector, traced string
+	var tracedCmd *exec.Cmd
+	if b.traced {
+		if collector, err = otlpSink(); err != nil {
+			return "", err
+		}
+		if traced, tracedCmd, err = sidecar("sidecar-traced", func(a *contract.Args) { a.OTLPEndpoint = collector }); err != nil {
+			return "", err
+		}
+		addrs = append(addrs, traced)
+	}
+	for _, a := range addrs {
 		if err := waitHTTP("http://" + a + "/public/ping"); err != nil {
 			return "", err
 		}
@@ -325,6 +339,9 @@ func (b *bench) run() (string, error) {
 		{"4. sidecar, ES256, memory store", memAddr, memCmd},
 		{"5. sidecar, ES256, Redis store", redisSidecar, redisSidecarCmd},
 		{"6. sidecar, ES256, no token cache", nocache, nocacheCmd},
+	}
+	if b.traced {
+		cases = append(cases, benchCase{caseTraced, traced, tracedCmd})
 	}
 	const redisCase = 4
 	runs := make([][]result, len(cases)) // by case, then round
@@ -350,6 +367,9 @@ func (b *bench) run() (string, error) {
 		"sidecar-memory": procStatus(memCmd.Process.Pid, "VmHWM"),
 		"sidecar-redis":  procStatus(redisSidecarCmd.Process.Pid, "VmHWM"),
 	}
+	if b.traced {
+		hwm["sidecar-traced"] = procStatus(tracedCmd.Process.Pid, "VmHWM")
+	}
 
 	var counts []instructionCount
 	if b.instructions > 0 {
@@ -357,10 +377,11 @@ func (b *bench) run() (string, error) {
 			fmt.Fprintln(os.Stderr, "bench: valgrind not found: instruction counts skipped (Debian: apt-get install valgrind)")
 		} else {
 			quiet := func(a *contract.Args) { a.ReloadInterval = time.Hour }
-			for _, c := range []struct {
+			type counted struct {
 				name string
 				args func() (string, []string)
-			}{
+			}
+			list := []counted{
 				{caseBare, func() (string, []string) {
 					a := freePort()
 					return a, []string{self, "bareproxy", a, "http://" + upstream}
@@ -376,7 +397,13 @@ func (b *bench) run() (string, error) {
 				{"6. sidecar, ES256, no token cache", func() (string, []string) {
 					return sidecarArgs(func(a *contract.Args) { quiet(a); a.TokenCacheSize = new(int) })
 				}},
-			} {
+			}
+			if b.traced {
+				list = append(list, counted{caseTraced, func() (string, []string) {
+					return sidecarArgs(func(a *contract.Args) { quiet(a); a.OTLPEndpoint = collector })
+				}})
+			}
+			for _, c := range list {
 				addr, args := c.args()
 				n, err := b.countInstructions(c.name, args, "http://"+addr+"/api/items", token)
 				if err != nil {
@@ -400,7 +427,24 @@ func (b *bench) run() (string, error) {
 const (
 	caseBare   = "2. bare httputil.ReverseProxy (what a user writes)"
 	casePooled = "3. bare httputil.ReverseProxy + the sidecar's buffer pool"
+	caseTraced = "7. sidecar, ES256, memory store, traced (a span per request, exported over OTLP)"
 )
+
+// otlpSink is a collector's OTLP/HTTP endpoint that reads and drops what it is sent; its
+// base URL.
+func otlpSink() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	go func() {
+		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusOK)
+		}))
+	}()
+	return "http://" + ln.Addr().String(), nil
+}
 
 type benchCase struct {
 	name, addr string
@@ -733,8 +777,12 @@ func (b *bench) report(runs [][]result, counts []instructionCount, redisCmds, re
 		}
 		fmt.Fprintf(&sb, "\nRedis commands during case 5 (INFO commandstats, PING and INFO excluded): %d, %.4f per validated request (target 0)\n", redisCmds, perReq)
 	}
-	fmt.Fprintf(&sb, "\nSidecar resident memory (targets: 15 MiB idle, 40 MiB under load): memory store %s idle (VmRSS 0.5 s after start), %s peak (VmHWM, after every round); Redis store %s idle, %s peak\n",
+	fmt.Fprintf(&sb, "\nSidecar resident memory (targets: 15 MiB idle, 40 MiB under load): memory store %s idle (VmRSS 0.5 s after start), %s peak (VmHWM, after every round); Redis store %s idle, %s peak",
 		idle["sidecar-memory"], hwm["sidecar-memory"], idle["sidecar-redis"], hwm["sidecar-redis"])
+	if b.traced {
+		fmt.Fprintf(&sb, "; traced (case 7) %s idle, %s peak", idle["sidecar-traced"], hwm["sidecar-traced"])
+	}
+	sb.WriteString("\n")
 	if b.logins {
 		fmt.Fprintf(&sb, "\nLogin: %.1f/s against raw bcrypt comparisons (cost %d) %.1f/s: ratio %.2f (target 0.9)\n\n", loginRPS, bcrypt.DefaultCost, bcryptRPS, loginRPS/bcryptRPS)
 		fmt.Fprintf(&sb, "Refresh with Redis (%d chains of rotations): %.0f/s, %d errors\n", b.conns, refreshRPS, refreshErrs)

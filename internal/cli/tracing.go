@@ -32,11 +32,13 @@ func startTracing(ctx context.Context, endpoint string) (func(), error) {
 	if !tracing.Enabled(endpoint) {
 		return func() {}, nil
 	}
-	tp, err := tracing.Start(ctx, endpoint, "tollgate-manager", version.Version)
+	log := ctrl.Log.WithName("setup")
+	tp, err := tracing.Start(ctx, endpoint, "tollgate-manager", version.Version, func(err error) {
+		log.Error(err, "tracing")
+	})
 	if err != nil {
 		return nil, err
 	}
-	log := ctrl.Log.WithName("setup")
 	log.Info("tracing reconciles to an OTLP collector", "endpoint", endpoint)
 	return func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

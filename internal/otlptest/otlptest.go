@@ -19,6 +19,7 @@ limitations under the License.
 package otlptest
 
 import (
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -40,9 +41,21 @@ type Span struct {
 type Receiver struct {
 	URL string // the base URL, for --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT
 
-	mu    sync.Mutex
-	spans []Span
-	errs  []string
+	mu       sync.Mutex
+	spans    []Span
+	errs     []string
+	headers  []http.Header
+	failures []Failure
+}
+
+// Failure is an answer the receiver gives instead of taking an export: Status, with
+// Retry-After, Content-Type and Location when they are set, and Body.
+type Failure struct {
+	Status      int
+	RetryAfter  string
+	ContentType string
+	Location    string
+	Body        string
 }
 
 // Start runs a receiver until the test ends.
@@ -54,13 +67,59 @@ func Start(t testing.TB) *Receiver {
 	return rc
 }
 
+// FailNext makes the next exports fail, one Failure each, in order.
+func (rc *Receiver) FailNext(f ...Failure) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.failures = append(rc.failures, f...)
+}
+
+// Headers are the headers of every export received so far, failed ones included.
+func (rc *Receiver) Headers() []http.Header {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]http.Header(nil), rc.headers...)
+}
+
 func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request) {
+	rc.mu.Lock()
+	rc.headers = append(rc.headers, r.Header.Clone())
+	var fail *Failure
+	if len(rc.failures) > 0 {
+		fail = &rc.failures[0]
+		rc.failures = rc.failures[1:]
+	}
+	rc.mu.Unlock()
+	if fail != nil {
+		if fail.RetryAfter != "" {
+			w.Header().Set("Retry-After", fail.RetryAfter)
+		}
+		if fail.Location != "" {
+			w.Header().Set("Location", fail.Location)
+		}
+		if fail.ContentType != "" {
+			w.Header().Set("Content-Type", fail.ContentType)
+		}
+		w.WriteHeader(fail.Status)
+		_, _ = io.WriteString(w, fail.Body)
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
 		rc.fail(r.Method + " " + r.URL.Path + " " + r.Header.Get("Content-Type"))
 		http.Error(w, "want POST /v1/traces application/x-protobuf", http.StatusBadRequest)
 		return
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	body := io.Reader(r.Body)
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			rc.fail(err.Error())
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		body = zr
+	}
+	b, err := io.ReadAll(io.LimitReader(body, 16<<20))
 	if err != nil {
 		rc.fail(err.Error())
 		return

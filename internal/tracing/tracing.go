@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package tracing starts OpenTelemetry tracing (the SDK with the OTLP/HTTP exporter) for
+// Package tracing starts OpenTelemetry tracing (the SDK, exporting over OTLP/HTTP) for
 // tollgate's binaries. It is off unless an endpoint is configured, and then costs nothing:
 // callers do not install it at all.
 package tracing
@@ -22,29 +22,25 @@ package tracing
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
 
-// The standard variables that turn tracing on (and OTEL_SDK_DISABLED, off). The SDK reads
-// the others itself: OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER, OTEL_BSP_*,
-// OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES...
+// The standard variables that turn tracing on (and OTEL_SDK_DISABLED, off). The exporter
+// reads the OTLP ones (config.go); the SDK reads OTEL_TRACES_SAMPLER, OTEL_BSP_*,
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES itself.
 const (
 	EndpointEnv       = "OTEL_EXPORTER_OTLP_ENDPOINT"
 	TracesEndpointEnv = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 	DisabledEnv       = "OTEL_SDK_DISABLED"
 )
-
-// tracesPath is what OTLP/HTTP appends to a base endpoint.
-const tracesPath = "/v1/traces"
 
 // Enabled reports whether tracing is configured: an --otlp-endpoint flag, or one of the
 // standard OTLP endpoint variables, and not OTEL_SDK_DISABLED=true.
@@ -62,20 +58,15 @@ type Provider = sdktrace.TracerProvider
 // global provider, with the W3C trace context as the global propagator. endpoint is the
 // collector's base URL (http://collector:4318; /v1/traces is appended, as for
 // OTEL_EXPORTER_OTLP_ENDPOINT); empty: from the standard variables. service names the
-// binary unless OTEL_SERVICE_NAME says otherwise.
-//
-// The exporter is OTLP over HTTP with protobuf, not gRPC: gRPC's packages would cost every
-// sidecar memory for nothing else.
-func Start(ctx context.Context, endpoint, service, version string) (*Provider, error) {
-	var opts []otlptracehttp.Option
-	if endpoint != "" {
-		u, err := endpointURL(endpoint)
-		if err != nil {
-			return nil, err
-		}
-		opts = append(opts, otlptracehttp.WithEndpointURL(u))
+// binary unless OTEL_SERVICE_NAME says otherwise. onError hears what the SDK and the
+// exporter fail at (a collector down, a batch dropped); their errors carry no header and
+// no span content.
+func Start(ctx context.Context, endpoint, service, version string, onError func(error)) (*Provider, error) {
+	cfg, err := configFromEnv(endpoint, os.Getenv)
+	if err != nil {
+		return nil, err
 	}
-	exp, err := otlptracehttp.New(ctx, opts...)
+	exp, err := otlptrace.New(ctx, newClient(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("the OTLP trace exporter: %w", err)
 	}
@@ -85,18 +76,11 @@ func Start(ctx context.Context, endpoint, service, version string) (*Provider, e
 	if err != nil {
 		return nil, fmt.Errorf("the trace resource: %w", err)
 	}
+	if onError != nil {
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(onError))
+	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	return tp, nil
-}
-
-// endpointURL checks an --otlp-endpoint value and appends the traces path.
-func endpointURL(endpoint string) (string, error) {
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.User != nil {
-		return "", fmt.Errorf("--otlp-endpoint %q: must be an http:// or https:// URL such as http://otel-collector:4318", endpoint)
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + tracesPath
-	return u.String(), nil
 }

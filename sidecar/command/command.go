@@ -225,7 +225,7 @@ func (c Command) run(ctx context.Context, o options, log *slog.Logger) error {
 	if upstream == nil {
 		handler = srv.AuthorizerHandler()
 	}
-	handler, stopTracing, err := traced(ctx, o, handler, srv, log)
+	handler, stopTracing, err := traced(ctx, o, policy, handler, srv, log)
 	if err != nil {
 		mainLn.Close()
 		opsLn.Close()

@@ -31,6 +31,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/internal/tracing"
 	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/sidecar"
@@ -54,6 +55,10 @@ func TestTheSidecarAcceptsWhatTheInjectorWrites(t *testing.T) {
 		{"a policy on a password-protected Redis", func(p *authv1alpha1.AuthPolicy) {
 			p.Spec.Store.Redis = &authv1alpha1.RedisSpec{Addresses: []string{"redis:6379"},
 				PasswordSecretRef: &authv1alpha1.SecretKeySelector{Name: "redis", Key: "password"}}
+		}, nil},
+		{"a policy with tracing and the collector's credentials", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.Tracing = &authv1alpha1.SidecarTracing{OTLPEndpoint: "http://otel-collector.observability:4318",
+				HeadersSecretRef: &authv1alpha1.SecretKeySelector{Name: "otlp", Key: "headers"}}
 		}, nil},
 		{"a policy on its own ports, and a pod naming its app's port", func(p *authv1alpha1.AuthPolicy) {
 			p.Spec.Sidecar.Port = 7000
@@ -154,9 +159,27 @@ func TestTheSidecarAcceptsWhatTheInjectorWrites(t *testing.T) {
 				}
 			}
 
+			// Tracing: the sidecar exports to the policy's collector, with its credentials.
+			wantEndpoint := ""
+			if tr := policy.Spec.Sidecar.Tracing; tr != nil {
+				wantEndpoint = tr.OTLPEndpoint
+				if _, err := tracing.ExportURL(o.otlpEndpoint, func(string) string { return "" }); err != nil {
+					t.Errorf("--otlp-endpoint %q: the sidecar refuses it: %v", o.otlpEndpoint, err)
+				}
+				if ref := tr.HeadersSecretRef; ref != nil && !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+					return e.Name == contract.TracingHeadersEnv && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil &&
+						e.ValueFrom.SecretKeyRef.Name == ref.Name && e.ValueFrom.SecretKeyRef.Key == ref.Key
+				}) {
+					t.Errorf("env %v: want %s from Secret %s key %s", c.Env, contract.TracingHeadersEnv, ref.Name, ref.Key)
+				}
+			}
+			if o.otlpEndpoint != wantEndpoint {
+				t.Errorf("--otlp-endpoint %q, want the policy's %q", o.otlpEndpoint, wantEndpoint)
+			}
+
 			// Environment: only variables the sidecar reads.
 			for _, e := range c.Env {
-				if e.Name != contract.RedisPasswordEnv {
+				if e.Name != contract.RedisPasswordEnv && e.Name != contract.TracingHeadersEnv {
 					t.Errorf("injected variable %s, which the sidecar does not read", e.Name)
 				}
 			}

@@ -87,6 +87,11 @@ const (
 // RedisPasswordEnv is the variable the Redis password comes from.
 const RedisPasswordEnv = "TOLLGATE_REDIS_PASSWORD"
 
+// TracingHeadersEnv is the standard variable the headers sent with every span export come
+// from (spec.sidecar.tracing.headersSecretRef); the sidecar also reads the other OTEL_*
+// variables.
+const TracingHeadersEnv = "OTEL_EXPORTER_OTLP_TRACES_HEADERS"
+
 // Defaults of the sidecar's flags.
 const (
 	DefaultListen          = ":8000"

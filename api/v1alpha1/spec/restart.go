@@ -34,6 +34,8 @@ var restartFields = []struct {
 	{"spec.sidecar.authPathPrefix", func(p *Policy) any { return p.Spec.Sidecar.AuthPathPrefix }},
 	// The proxy's transport and the client port's protocols are built at start.
 	{"spec.sidecar.upstreamProtocol", func(p *Policy) any { return p.Spec.Sidecar.UpstreamProtocol }},
+	// The injector writes the endpoint into the pod; the exporter starts with the sidecar.
+	{"spec.sidecar.tracing", func(p *Policy) any { return p.Spec.Sidecar.Tracing }},
 	{"spec.login.usersSecretRef", func(p *Policy) any { return p.Spec.Login.UsersSecretRef }},
 	{"spec.login.verifyURL", func(p *Policy) any { return p.Spec.Login.VerifyURL }},
 }

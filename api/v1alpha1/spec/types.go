@@ -335,6 +335,11 @@ type SidecarSpec struct {
 	// +optional
 	// +kubebuilder:default=http1
 	UpstreamProtocol UpstreamProtocol `json:"upstreamProtocol,omitempty"`
+
+	// Tracing turns on OpenTelemetry tracing in the sidecars. Absent: off. A running
+	// sidecar applies a change on restart.
+	// +optional
+	Tracing *SidecarTracing `json:"tracing,omitempty"`
 }
 
 // UpstreamProtocol is the protocol the sidecar speaks to the app.

@@ -28,6 +28,10 @@ import (
 
 var authPathPrefixPattern = regexp.MustCompile(`^/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$`)
 
+// otlpEndpointPattern is the CRD's pattern of spec.sidecar.tracing.otlpEndpoint: an http(s)
+// base URL without credentials, query or fragment.
+var otlpEndpointPattern = regexp.MustCompile(`^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~%/-]*)?$`)
+
 var methods = map[Method]bool{
 	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
 	"DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true,
@@ -146,6 +150,9 @@ func (p *Policy) Validate() error {
 	case UpstreamHTTP1, UpstreamH2C:
 	default:
 		errs = append(errs, field.NotSupported(sc.Child("upstreamProtocol"), s.Sidecar.UpstreamProtocol, []string{string(UpstreamHTTP1), string(UpstreamH2C)}))
+	}
+	if tr := s.Sidecar.Tracing; tr != nil && (len(tr.OTLPEndpoint) > 512 || !otlpEndpointPattern.MatchString(tr.OTLPEndpoint)) {
+		errs = append(errs, field.Invalid(sc.Child("tracing", "otlpEndpoint"), tr.OTLPEndpoint, "must be an http:// or https:// base URL without credentials or query, such as http://otel-collector:4318"))
 	}
 	return errs.ToAggregate()
 }

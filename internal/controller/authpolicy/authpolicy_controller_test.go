@@ -245,6 +245,19 @@ func TestInvalidManifestsAreRefusedWithTheFieldNamed(t *testing.T) {
 		{"trusted proxies as CIDRs and addresses", func(p *authv1alpha1.AuthPolicy) {
 			p.Spec.Sidecar.TrustedProxies = []string{"10.0.0.0/8", "192.0.2.7", "fd00::/8", "2001:db8::1"}
 		}, nil},
+		{"a tracing endpoint with credentials", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.Tracing = &authv1alpha1.SidecarTracing{OTLPEndpoint: "http://user:pass@collector:4318"}
+		}, []string{"spec.sidecar.tracing.otlpEndpoint"}},
+		{"a tracing endpoint with a query", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.Tracing = &authv1alpha1.SidecarTracing{OTLPEndpoint: "http://collector:4318/?key=1"}
+		}, []string{"spec.sidecar.tracing.otlpEndpoint"}},
+		{"a gRPC tracing endpoint", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.Tracing = &authv1alpha1.SidecarTracing{OTLPEndpoint: "grpc://collector:4317"}
+		}, []string{"spec.sidecar.tracing.otlpEndpoint"}},
+		{"a tracing endpoint and its headers Secret", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.Tracing = &authv1alpha1.SidecarTracing{OTLPEndpoint: "https://otel-collector.observability:4318/otlp",
+				HeadersSecretRef: &authv1alpha1.SecretKeySelector{Name: "otlp", Key: "headers"}}
+		}, nil},
 		{"the shortest schedule: rotation 1m, prePublish 10s", func(p *authv1alpha1.AuthPolicy) {
 			p.Spec.Signing.RotationInterval, p.Spec.Signing.PrePublish = d("1m"), d("10s")
 		}, nil},

@@ -176,13 +176,22 @@ func SidecarContainer(p *authv1alpha1.AuthPolicy, image string, upstream int32, 
 		mounts = append(mounts, corev1.VolumeMount{Name: contract.UsersVolume, MountPath: contract.UsersDir, ReadOnly: true})
 	}
 	var env []corev1.EnvVar
-	if r := p.Spec.Store.Redis; r != nil && r.PasswordSecretRef != nil {
-		env = append(env, corev1.EnvVar{Name: contract.RedisPasswordEnv, ValueFrom: &corev1.EnvVarSource{
+	fromSecret := func(name string, ref *authv1alpha1.SecretKeySelector) {
+		env = append(env, corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{
 			SecretKeyRef: &corev1.SecretKeySelector{
-				LocalObjectReference: corev1.LocalObjectReference{Name: r.PasswordSecretRef.Name},
-				Key:                  r.PasswordSecretRef.Key,
+				LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name},
+				Key:                  ref.Key,
 			},
 		}})
+	}
+	if r := p.Spec.Store.Redis; r != nil && r.PasswordSecretRef != nil {
+		fromSecret(contract.RedisPasswordEnv, r.PasswordSecretRef)
+	}
+	if tr := spec.Tracing; tr != nil {
+		args.OTLPEndpoint = tr.OTLPEndpoint
+		if tr.HeadersSecretRef != nil {
+			fromSecret(contract.TracingHeadersEnv, tr.HeadersSecretRef)
+		}
 	}
 	probe := func(path string, period, failures int32) *corev1.Probe {
 		return &corev1.Probe{

@@ -1,5 +1,3 @@
-//go:build otel
-
 /*
 Copyright 2026 The tollgate Authors.
 
@@ -24,27 +22,32 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/api/v1alpha1/spec"
 	"github.com/tollgate-dev/tollgate/internal/tracing"
 	"github.com/tollgate-dev/tollgate/internal/version"
 	"github.com/tollgate-dev/tollgate/sidecar"
 )
 
-// This file is built with -tags otel only. Linking the OpenTelemetry SDK and its OTLP/HTTP
-// exporter grows the binary by 12 MB and the sidecar's idle resident memory by about 5 MiB
-// (mostly the binary's own pages: measured with hack/sidecar-idle-rss.sh), past the 15 MiB
-// budget; so the default build has no tracing (tracing_off.go).
-
-// traced is srv's handler, with a span per request when tracing is configured (--otlp-endpoint
-// or OTEL_EXPORTER_OTLP_ENDPOINT), and what flushes the last spans at exit.
-func traced(ctx context.Context, o options, base http.Handler, srv *sidecar.Server, log *slog.Logger) (http.Handler, func(), error) {
-	if !tracing.Enabled(o.otlpEndpoint) {
+// traced is srv's handler, with a span per request when tracing is configured, and what
+// flushes the last spans at exit. The collector is --otlp-endpoint's (the injector writes
+// spec.sidecar.tracing there), else the policy's spec.sidecar.tracing.otlpEndpoint, else
+// OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT's. Without one the handler is srv's own, untouched:
+// tracing off costs a request nothing.
+func traced(ctx context.Context, o options, policy *spec.Policy, base http.Handler, srv *sidecar.Server, log *slog.Logger) (http.Handler, func(), error) {
+	endpoint := o.otlpEndpoint
+	if tr := policy.Spec.Sidecar.Tracing; endpoint == "" && tr != nil {
+		endpoint = tr.OTLPEndpoint
+	}
+	if !tracing.Enabled(endpoint) {
 		return base, func() {}, nil
 	}
-	tp, err := tracing.Start(ctx, o.otlpEndpoint, "tollgate-sidecar", version.Version)
+	tp, err := tracing.Start(ctx, endpoint, "tollgate-sidecar", version.Version, func(err error) {
+		log.Warn("tracing", "error", err)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	log.Info("tracing requests to an OTLP collector", "endpoint", o.otlpEndpoint)
+	log.Info("tracing requests to an OTLP collector")
 	return tracing.Handler(base, tp, srv.Endpoints()), func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
