@@ -116,6 +116,11 @@ bench: build redis-server ## Run the benchmarks: go test -bench, then the sideca
 	go test -run '^$$' -bench . -benchmem ./keyset/... ./sidecar/... ./internal/webhook/injection/
 	go run ./hack/bench -sidecar $(LOCALBIN)/tollgate-sidecar $(if $(BENCH_WRITE),-write $(BENCH_WRITE))
 
+.PHONY: bench-revocations
+bench-revocations: redis-server ## Revocations at scale, 10,000 to 1,000,000 live: the sidecar binary's memory, validation and reload from Redis, then the in-process benchmarks.
+	TOLLGATE_BENCH_REVOCATIONS=full go test ./sidecar/ -run TestRevocationsAtScaleInTheSidecarBinary -v -count=1 -timeout 60m
+	TOLLGATE_BENCH_REVOCATIONS=full go test ./sidecar/ -run '^$$' -bench 'Revocation' -benchmem -timeout 60m
+
 BENCH_POLICIES ?= 10000
 BENCH_PODS ?= 10000
 
