@@ -127,8 +127,10 @@ func (rv *Revocations) merge(list []store.Revocation) {
 }
 
 // reloadTimeout bounds one full reload. The store reads the list in pages, each bounded by
-// the client's own timeouts; a million entries take several seconds.
-const reloadTimeout = time.Minute
+// the client's own timeouts, so this only ends a reload that makes no headway; it must not
+// end one that does: a million entries take 10-20 s on a busy 2-core machine, and a reload
+// cut short starts over, which a sidecar that never had the list would do forever.
+const reloadTimeout = 10 * time.Minute
 
 // loadChunk is how many revocations Load merges per hold of the lock.
 const loadChunk = 1024

@@ -22,6 +22,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -54,17 +55,20 @@ func revocationCounts() []int {
 }
 
 // revocationMix is n live revocations as logouts make them: half access tokens (jti), half
-// sessions (sid) less 1% of subjects (ids as the operator's revoke request gives them).
+// sessions (sid) less 1% of subjects (ids as the operator's revoke request gives them),
+// ending at random over the hour from until (as the access tokens they outlive do: in Redis
+// each millisecond is a score).
 func revocationMix(n int, until time.Time) []store.Revocation {
 	list := make([]store.Revocation, n)
 	for i := range list {
+		end := until.Add(rand.N(time.Hour))
 		switch {
 		case i%100 < 50:
-			list[i] = store.Revocation{Kind: store.RevokedToken, ID: randomID(), Until: until}
+			list[i] = store.Revocation{Kind: store.RevokedToken, ID: randomID(), Until: end}
 		case i%100 < 99:
-			list[i] = store.Revocation{Kind: store.RevokedSession, ID: randomID(), Until: until}
+			list[i] = store.Revocation{Kind: store.RevokedSession, ID: randomID(), Until: end}
 		default:
-			list[i] = store.Revocation{Kind: store.RevokedSubject, ID: "user-" + randomID(), IssuedBefore: until.Add(-time.Hour), Until: until}
+			list[i] = store.Revocation{Kind: store.RevokedSubject, ID: "user-" + randomID(), IssuedBefore: end.Add(-time.Hour), Until: end}
 		}
 	}
 	return list
