@@ -191,10 +191,14 @@ func (rv *Revocations) LoadFrom(ctx context.Context, st store.Store, now time.Ti
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	n := 0
+	var gc reloadGC
+	gc.grown(rv.Len())
+	defer gc.done()
 	if p, ok := st.(store.RevocationPager); ok {
 		err := p.RevocationPages(ctx, now, func(page []store.Revocation) {
 			rv.merge(page)
 			n += len(page)
+			gc.grown(n)
 		})
 		if err != nil {
 			return err

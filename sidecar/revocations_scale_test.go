@@ -48,10 +48,22 @@ import (
 // TOLLGATE_BENCH_REVOCATIONS=full (`make bench-revocations`) 10,000, 100,000 and 1,000,000.
 
 func revocationCounts() []int {
-	if os.Getenv("TOLLGATE_BENCH_REVOCATIONS") == "full" {
+	switch env := os.Getenv("TOLLGATE_BENCH_REVOCATIONS"); env {
+	case "":
+		return []int{10_000}
+	case "full":
 		return []int{10_000, 100_000, 1_000_000}
+	default: // sizes of one's own: 200000,500000
+		var out []int
+		for f := range strings.SplitSeq(env, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil || n <= 0 {
+				panic("TOLLGATE_BENCH_REVOCATIONS: full, or sizes separated by commas")
+			}
+			out = append(out, n)
+		}
+		return out
 	}
-	return []int{10_000}
 }
 
 // revocationMix is n live revocations as logouts make them: half access tokens (jti), half
