@@ -102,8 +102,9 @@ e2e: redis-server envtest-binaries node-binaries ## The real-node e2e: tollgate 
 	TOLLGATE_E2E_NODE=1 go test -count=1 -v -timeout 30m -run '^TestRealNode' ./test/e2e
 
 .PHONY: test-reliability
-test-reliability: redis-server envtest-binaries ## The reliability suite at full size: rotation under load, Redis killed, refresh races, restarts, fuzzing every target (RELIABILITY_FUZZTIME each).
+test-reliability: redis-server envtest-binaries ## The reliability suite at full size: rotation under load, Redis killed, refresh races, restarts, 1,000,000 revocations reloaded under requests, fuzzing every target (RELIABILITY_FUZZTIME each).
 	TOLLGATE_RELIABILITY=full go test -count=1 -v -timeout 60m ./test/reliability
+	TOLLGATE_BENCH_REVOCATIONS=full go test -count=1 -v -timeout 30m -run 'TestRevocationsAtScaleInTheSidecarBinary|TestValidationGoesOnWhileALargeListReloads' ./sidecar/
 	hack/fuzz.sh $(RELIABILITY_FUZZTIME)
 
 .PHONY: fuzz-corpus
