@@ -36,7 +36,7 @@ type Revocations struct {
 	subjects map[string]subjectRevocation
 	// betweenChunks, when set (by tests), runs after each chunk a load merges, with the
 	// lock released.
-	betweenChunks func()
+	betweenChunks atomic.Pointer[func()]
 	// synced is set once a full list has been loaded: until then a token cannot be known
 	// not to be revoked, and the proxy refuses to vouch for any.
 	synced atomic.Bool
@@ -120,8 +120,8 @@ func (rv *Revocations) merge(list []store.Revocation) {
 			rv.add(r)
 		}
 		rv.mu.Unlock()
-		if rv.betweenChunks != nil {
-			rv.betweenChunks()
+		if f := rv.betweenChunks.Load(); f != nil {
+			(*f)()
 		}
 	}
 }

@@ -69,14 +69,15 @@ func TestValidationGoesOnWhileALargeListReloads(t *testing.T) {
 	before := rv.Len()
 
 	midway, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	rv.betweenChunks = func() {
-		select {
-		case <-midway: // held once, at the first pause
-		default:
+	var pause sync.Once
+	hold := func() { // held once, at the first pause
+		pause.Do(func() {
 			close(midway)
 			<-release
-		}
+		})
 	}
+	rv.betweenChunks.Store(&hold)
+	defer rv.betweenChunks.Store(nil)
 	go func() { done <- rv.LoadFrom(ctx, h.store, h.clock.Now(), time.Minute) }()
 	var releaseOnce sync.Once
 	resume := func() { releaseOnce.Do(func() { close(release) }) }
