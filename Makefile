@@ -107,8 +107,9 @@ e2e: redis-server envtest-binaries node-binaries ## The real-node e2e: tollgate 
 	TOLLGATE_E2E_NODE=1 go test -count=1 -v -timeout 30m -run '^TestRealNode' ./test/e2e
 
 .PHONY: test-reliability
-test-reliability: redis-server envtest-binaries ## The reliability suite at full size: rotation under load, Redis killed, refresh races, restarts, fuzzing every target (RELIABILITY_FUZZTIME each).
+test-reliability: redis-server envtest-binaries ## The reliability suite at full size: rotation under load, Redis killed, refresh races, restarts, 1,000,000 revocations reloaded under requests, fuzzing every target (RELIABILITY_FUZZTIME each).
 	TOLLGATE_RELIABILITY=full go test -count=1 -v -timeout 60m ./test/reliability
+	TOLLGATE_BENCH_REVOCATIONS=full go test -count=1 -v -timeout 30m -run 'TestRevocationsAtScaleInTheSidecarBinary|TestValidationGoesOnWhileALargeListReloads' ./sidecar/
 	hack/fuzz.sh $(RELIABILITY_FUZZTIME)
 
 .PHONY: fuzz-corpus
@@ -120,6 +121,11 @@ bench: build redis-server ## Run the benchmarks: go test -bench, then the sideca
 	hack/ensure-bench-tools.sh
 	go test -run '^$$' -bench . -benchmem ./keyset/... ./sidecar/... ./internal/webhook/injection/
 	go run ./hack/bench -sidecar $(LOCALBIN)/tollgate-sidecar $(if $(BENCH_WRITE),-write $(BENCH_WRITE))
+
+.PHONY: bench-revocations
+bench-revocations: redis-server ## Revocations at scale, 10,000 to 1,000,000 live: the sidecar binary's memory, validation and reload from Redis, then the in-process benchmarks.
+	TOLLGATE_BENCH_REVOCATIONS=full go test ./sidecar/ -run TestRevocationsAtScaleInTheSidecarBinary -v -count=1 -timeout 60m
+	TOLLGATE_BENCH_REVOCATIONS=full go test ./sidecar/ -run '^$$' -bench 'Revocation' -benchmem -timeout 60m
 
 BENCH_POLICIES ?= 10000
 BENCH_PODS ?= 10000

@@ -34,6 +34,9 @@ type Revocations struct {
 	tokens   idSet // jti -> until
 	sessions idSet // sid -> until
 	subjects map[string]subjectRevocation
+	// betweenChunks, when set (by tests), runs after each chunk a load merges, with the
+	// lock released.
+	betweenChunks atomic.Pointer[func()]
 	// synced is set once a full list has been loaded: until then a token cannot be known
 	// not to be revoked, and the proxy refuses to vouch for any.
 	synced atomic.Bool
@@ -99,11 +102,16 @@ func (rv *Revocations) add(r store.Revocation) {
 // Load merges a full list read from the store. It merges rather than replaces: a
 // revocation never ends before its Until (Sweep drops it then), and one that arrived while
 // the list was being read must not be lost.
-//
-// It merges loadChunk entries per hold of the lock, so that validation, which only reads the
-// list, waits for one chunk at most, not for the whole of a large list (100,000 entries take
-// about 100ms to merge).
 func (rv *Revocations) Load(list []store.Revocation) {
+	rv.merge(list)
+	rv.synced.Store(true)
+}
+
+// merge adds list loadChunk entries per hold of the lock, so that validation, which only
+// reads the list, waits for one chunk at most, not for the whole of a large list (100,000
+// entries take about 100ms to merge). In between, requests are checked against what is
+// merged so far and what was there before: a reload only ever adds.
+func (rv *Revocations) merge(list []store.Revocation) {
 	for len(list) > 0 {
 		chunk := list[:min(loadChunk, len(list))]
 		list = list[len(chunk):]
@@ -112,13 +120,17 @@ func (rv *Revocations) Load(list []store.Revocation) {
 			rv.add(r)
 		}
 		rv.mu.Unlock()
+		if f := rv.betweenChunks.Load(); f != nil {
+			(*f)()
+		}
 	}
-	rv.synced.Store(true)
 }
 
 // reloadTimeout bounds one full reload. The store reads the list in pages, each bounded by
-// the client's own timeouts; a million entries take several seconds.
-const reloadTimeout = time.Minute
+// the client's own timeouts, so this only ends a reload that makes no headway; it must not
+// end one that does: a million entries take 10-20 s on a busy 2-core machine, and a reload
+// cut short starts over, which a sidecar that never had the list would do forever.
+const reloadTimeout = 10 * time.Minute
 
 // loadChunk is how many revocations Load merges per hold of the lock.
 const loadChunk = 1024
@@ -171,15 +183,38 @@ func (rv *Revocations) Follow(ctx context.Context, st store.Store, now func() ti
 	}
 }
 
-// LoadFrom loads the whole list from st once, within timeout.
+// LoadFrom loads the whole list from st once, within timeout. A store that reads it in
+// pages (Redis) has each page merged as it comes, so that a large list is never held twice,
+// decoded and merged; one that stops half-way leaves what it handed over merged, which is
+// harmless (a reload only adds) and not synced.
 func (rv *Revocations) LoadFrom(ctx context.Context, st store.Store, now time.Time, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	list, err := st.Revocations(ctx, now)
-	if err != nil {
-		return err
+	n := 0
+	var gc reloadGC
+	gc.grown(rv.Len())
+	defer gc.done()
+	if p, ok := st.(store.RevocationPager); ok {
+		err := p.RevocationPages(ctx, now, func(page []store.Revocation) {
+			rv.merge(page)
+			n += len(page)
+			gc.grown(n)
+		})
+		if err != nil {
+			return err
+		}
+	} else {
+		list, err := st.Revocations(ctx, now)
+		if err != nil {
+			return err
+		}
+		rv.merge(list)
+		n = len(list)
 	}
-	rv.Load(list)
+	rv.synced.Store(true)
+	if n >= releaseMemoryAfter {
+		releaseMemory()
+	}
 	return nil
 }
 

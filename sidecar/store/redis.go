@@ -119,7 +119,10 @@ func WithClock(now func() time.Time) RedisOption {
 	}
 }
 
-var _ Store = (*Redis)(nil)
+var (
+	_ Store           = (*Redis)(nil)
+	_ RevocationPager = (*Redis)(nil)
+)
 
 // NewRedis returns the store of the policy policyKey ("<namespace>/<policy>") in the Redis
 // reached by client. The store owns the client: Close closes it.
@@ -453,14 +456,27 @@ const revocationPage = 5000
 // skipped. (ZRANGEBYSCORE rather than ZSCAN: the per-policy ACL of the README allows it.)
 func (s *Redis) Revocations(ctx context.Context, now time.Time) ([]Revocation, error) {
 	var out []Revocation
+	err := s.RevocationPages(ctx, now, func(page []Revocation) { out = append(out, page...) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RevocationPages implements RevocationPager: Revocations, handed over a page at a time
+// (the slice is reused for the next page), so that a caller merging them never holds the
+// whole list twice.
+func (s *Redis) RevocationPages(ctx context.Context, now time.Time, each func([]Revocation)) error {
+	out := make([]Revocation, 0, revocationPage)
 	lo, offset := "("+msArg(now), int64(0)
 	for {
 		page, err := s.client.ZRangeByScoreWithScores(ctx, s.revokedKey(), &redis.ZRangeBy{
 			Min: lo, Max: "+inf", Offset: offset, Count: revocationPage,
 		}).Result()
 		if err != nil {
-			return nil, s.unavailable("list revocations", err)
+			return s.unavailable("list revocations", err)
 		}
+		out = out[:0]
 		for _, z := range page {
 			p, _ := z.Member.(string)
 			r, err := decodeRevocation(p)
@@ -470,8 +486,11 @@ func (s *Redis) Revocations(ctx context.Context, now time.Time) ([]Revocation, e
 			}
 			out = append(out, r)
 		}
+		if len(out) > 0 {
+			each(out)
+		}
 		if len(page) < revocationPage {
-			return out, nil
+			return nil
 		}
 		last := page[len(page)-1].Score
 		same := int64(0)

@@ -502,4 +502,24 @@ func TestRedisRevocationsAreReadInPages(t *testing.T) {
 	if len(got) != n || len(seen) != n {
 		t.Fatalf("%d revocations read, %d distinct; want %d", len(got), len(seen), n)
 	}
+
+	// RevocationPages hands the same entries over a page at a time, never more at once.
+	clear(seen)
+	pages, total := 0, 0
+	err = s.RevocationPages(ctx, time.Now(), func(page []store.Revocation) {
+		pages++
+		total += len(page)
+		if len(page) > 5000 {
+			t.Errorf("a page of %d, more than 5000", len(page))
+		}
+		for _, r := range page {
+			seen[r.ID] = true
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pages != 3 || total != n || len(seen) != n {
+		t.Errorf("%d pages, %d revocations, %d distinct; want 3 pages of %d distinct", pages, total, len(seen), n)
+	}
 }
