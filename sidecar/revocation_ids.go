@@ -33,14 +33,7 @@ func newIDSet() idSet {
 	return idSet{compact: map[[16]byte]int64{}, other: map[string]int64{}}
 }
 
-// get returns when id's revocation ends.
-func (s idSet) get(id string) (int64, bool) {
-	if s.empty() {
-		return 0, false // the common case: nothing revoked, nothing to decode
-	}
-	return s.getKey(newIDKey(id))
-}
-
+// empty is the common case, nothing revoked: no lookup needed.
 func (s idSet) empty() bool { return len(s.compact) == 0 && len(s.other) == 0 }
 
 // extend records id as revoked until at least until.
@@ -121,7 +114,7 @@ func newIDKey(id string) idKey {
 	return idKey{id: id, k: k, compact: ok}
 }
 
-// getKey is get for an id decoded in advance.
+// getKey returns when the id k was decoded from stops being revoked.
 func (s idSet) getKey(k idKey) (int64, bool) {
 	if k.compact {
 		u, found := s.compact[k.k]
