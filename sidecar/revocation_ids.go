@@ -33,18 +33,8 @@ func newIDSet() idSet {
 	return idSet{compact: map[[16]byte]int64{}, other: map[string]int64{}}
 }
 
-// get returns when id's revocation ends.
-func (s idSet) get(id string) (int64, bool) {
-	if len(s.compact) == 0 && len(s.other) == 0 {
-		return 0, false // the common case: nothing revoked, nothing to decode
-	}
-	if k, ok := compactID(id); ok {
-		u, found := s.compact[k]
-		return u, found
-	}
-	u, found := s.other[id]
-	return u, found
-}
+// empty is the common case, nothing revoked: no lookup needed.
+func (s idSet) empty() bool { return len(s.compact) == 0 && len(s.other) == 0 }
 
 // extend records id as revoked until at least until.
 func (s idSet) extend(id string, until time.Time) {
@@ -109,4 +99,36 @@ func compactID(id string) (k [16]byte, ok bool) {
 	bad |= a | b
 	k[15] = a<<2 | b>>4
 	return k, bad&0xc0 == 0 && b&0x0f == 0
+}
+
+// idKey is an id as an idSet looks it up, decoded in advance: a verified token's ids are
+// decoded once, when it is verified, not on every request that carries it.
+type idKey struct {
+	id      string
+	k       [16]byte
+	compact bool
+}
+
+func newIDKey(id string) idKey {
+	k, ok := compactID(id)
+	return idKey{id: id, k: k, compact: ok}
+}
+
+// getKey returns when the id k was decoded from stops being revoked.
+func (s idSet) getKey(k idKey) (int64, bool) {
+	if k.compact {
+		u, found := s.compact[k.k]
+		return u, found
+	}
+	u, found := s.other[k.id]
+	return u, found
+}
+
+// revocationKeys are a token's jti and sid as the revocation list looks them up.
+type revocationKeys struct {
+	jti, sid idKey
+}
+
+func newRevocationKeys(jti, sid string) revocationKeys {
+	return revocationKeys{jti: newIDKey(jti), sid: newIDKey(sid)}
 }

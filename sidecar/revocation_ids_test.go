@@ -54,10 +54,22 @@ func TestRevocationIDsAreExact(t *testing.T) {
 			if !rv.Revoked(tc.revoked, "", "", now) || !rv.Revoked("other", tc.revoked, "", now) {
 				t.Fatal("the revoked id is not revoked")
 			}
+			// A verified token's ids, decoded when it was verified, and an Identity whose
+			// ids were not (its keys are worked out on the spot).
+			verified := func(jti, sid string) *Identity {
+				return &Identity{JTI: jti, SessionID: sid, revocation: newRevocationKeys(jti, sid)}
+			}
+			if !rv.revoked(verified(tc.revoked, "")) || !rv.revoked(verified("other", tc.revoked)) ||
+				!rv.revoked(&Identity{JTI: tc.revoked}) || !rv.revoked(&Identity{JTI: "other", SessionID: tc.revoked}) {
+				t.Fatal("the revoked id is not revoked for a verified token")
+			}
 			for _, o := range tc.others {
-				if rv.Revoked(o, o, "", now) {
+				if rv.Revoked(o, o, "", now) || rv.revoked(verified(o, o)) || rv.revoked(&Identity{JTI: o, SessionID: o}) {
 					t.Errorf("%q is revoked, but only %q was", o, tc.revoked)
 				}
+			}
+			if stale := verified(tc.revoked, ""); rv.revoked(&Identity{JTI: "other", revocation: stale.revocation}) {
+				t.Error("keys decoded for another token's ids were used")
 			}
 			rv.Sweep(until)
 			if rv.Len() != 0 || rv.Revoked(tc.revoked, tc.revoked, "", now) {

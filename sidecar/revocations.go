@@ -58,13 +58,28 @@ func NewRevocations() *Revocations {
 
 // Revoked reports whether a token with these claims is revoked.
 func (rv *Revocations) Revoked(jti, sid, sub string, issuedAt time.Time) bool {
+	return rv.revokedKeys(newRevocationKeys(jti, sid), sub, issuedAt)
+}
+
+// revoked is Revoked for a verified token, whose ids were decoded when it was verified.
+func (rv *Revocations) revoked(id *Identity) bool {
+	keys := id.revocation
+	if keys.jti.id != id.JTI || keys.sid.id != id.SessionID {
+		keys = newRevocationKeys(id.JTI, id.SessionID) // an Identity not made by verify
+	}
+	return rv.revokedKeys(keys, id.Subject, id.IssuedAt)
+}
+
+func (rv *Revocations) revokedKeys(k revocationKeys, sub string, issuedAt time.Time) bool {
 	rv.mu.RLock()
 	defer rv.mu.RUnlock()
-	if _, ok := rv.tokens.get(jti); ok {
-		return true
+	if !rv.tokens.empty() {
+		if _, ok := rv.tokens.getKey(k.jti); ok {
+			return true
+		}
 	}
-	if sid != "" {
-		if _, ok := rv.sessions.get(sid); ok {
+	if k.sid.id != "" && !rv.sessions.empty() {
+		if _, ok := rv.sessions.getKey(k.sid); ok {
 			return true
 		}
 	}

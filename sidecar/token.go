@@ -55,6 +55,10 @@ type Identity struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 
+	// revocation is JTI and SessionID as the revocation list looks them up, decoded once
+	// per verified token instead of on every request that carries it.
+	revocation revocationKeys
+
 	// headerValues holds Subject and Role as the proxy forwards them (X-Auth-Subject,
 	// X-Auth-Role), built once per verified token instead of once per request. Nothing
 	// writes to a header's values in place, and both slices are full (len == cap), so an
@@ -172,7 +176,7 @@ func (t *Tokens) Verify(raw string) (*Identity, error) {
 	ks := t.keys.Keyset()
 	if t.cache != nil {
 		if id, ok := t.cache.get(raw, ks, now); ok {
-			if t.revocations.Revoked(id.JTI, id.SessionID, id.Subject, id.IssuedAt) {
+			if t.revocations.revoked(id) {
 				return nil, errors.New("revoked")
 			}
 			return id, nil
@@ -185,7 +189,7 @@ func (t *Tokens) Verify(raw string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.revocations.Revoked(id.JTI, id.SessionID, id.Subject, id.IssuedAt) {
+	if t.revocations.revoked(id) {
 		return nil, errors.New("revoked")
 	}
 	if t.cache != nil {
@@ -200,7 +204,7 @@ func (t *Tokens) Verify(raw string) (*Identity, error) {
 var allowedHeaders = map[string]bool{"alg": true, "kid": true, "typ": true}
 
 func (t *Tokens) verify(raw string, ks *keyset.Keyset, now time.Time) (*Identity, error) {
-	var claims AccessClaims
+	var claims tokenClaims
 	tok, err := t.parserFor(ks).ParseWithClaims(raw, &claims, func(tok *jwt.Token) (any, error) {
 		for h := range tok.Header {
 			if !allowedHeaders[h] {
@@ -239,6 +243,7 @@ func (t *Tokens) verify(raw string, ks *keyset.Keyset, now time.Time) (*Identity
 		Subject: claims.Subject, Role: claims.Role, SessionID: claims.SessionID, JTI: claims.ID,
 		IssuedAt: claims.IssuedAt.Time, ExpiresAt: claims.ExpiresAt.Time,
 		headerValues: [2]string{claims.Subject, claims.Role},
+		revocation:   newRevocationKeys(claims.ID, claims.SessionID),
 	}, nil
 }
 
@@ -266,7 +271,7 @@ func (t *Tokens) parserFor(ks *keyset.Keyset) *jwt.Parser {
 // golang-jwt's exported errors and by what the token holds, never by the library's message
 // text, so that an upgrade cannot change what clients are told. tok and claims are what the
 // parser decoded (tok may be nil); allowed are the algorithms the parser accepted.
-func describeJWTError(err error, tok *jwt.Token, claims *AccessClaims, allowed []string) string {
+func describeJWTError(err error, tok *jwt.Token, claims jwt.Claims, allowed []string) string {
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "malformed"
@@ -279,12 +284,15 @@ func describeJWTError(err error, tok *jwt.Token, claims *AccessClaims, allowed [
 		return "bad signature"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		// exp, iss and aud are all required; say which one is absent.
+		exp, _ := claims.GetExpirationTime()
+		iss, _ := claims.GetIssuer()
+		aud, _ := claims.GetAudience()
 		switch {
-		case claims.ExpiresAt == nil:
+		case exp == nil:
 			return "exp is missing"
-		case claims.Issuer == "":
+		case iss == "":
 			return "iss is missing"
-		case len(claims.Audience) == 0:
+		case len(aud) == 0:
 			return "aud is missing"
 		}
 		return "a required claim is missing"
