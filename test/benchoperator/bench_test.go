@@ -135,10 +135,10 @@ func TestBenchOperator(t *testing.T) {
 		fmt.Printf("%-52s %s\n", "manager API requests per policy, that pass", perPolicy(atPods, atPodsRotated))
 	}
 	fmt.Printf("\nmanager memory at the end of each phase (MiB; heap = go_memstats_heap_alloc_bytes, peak heap = largest of the scrapes every %s)\n", scrapeEvery)
-	fmt.Printf("%-40s %8s %8s %8s %8s %8s %9s\n", "phase", "VmRSS", "VmHWM", "heap", "inuse", "Go sys", "peak heap")
+	fmt.Printf("%-40s %8s %8s %8s %8s %8s %8s %9s\n", "phase", "VmRSS", "RssFile", "VmHWM", "heap", "inuse", "Go sys", "peak heap")
 	for _, p := range phases {
 		r := p.reading
-		fmt.Printf("%-40s %8.1f %8.1f %8.1f %8.1f %8.1f %9.1f\n", p.name, mib(r.vmRSS), mib(r.vmHWM), mib(r.heap), mib(r.heapInuse), mib(r.goSys), mib(r.peakHeap))
+		fmt.Printf("%-40s %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %9.1f\n", p.name, mib(r.vmRSS), mib(r.rssFile), mib(r.vmHWM), mib(r.heap), mib(r.heapInuse), mib(r.goSys), mib(r.peakHeap))
 	}
 	fmt.Printf("(%v ready, %v rotated)\n", allReady, allRotated)
 }

@@ -82,6 +82,7 @@ func startManager(t *testing.T) *manager {
 // reading is the manager's memory and API requests at one instant.
 type reading struct {
 	vmRSS, vmHWM uint64 // resident set now and its peak so far, from /proc/PID/status
+	rssFile      uint64 // of vmRSS, pages of files: mostly the binary's code, shared and reclaimable
 	heap         uint64 // go_memstats_heap_alloc_bytes: live objects and not yet swept garbage
 	heapInuse    uint64 // go_memstats_heap_inuse_bytes: spans in use
 	goSys        uint64 // go_memstats_sys_bytes: everything the Go runtime got from the OS
@@ -96,7 +97,7 @@ func (m *manager) read(t *testing.T) reading {
 	if err != nil {
 		t.Fatalf("scraping the manager: %v", err)
 	}
-	if r.vmRSS, r.vmHWM, err = procMemory(m.Pid()); err != nil {
+	if r.vmRSS, r.vmHWM, r.rssFile, err = procMemory(m.Pid()); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -146,30 +147,29 @@ func (m *manager) scrape() (reading, error) {
 	return r, nil
 }
 
-// procMemory is a process's resident set now (VmRSS) and its peak (VmHWM), in bytes.
-func procMemory(pid int) (rss, hwm uint64, err error) {
+// procMemory is a process's resident set now (VmRSS), its peak (VmHWM) and the part of
+// VmRSS that maps files (RssFile), in bytes.
+func procMemory(pid int) (rss, hwm, file uint64, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer f.Close()
+	fields := map[string]*uint64{"VmRSS": &rss, "VmHWM": &hwm, "RssFile": &file}
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		name, value, ok := strings.Cut(s.Text(), ":")
-		if !ok || (name != "VmRSS" && name != "VmHWM") {
+		name, value, _ := strings.Cut(s.Text(), ":")
+		dst := fields[name]
+		if dst == nil {
 			continue
 		}
 		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
 		if err != nil {
-			return 0, 0, fmt.Errorf("/proc/%d/status %s: %w", pid, name, err)
+			return 0, 0, 0, fmt.Errorf("/proc/%d/status %s: %w", pid, name, err)
 		}
-		if name == "VmRSS" {
-			rss = kb * 1024
-		} else {
-			hwm = kb * 1024
-		}
+		*dst = kb * 1024
 	}
-	return rss, hwm, s.Err()
+	return rss, hwm, file, s.Err()
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
