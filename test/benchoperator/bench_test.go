@@ -87,16 +87,16 @@ func TestBenchOperator(t *testing.T) {
 	atRotated := mgr.read(t)
 	phases := []phase{{"idle, before any policy", idle}, {"all Ready", atReady}, {"after a rotation pass", atRotated}}
 
-	// 3. Pods: many of them, each naming one of the policies (in a namespace the webhook
-	// does not serve, so the unprotected-pod reporter finds every one), then a second
-	// rotation pass with the pods in place.
+	// 3. Pods: many of them, each naming one of the policies, in the policies' namespace
+	// as pods are (the webhook does not serve it, so the unprotected-pod reporter reports
+	// every one and both controllers reconcile the policy of each), then a second rotation
+	// pass with the pods in place.
 	var podsCreated, podsRotated time.Duration
 	var atPods, atPodsRotated reading
 	if pods > 0 {
-		podNS := newNamespace(t)
 		start = time.Now()
 		parallel(pods, 32, func(i int) {
-			pod := operatortest.AppPod(podNS, fmt.Sprintf("bench-%04d", i%n))
+			pod := operatortest.AppPod(ns, fmt.Sprintf("bench-%04d", i%n))
 			pod.GenerateName, pod.Name = "", fmt.Sprintf("pod-%05d", i)
 			if err := k8s.Create(ctx, pod); err != nil {
 				t.Error(err)
