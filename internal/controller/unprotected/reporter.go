@@ -83,13 +83,8 @@ func (r *Reporter) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error
 		r.Recorder = mgr.GetEventRecorder(ControllerName)
 	}
 	r.reported = map[types.NamespacedName]map[types.UID]bool{}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, PolicyIndex, func(o client.Object) []string {
-		if name, ok := o.GetAnnotations()[authv1alpha1.PolicyAnnotation]; ok {
-			return []string{name}
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("indexing pods by policy: %w", err)
+	if err := IndexPods(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
@@ -105,6 +100,19 @@ func (r *Reporter) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error
 			},
 		})).
 		Complete(reconcilespan.Wrap(ControllerName, r))
+}
+
+// IndexPods adds PolicyIndex to a cache's pods.
+func IndexPods(ctx context.Context, indexer client.FieldIndexer) error {
+	if err := indexer.IndexField(ctx, &corev1.Pod{}, PolicyIndex, func(o client.Object) []string {
+		if name, ok := o.GetAnnotations()[authv1alpha1.PolicyAnnotation]; ok {
+			return []string{name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing pods by policy: %w", err)
+	}
+	return nil
 }
 
 // Annotated reports whether o names a policy in the policy annotation.
