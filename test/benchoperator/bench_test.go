@@ -111,7 +111,7 @@ func TestBenchOperator(t *testing.T) {
 		phases = append(phases, phase{fmt.Sprintf("with %d pods", pods), atPods}, phase{"after a rotation pass with the pods", atPodsRotated})
 	}
 
-	fmt.Printf("\noperator benchmark: %d AuthPolicies, envtest on this machine, `tollgate manager` in its own process\n", n)
+	fmt.Printf("\noperator benchmark: %d AuthPolicies, envtest on this machine, `tollgate manager` in its own process, GOMEMLIMIT=%s\n", n, os.Getenv("GOMEMLIMIT"))
 	fmt.Printf("%-52s %12s\n", "measure", "value")
 	fmt.Printf("%-52s %12s\n", "create all (client, 32 in parallel)", created.Round(time.Millisecond))
 	fmt.Printf("%-52s %12s\n", "create -> all Ready", ready.Round(time.Millisecond))

@@ -39,6 +39,22 @@ import (
 // every policy for the per-policy gauges) cost what they cost in a cluster.
 const scrapeEvery = 15 * time.Second
 
+// containerLimit is the memory limit of the container the benchmark stands the manager
+// in, in MiB: TOLLGATE_BENCH_MEMORY_LIMIT_MIB, default 256 (the chart's and config/manager's
+// limit); 0 runs it without one.
+func containerLimit(t *testing.T) int {
+	t.Helper()
+	v := os.Getenv("TOLLGATE_BENCH_MEMORY_LIMIT_MIB")
+	if v == "" {
+		return 256
+	}
+	mib, err := strconv.Atoi(v)
+	if err != nil || mib < 0 {
+		t.Fatalf("TOLLGATE_BENCH_MEMORY_LIMIT_MIB=%q: want a number of MiB", v)
+	}
+	return mib
+}
+
 // manager is `tollgate manager` in its own process, run as a user runs it outside a
 // cluster: --kubeconfig, its own webhook (--webhook-url), metrics over plain HTTP.
 type manager struct {
@@ -53,6 +69,13 @@ type manager struct {
 func startManager(t *testing.T) *manager {
 	t.Helper()
 	metrics, probe, hook := testwait.FreeAddr(t), testwait.FreeAddr(t), testwait.FreePort(t)
+	// In a container the manager sets GOMEMLIMIT to 90% of the container's limit itself
+	// (cli.setMemoryLimit); this process has no such limit, so it gets that GOMEMLIMIT.
+	if limit := containerLimit(t); limit > 0 {
+		t.Setenv("GOMEMLIMIT", strconv.Itoa(limit*(1<<20)*9/10))
+	} else {
+		t.Setenv("GOMEMLIMIT", "off")
+	}
 	p := testproc.Start(t, tollgateBin, "http://"+probe+"/readyz", "manager",
 		"--kubeconfig", kubeconfig,
 		"--webhook-url", fmt.Sprintf("https://127.0.0.1:%d", hook),
