@@ -113,6 +113,12 @@ type reading struct {
 	requests     map[string]float64
 }
 
+// log prints the reading as it is taken, so that a run cut short still tells.
+func (r reading) log(t *testing.T, phase string) {
+	t.Logf("manager %s: VmRSS %.1f MiB (files %.1f), VmHWM %.1f MiB, heap %.1f MiB (in use %.1f, Go sys %.1f, peak %.1f), requests %v",
+		phase, mib(r.vmRSS), mib(r.rssFile), mib(r.vmHWM), mib(r.heap), mib(r.heapInuse), mib(r.goSys), mib(r.peakHeap), r.requests)
+}
+
 // read takes a reading of the manager; a failed scrape fails the benchmark.
 func (m *manager) read(t *testing.T) reading {
 	t.Helper()
