@@ -168,6 +168,7 @@ process and installs a webhook configuration pointing at it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+			setMemoryLimit(ctrl.Log.WithName("memlimit"))
 			cfg, err := kube.ToRESTConfig()
 			if err != nil {
 				return fmt.Errorf("loading the Kubernetes client configuration: %w", err)

@@ -77,7 +77,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
 	defer cancel()
 	var list authv1alpha1.AuthPolicyList
-	if err := c.Reader.List(ctx, &list); err != nil {
+	// Read-only: the cache's objects themselves, not a deep copy of every policy per scrape.
+	if err := c.Reader.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		ch <- prometheus.NewInvalidMetric(readyDesc, err)
 		return
 	}

@@ -98,7 +98,7 @@ func Start(t testing.TB, bin, readyURL string, args ...string) *Process {
 	}
 }
 
-// Pid is the process's id, for /proc.
+// Pid is the process's id, for reading its /proc entries.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // Logs is what the process wrote to stdout and stderr so far.

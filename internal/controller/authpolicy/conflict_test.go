@@ -75,7 +75,7 @@ func TestASecretUpdateConflictIsRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &interferingClient{Client: direct}
+	c := &interferingClient{Client: directClient{direct}}
 	rec := clientevents.NewFakeRecorder(32)
 	r := &authpolicy.Reconciler{
 		Client:    c,

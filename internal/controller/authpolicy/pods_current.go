@@ -70,7 +70,11 @@ func running(o client.Object) bool {
 func (r *Reconciler) reconcilePodsCurrent(ctx context.Context, s *scope) (ctrl.Result, error) {
 	policy := s.policy
 	pods := &corev1.PodList{}
-	if err := r.List(ctx, pods, client.InNamespace(policy.Namespace)); err != nil {
+	// The policy's own pods through the manager's index (unprotected.PolicyIndex), not the
+	// namespace's: a pass costs the same however many other pods share the namespace.
+	// Read-only, so the cache's pods themselves rather than deep copies.
+	if err := r.List(ctx, pods, client.InNamespace(policy.Namespace),
+		client.MatchingFields{unprotected.PolicyIndex: policy.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing the pods of AuthPolicy %s: %w", policy.Key(), err)
 	}
 	meta.SetStatusCondition(&policy.Status.Conditions, podsCurrent(policy, pods.Items))

@@ -178,7 +178,7 @@ func TestAPassOnAStalePolicyStatusKeepsPodsCurrentFalse(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &authpolicy.Reconciler{
-		Client:    &stalePolicyClient{Client: direct, status: stale},
+		Client:    &stalePolicyClient{Client: directClient{direct}, status: stale},
 		APIReader: direct,
 		Recorder:  clientevents.NewFakeRecorder(32),
 		Clock:     clock.RealClock{},

@@ -51,5 +51,4 @@ var (
 	labelledNamespace = operatortest.LabelledNamespace
 	appPod            = operatortest.AppPod
 	createPod         = operatortest.CreatePod
-	managerRequests   = operatortest.ManagerRequests
 )

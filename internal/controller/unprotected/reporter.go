@@ -53,8 +53,10 @@ const (
 	ReasonUnprotectedPod = "UnprotectedPod"
 )
 
-// podPolicyIndex indexes cached pods by the policy their annotation names.
-const podPolicyIndex = "tollgate.policyAnnotation"
+// PolicyIndex indexes cached pods by the policy their annotation names; SetupWithManager
+// registers it. List with client.MatchingFields{PolicyIndex: name} in a namespace for the
+// pods of one policy, at a cost that grows with its pods, not the namespace's.
+const PolicyIndex = "tollgate.policyAnnotation"
 
 // Reporter finds pods that name a policy but run without its sidecar: pods
 // created before their namespace was labelled, or while the webhook was bypassed, and pods
@@ -81,13 +83,8 @@ func (r *Reporter) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error
 		r.Recorder = mgr.GetEventRecorder(ControllerName)
 	}
 	r.reported = map[types.NamespacedName]map[types.UID]bool{}
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, podPolicyIndex, func(o client.Object) []string {
-		if name, ok := o.GetAnnotations()[authv1alpha1.PolicyAnnotation]; ok {
-			return []string{name}
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("indexing pods by policy: %w", err)
+	if err := IndexPods(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
@@ -103,6 +100,19 @@ func (r *Reporter) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error
 			},
 		})).
 		Complete(reconcilespan.Wrap(ControllerName, r))
+}
+
+// IndexPods adds PolicyIndex to a cache's pods.
+func IndexPods(ctx context.Context, indexer client.FieldIndexer) error {
+	if err := indexer.IndexField(ctx, &corev1.Pod{}, PolicyIndex, func(o client.Object) []string {
+		if name, ok := o.GetAnnotations()[authv1alpha1.PolicyAnnotation]; ok {
+			return []string{name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing pods by policy: %w", err)
+	}
+	return nil
 }
 
 // Annotated reports whether o names a policy in the policy annotation.
@@ -268,7 +278,8 @@ func imageRepository(image string) string {
 // the count into the policy's status.
 func (r *Reporter) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	pods := &corev1.PodList{}
-	if err := r.List(ctx, pods, client.InNamespace(req.Namespace), client.MatchingFields{podPolicyIndex: req.Name}); err != nil {
+	// Read-only: the cache's pods themselves, not deep copies.
+	if err := r.List(ctx, pods, client.InNamespace(req.Namespace), client.MatchingFields{PolicyIndex: req.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing the pods of AuthPolicy %s: %w", req.NamespacedName, err)
 	}
 	policy := &authv1alpha1.AuthPolicy{}

@@ -14,15 +14,13 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package authpolicy_test
+package benchoperator
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,13 +35,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
+	"github.com/tollgate-dev/tollgate/internal/operatortest"
 )
 
-// TestBenchOperator measures the operator at scale against envtest, with the manager in
-// this process. It is a benchmark, not a test: it asserts nothing about time or memory
-// and prints a table. Run it alone, so that the memory figures are the manager's:
+// TestBenchOperator measures `tollgate manager` at scale, in its own process against
+// envtest. It is a benchmark, not a test: it asserts nothing about time or memory and
+// prints a table. The manager's memory comes from /proc (VmRSS, VmHWM) and its /metrics
+// (Go heap), read at the end of each phase:
 //
-//	TOLLGATE_BENCH_OPERATOR=1 go test ./internal/controller/authpolicy -run TestBenchOperator -v -timeout 15m
+//	TOLLGATE_BENCH_OPERATOR=1 go test ./test/benchoperator -run TestBenchOperator -v -timeout 90m
 //
 // TOLLGATE_BENCH_POLICIES changes the number of policies (default 1000), TOLLGATE_BENCH_PODS
 // the number of pods created afterwards (default 0), after which a second rotation pass
@@ -62,14 +62,13 @@ func TestBenchOperator(t *testing.T) {
 	}
 	ctx := context.Background()
 	ns := newNamespace(t)
-	mem := watchMemory()
-	defer mem.stop()
+	mgr := startManager(t)
+	idle := mgr.read(t)
 
 	// 1. Create n policies at once.
-	req0 := managerRequests()
 	start := time.Now()
 	parallel(n, 32, func(i int) {
-		if err := k8s.Create(ctx, newPolicy(ns, fmt.Sprintf("bench-%04d", i))); err != nil {
+		if err := k8s.Create(ctx, operatortest.NewPolicy(ns, fmt.Sprintf("bench-%04d", i))); err != nil {
 			t.Error(err)
 		}
 	})
@@ -80,26 +79,26 @@ func TestBenchOperator(t *testing.T) {
 	})
 	ready := time.Since(start)
 	t.Logf("%d policies Ready after %s", n, ready.Round(time.Second))
-	memReady := mem.snapshot()
-	reqReady := managerRequests()
+	atReady := mgr.read(t)
+	atReady.log(t, "all Ready")
 
 	// 2. One rotation pass: ask every policy to rotate, wait until each has a Next key.
 	annotated, rotated, allRotated := rotationPass(t, ns, n)
 	t.Logf("rotation pass done after %s", rotated.Round(time.Second))
-	memRotated := mem.snapshot()
-	reqRotated := managerRequests()
+	atRotated := mgr.read(t)
+	atRotated.log(t, "after a rotation pass")
+	phases := []phase{{"idle, before any policy", idle}, {"all Ready", atReady}, {"after a rotation pass", atRotated}}
 
-	// 3. Pods: many of them, each naming one of the policies (in a namespace the webhook
-	// does not serve, so the unprotected-pod reporter finds every one), then a second
-	// rotation pass with the pods in place.
-	var podsCreated, podsRotated time.Duration
-	var memPods memWatch
-	var reqPods, reqPodsRotated map[string]int64
+	// 3. Pods: many of them, each naming one of the policies, in the policies' namespace
+	// as pods are (the webhook does not serve it, so the unprotected-pod reporter reports
+	// every one and both controllers reconcile the policy of each), then a second rotation
+	// pass with the pods in place.
+	var podsCreated, podsReported, podsRotated time.Duration
+	var atPods, atPodsRotated reading
 	if pods > 0 {
-		podNS := newNamespace(t)
 		start = time.Now()
 		parallel(pods, 32, func(i int) {
-			pod := appPod(podNS, fmt.Sprintf("bench-%04d", i%n))
+			pod := operatortest.AppPod(ns, fmt.Sprintf("bench-%04d", i%n))
 			pod.GenerateName, pod.Name = "", fmt.Sprintf("pod-%05d", i)
 			if err := k8s.Create(ctx, pod); err != nil {
 				t.Error(err)
@@ -107,44 +106,68 @@ func TestBenchOperator(t *testing.T) {
 		})
 		podsCreated = time.Since(start)
 		t.Logf("%d pods created after %s", pods, podsCreated.Round(time.Second))
-		time.Sleep(5 * time.Second) // let the reporter's cache and reconciles settle
-		memPods = mem.snapshot()
-		reqPods = managerRequests()
+		// Wait until the reporter has counted every pod into its policy's status, so that
+		// the second pass measures rotation alone, not the reporter's work as well.
+		reported := waitAll(t, ns, n, 20*time.Minute, func(p *authv1alpha1.AuthPolicy) bool {
+			return int(p.Status.UnprotectedPods) >= pods/n
+		})
+		podsReported = time.Since(start)
+		t.Logf("every pod reported after %s (%v)", podsReported.Round(time.Second), reported)
+		atPods = mgr.read(t)
+		atPods.log(t, "with the pods")
 		_, podsRotated, _ = rotationPass(t, ns, n)
-		reqPodsRotated = managerRequests()
+		atPodsRotated = mgr.read(t)
+		atPodsRotated.log(t, "after a rotation pass with the pods")
+		phases = append(phases, phase{fmt.Sprintf("with %d pods", pods), atPods}, phase{"after a rotation pass with the pods", atPodsRotated})
 	}
-	memEnd := mem.snapshot()
 
-	fmt.Printf("\noperator benchmark: %d AuthPolicies, envtest on this machine, manager in process\n", n)
+	fmt.Printf("\noperator benchmark: %d AuthPolicies, envtest on this machine, `tollgate manager` in its own process, GOMEMLIMIT=%s\n", n, os.Getenv("GOMEMLIMIT"))
 	fmt.Printf("%-52s %12s\n", "measure", "value")
 	fmt.Printf("%-52s %12s\n", "create all (client, 32 in parallel)", created.Round(time.Millisecond))
 	fmt.Printf("%-52s %12s\n", "create -> all Ready", ready.Round(time.Millisecond))
 	fmt.Printf("%-52s %12s\n", "annotate all for rotation (client, 32 in parallel)", annotated.Round(time.Millisecond))
 	fmt.Printf("%-52s %12s\n", "annotate -> all have a Next key (rotation pass)", rotated.Round(time.Millisecond))
-	perPolicy := func(a, b map[string]int64) string {
+	perPolicy := func(a, b reading) string {
 		var parts []string
-		for _, v := range []string{"get", "create", "update", "patch", "delete", "watch"} {
-			if d := b[v] - a[v]; d != 0 {
-				parts = append(parts, fmt.Sprintf("%s %.2f", v, float64(d)/float64(n)))
+		for _, v := range []string{"get", "create", "update", "patch", "delete"} {
+			if d := b.requests[v] - a.requests[v]; d != 0 {
+				parts = append(parts, fmt.Sprintf("%s %.2f", v, d/float64(n)))
 			}
 		}
 		return strings.Join(parts, ", ")
 	}
-	fmt.Printf("%-52s %s\n", "manager API requests per policy, create -> Ready", perPolicy(req0, reqReady))
-	fmt.Printf("%-52s %s\n", "manager API requests per policy, rotation pass", perPolicy(reqReady, reqRotated))
+	fmt.Printf("%-52s %s\n", "manager API requests per policy, create -> Ready", perPolicy(idle, atReady))
+	fmt.Printf("%-52s %s\n", "manager API requests per policy, rotation pass", perPolicy(atReady, atRotated))
 	if pods > 0 {
 		fmt.Printf("%-52s %12s\n", fmt.Sprintf("create %d pods naming the policies", pods), podsCreated.Round(time.Millisecond))
-		fmt.Printf("%-52s %s\n", "manager API requests per policy, while pods came", perPolicy(reqRotated, reqPods))
+		fmt.Printf("%-52s %12s\n", "create -> every pod in its policy's unprotectedPods", podsReported.Round(time.Millisecond))
+		fmt.Printf("%-52s %s\n", "manager API requests per policy, until then", perPolicy(atRotated, atPods))
 		fmt.Printf("%-52s %12s\n", "rotation pass with the pods in place", podsRotated.Round(time.Millisecond))
-		fmt.Printf("%-52s %s\n", "manager API requests per policy, that pass", perPolicy(reqPods, reqPodsRotated))
-		fmt.Printf("%-52s %9.1f MiB\n", "peak Go heap before the pods", mib(memRotated.peakHeap))
-		fmt.Printf("%-52s %9.1f MiB\n", "peak Go heap with the pods (reporter's cache)", mib(memPods.peakHeap))
+		fmt.Printf("%-52s %s\n", "manager API requests per policy, that pass", perPolicy(atPods, atPodsRotated))
 	}
-	fmt.Printf("%-52s %9.1f MiB\n", "peak Go heap (runtime/metrics), until Ready", mib(memReady.peakHeap))
-	fmt.Printf("%-52s %9.1f MiB\n", "peak Go heap, whole run", mib(memEnd.peakHeap))
-	fmt.Printf("%-52s %9.1f MiB\n", "peak Go runtime total (runtime/metrics)", mib(memEnd.peakTotal))
-	fmt.Printf("%-52s %9.1f MiB\n", "peak resident set of the process (VmHWM)", mib(vmHWM()))
-	fmt.Printf("(%v ready, %v rotated; the process also holds the test's client: an upper bound for the manager)\n", allReady, allRotated)
+	fmt.Printf("\nmanager memory at the end of each phase (MiB; heap = go_memstats_heap_alloc_bytes, peak heap = largest of the scrapes every %s)\n", scrapeEvery)
+	fmt.Printf("%-40s %8s %8s %8s %8s %8s %8s %9s\n", "phase", "VmRSS", "RssFile", "VmHWM", "heap", "inuse", "Go sys", "peak heap")
+	for _, p := range phases {
+		r := p.reading
+		fmt.Printf("%-40s %8.1f %8.1f %8.1f %8.1f %8.1f %8.1f %9.1f\n", p.name, mib(r.vmRSS), mib(r.rssFile), mib(r.vmHWM), mib(r.heap), mib(r.heapInuse), mib(r.goSys), mib(r.peakHeap))
+	}
+	fmt.Printf("(%v ready, %v rotated)\n", allReady, allRotated)
+}
+
+// phase is a reading of the manager at the end of one phase of the benchmark.
+type phase struct {
+	name    string
+	reading reading
+}
+
+// newNamespace gives the benchmark a namespace of its own.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-"}}
+	if err := k8s.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
 }
 
 // rotationPass asks every policy to rotate now and waits until the operator has handled
@@ -243,58 +266,3 @@ func countPolicies(ns string, ok func(*authv1alpha1.AuthPolicy) bool) (int, erro
 		}
 	}
 }
-
-type memWatch struct {
-	mu                  sync.Mutex
-	peakHeap, peakTotal uint64
-	done                chan struct{}
-}
-
-func watchMemory() *memWatch {
-	m := &memWatch{done: make(chan struct{})}
-	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}}
-	go func() {
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			metrics.Read(samples)
-			m.mu.Lock()
-			m.peakHeap = max(m.peakHeap, samples[0].Value.Uint64())
-			m.peakTotal = max(m.peakTotal, samples[1].Value.Uint64())
-			m.mu.Unlock()
-			select {
-			case <-m.done:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return m
-}
-
-func (m *memWatch) snapshot() memWatch {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return memWatch{peakHeap: m.peakHeap, peakTotal: m.peakTotal}
-}
-
-func (m *memWatch) stop() { close(m.done) }
-
-// vmHWM is the process's peak resident set, from /proc/self/status.
-func vmHWM() uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
-func mib(b uint64) float64 { return float64(b) / (1 << 20) }
