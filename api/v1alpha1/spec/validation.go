@@ -29,8 +29,12 @@ import (
 var authPathPrefixPattern = regexp.MustCompile(`^/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$`)
 
 // otlpEndpointPattern is the CRD's pattern of spec.sidecar.tracing.otlpEndpoint: an http(s)
-// base URL without credentials, query or fragment.
-var otlpEndpointPattern = regexp.MustCompile(`^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~%/-]*)?$`)
+// base URL without credentials, query or fragment, whose port is digits and whose percent
+// escapes are whole, so that every URL it admits the sidecar's exporter parses (a policy it
+// admits must not make its sidecars exit at start: FuzzPolicyEndpointsStartTheExporter).
+// A bracketed host must also be an IPv6 address, which the CRD checks with isURL and
+// Validate with parsesAsURL.
+var otlpEndpointPattern = regexp.MustCompile(`^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/([A-Za-z0-9._~/-]|%[0-9A-Fa-f]{2})*)?$`)
 
 var methods = map[Method]bool{
 	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
@@ -151,7 +155,7 @@ func (p *Policy) Validate() error {
 	default:
 		errs = append(errs, field.NotSupported(sc.Child("upstreamProtocol"), s.Sidecar.UpstreamProtocol, []string{string(UpstreamHTTP1), string(UpstreamH2C)}))
 	}
-	if tr := s.Sidecar.Tracing; tr != nil && (len(tr.OTLPEndpoint) > 512 || !otlpEndpointPattern.MatchString(tr.OTLPEndpoint)) {
+	if tr := s.Sidecar.Tracing; tr != nil && (len(tr.OTLPEndpoint) > 512 || !otlpEndpointPattern.MatchString(tr.OTLPEndpoint) || !parsesAsURL(tr.OTLPEndpoint)) {
 		errs = append(errs, field.Invalid(sc.Child("tracing", "otlpEndpoint"), tr.OTLPEndpoint, "must be an http:// or https:// base URL without credentials or query, such as http://otel-collector:4318"))
 	}
 	return errs.ToAggregate()
@@ -216,4 +220,11 @@ func durationIn(p *field.Path, d *Duration, lo, hi time.Duration) field.ErrorLis
 		return field.ErrorList{field.Invalid(p, d.String(), "must be between "+lo.String()+" and "+hi.String())}
 	}
 	return nil
+}
+
+// parsesAsURL is the CRD's isURL(self): net/url parses s (it refuses a bracketed host that is
+// not an IPv6 address, which the pattern does not).
+func parsesAsURL(s string) bool {
+	_, err := url.Parse(s)
+	return err == nil
 }
