@@ -128,6 +128,9 @@ func (p *Policy) Validate() error {
 		if ref := r.PasswordSecretRef; ref != nil && (ref.Name == "" || ref.Key == "") {
 			errs = append(errs, field.Required(rp.Child("passwordSecretRef"), "name and key"))
 		}
+		if r.WaitReplicas < 0 || r.WaitReplicas > 5 {
+			errs = append(errs, field.Invalid(rp.Child("waitReplicas"), r.WaitReplicas, "must be between 0 and 5"))
+		}
 	}
 
 	sc := spec.Child("sidecar")
@@ -157,6 +160,9 @@ func (p *Policy) Validate() error {
 	}
 	if tr := s.Sidecar.Tracing; tr != nil && (len(tr.OTLPEndpoint) > 512 || !otlpEndpointPattern.MatchString(tr.OTLPEndpoint) || !parsesAsURL(tr.OTLPEndpoint)) {
 		errs = append(errs, field.Invalid(sc.Child("tracing", "otlpEndpoint"), tr.OTLPEndpoint, "must be an http:// or https:// base URL without credentials or query, such as http://otel-collector:4318"))
+	}
+	if tr := s.Sidecar.Tracing; tr != nil && tr.HeadersSecretRef != nil && (tr.HeadersSecretRef.Name == "" || tr.HeadersSecretRef.Key == "") {
+		errs = append(errs, field.Required(sc.Child("tracing", "headersSecretRef"), "name and key"))
 	}
 	return errs.ToAggregate()
 }
