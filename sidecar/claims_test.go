@@ -49,6 +49,12 @@ var claimSeeds = []string{
 	`{"iat":9223372036854775807}`,
 	`{"exp":0.0000000001,"nbf":-0}`,
 	`{"sub":"a","sub":"b"}`,
+	// encoding/json matches keys case-insensitively, with Unicode folding (ſ is s, K is k):
+	// both decoders go through it, so both must take the same key, the last.
+	"{\"\u017fub\":\"a\",\"SUB\":\"b\",\"\u017fid\":\"c\",\"EXP\":1,\"exp\":null,\"Aud\":[\"x\"],\"aud\":\"y\"}",
+	`{"exp":1,"exp":"2","iat":-0,"nbf":-0.0e-0,"aud":["a"],"aud":[]}`,
+	`{"jti":"a\u0000b","sid":"\ud800","role":"\u00e9"}`,
+	`{"exp":123456789012345678901234567890,"iat":1e-400,"nbf":4.9e-324}`,
 	`[]`,
 	`null`,
 	`{`,

@@ -176,8 +176,14 @@ func TestClientLimitKey(t *testing.T) {
 		"2001:db8:1:2::1":     "2001:db8:1:2::/64",
 		"2001:db8:1:2:ffff::": "2001:db8:1:2::/64",
 		"::1":                 "::/64",
-		"unknown":             "unknown",
-		"":                    "",
+		// IPv4 clients translated into IPv6 (RFC 6052's well-known prefix, as a NAT64 or
+		// SIIT gateway in front of an IPv6-only cluster shows them) are each their own
+		// IPv4 address, not all one 64:ff9b::/64 that one attacker could lock out.
+		"64:ff9b::203.0.113.9":   "203.0.113.9",
+		"64:ff9b::198.51.100.1":  "198.51.100.1",
+		"64:ff9b::1:203.0.113.9": "64:ff9b::/64",
+		"unknown":                "unknown",
+		"":                       "",
 	} {
 		if got := clientLimitKey(in); got != want {
 			t.Errorf("clientLimitKey(%q) = %q, want %q", in, got, want)

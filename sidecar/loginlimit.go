@@ -114,13 +114,22 @@ func (a *loginAttempt) release(ctx context.Context, p place) {
 // each address apart would give one attacker 2^64 fresh limits.
 const ipv6LimitBits = 64
 
+// nat64Prefix is RFC 6052's well-known prefix, under which a NAT64 or SIIT gateway (in
+// front of an IPv6-only cluster, say) shows IPv4 clients: the last 32 bits are the client's
+// IPv4 address, and their /64 would be every IPv4 client at once.
+var nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
+
 // clientLimitKey is what a client address is counted under in the per-client login limit:
-// an IPv4 address itself (IPv4-mapped IPv6 included, as clientAddr unmaps it), an IPv6
-// address's /64. Anything else ("unknown") counts as itself.
+// an IPv4 address itself (IPv4-mapped IPv6 included, as clientAddr unmaps it, and one under
+// the NAT64 prefix), an IPv6 address's /64. Anything else ("unknown") counts as itself.
 func clientLimitKey(client string) string {
 	a, err := netip.ParseAddr(client)
 	if err != nil || !a.Is6() {
 		return client
+	}
+	if nat64Prefix.Contains(a) {
+		b := a.As16()
+		return netip.AddrFrom4([4]byte(b[12:])).String()
 	}
 	return netip.PrefixFrom(a, ipv6LimitBits).Masked().String()
 }

@@ -17,6 +17,7 @@ limitations under the License.
 package sidecar
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -71,6 +72,34 @@ func ignoredContent(data []byte) bool {
 	return false
 }
 
+// withoutIgnoredContent is data, as JSON, without what ignoredContent looks for.
+func withoutIgnoredContent(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range doc {
+		if strings.EqualFold(k, "status") {
+			delete(doc, k)
+		}
+		if meta, ok := v.(map[string]any); ok && strings.EqualFold(k, "metadata") {
+			for mk := range meta {
+				for _, ignored := range []string{"creationTimestamp", "deletionTimestamp", "ownerReferences", "managedFields"} {
+					if strings.EqualFold(mk, ignored) {
+						delete(meta, mk)
+					}
+				}
+			}
+		}
+	}
+	out, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func checkPolicyAgreement(t *testing.T, data []byte) {
 	t.Helper()
 	if len(data) > MaxPolicyFileSize {
@@ -85,6 +114,17 @@ func checkPolicyAgreement(t *testing.T, data []byte) {
 		if !ignoredContent(data) {
 			t.Fatalf("ParsePolicy accepts a manifest v1alpha1.AuthPolicy refuses (%v)\n%s", errTheirs, data)
 		}
+		// Excused only for what ParsePolicy ignores: without it, the two must agree, and
+		// ParsePolicy must read the same policy as with it.
+		stripped := withoutIgnoredContent(t, data)
+		again, err := ParsePolicy(stripped)
+		if err != nil {
+			t.Fatalf("ParsePolicy accepts a manifest, and refuses it without its status and ignored metadata (%v)\n%s", err, data)
+		}
+		if again.Name != ours.Name || again.Namespace != ours.Namespace || again.Generation != ours.Generation || !reflect.DeepEqual(again.Spec, ours.Spec) {
+			t.Fatalf("ParsePolicy reads a manifest differently without its status and ignored metadata\n%s", data)
+		}
+		checkPolicyAgreement(t, stripped)
 	case errOurs == nil:
 		if ours.Name != theirs.Name || ours.Namespace != theirs.Namespace || ours.Generation != theirs.Generation {
 			t.Fatalf("metadata: ParsePolicy read %s/%s generation %d, v1alpha1 %s/%s generation %d",
@@ -94,6 +134,12 @@ func checkPolicyAgreement(t *testing.T, data []byte) {
 			t.Fatalf("spec: ParsePolicy read\n%+v\nv1alpha1\n%+v", ours.Spec, theirs.Spec)
 		}
 	case strings.HasPrefix(errOurs.Error(), "invalid AuthPolicy: "):
+		if ignoredContent(data) {
+			// v1alpha1 may have stopped at a malformed status before validating.
+			if _, errTheirs = parseAsV1alpha1(withoutIgnoredContent(t, data)); errTheirs == nil {
+				t.Fatalf("ParsePolicy refuses a manifest (%v) v1alpha1.AuthPolicy reads without its status and ignored metadata\n%s", errOurs, data)
+			}
+		}
 		if got, want := strings.TrimPrefix(errOurs.Error(), "invalid AuthPolicy: "), errTheirs.Error(); got != want {
 			t.Fatalf("ParsePolicy says\n  %s\nv1alpha1's validation\n  %s", got, want)
 		}
@@ -124,6 +170,9 @@ func policyManifests(t testing.TB) [][]byte {
 		strings.Replace(testPolicyYAML, "namespace: shop", "namespace: shop, nam: x", 1),
 		strings.Replace(testPolicyYAML, "name: shop-api", "name: \"\"", 1),
 		strings.Replace(testPolicyYAML, "kind: AuthPolicy", "kind: AuthPolicy\nstatus: {observedGeneration: 2}", 1),
+		strings.Replace(testPolicyYAML, "kind: AuthPolicy", "kind: AuthPolicy\nstatus: {observedGeneration: two}", 1),
+		strings.Replace(testPolicyYAML, "namespace: shop", "namespace: shop, creationTimestamp: yesterday", 1),
+		strings.Replace(strings.Replace(testPolicyYAML, "kind: AuthPolicy", "kind: AuthPolicy\nstatus: {bogus: 1}", 1), "ES256", "none", 1),
 		`{"apiVersion":"auth.tollgate.dev/v1alpha1","kind":"AuthPolicy","metadata":{"name":"x"},"spec":{"issuer":"https://x","audiences":["x"],"cors":{"allowedOrigins":["https://a.example","*"],"maxAge":"25h"}}}`,
 		`{"apiVersion":"auth.tollgate.dev/v1alpha1","kind":"AuthPolicy","metadata":{"name":"x"},"spec":{"sidecar":{"port":8080},"routes":[{"path":"/a","pathPrefix":"/b","methods":["FETCH"]}]}}`,
 		"apiVersion: v1\nkind: ConfigMap\n",

@@ -16,7 +16,10 @@ limitations under the License.
 
 package sidecar
 
-import "runtime/debug"
+import (
+	"runtime/debug"
+	"sync"
+)
 
 // releaseMemoryAfter is the size of a reload from which LoadFrom hands the memory it freed
 // back to the system at once.
@@ -38,21 +41,40 @@ func releaseMemory() { debug.FreeOSMemory() }
 const reloadGCPercent = 25
 
 // reloadGC lowers the collector's target for the rest of a reload once the list is large,
-// and puts it back when the reload ends. Only the one reloading goroutine uses it.
+// and puts it back when the reload ends. The target is the process's, so reloads that
+// overlap (two Revocations in one process) share one lowering: the first saves the target
+// it found, the last to end puts it back.
 type reloadGC struct {
-	prev    int
 	lowered bool
+}
+
+var lowGC struct {
+	sync.Mutex
+	reloads int // reloads that lowered the target and have not ended
+	prev    int // the target before the first of them
 }
 
 // grown tells it the list now holds n entries.
 func (g *reloadGC) grown(n int) {
-	if !g.lowered && n >= releaseMemoryAfter {
-		g.prev, g.lowered = debug.SetGCPercent(reloadGCPercent), true
+	if g.lowered || n < releaseMemoryAfter {
+		return
+	}
+	g.lowered = true
+	lowGC.Lock()
+	defer lowGC.Unlock()
+	if lowGC.reloads++; lowGC.reloads == 1 {
+		lowGC.prev = debug.SetGCPercent(reloadGCPercent)
 	}
 }
 
 func (g *reloadGC) done() {
-	if g.lowered {
-		debug.SetGCPercent(g.prev)
+	if !g.lowered {
+		return
+	}
+	g.lowered = false
+	lowGC.Lock()
+	defer lowGC.Unlock()
+	if lowGC.reloads--; lowGC.reloads == 0 {
+		debug.SetGCPercent(lowGC.prev)
 	}
 }

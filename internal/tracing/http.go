@@ -18,12 +18,35 @@ package tracing
 
 import (
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
+
+// maxPathAttribute bounds the url.path a span records (the client chooses it).
+const maxPathAttribute = 1024
+
+// pathAttribute is p as a span records it: valid UTF-8 (OTLP's strings must be: one
+// invalid path would make the whole batch it is in unencodable, every span in it lost),
+// and at most maxPathAttribute bytes (a queued span must not hold a 64 KiB path).
+func pathAttribute(p string) string {
+	if len(p) <= maxPathAttribute && utf8.ValidString(p) {
+		return p
+	}
+	p = strings.ToValidUTF8(p, "\uFFFD")
+	if len(p) <= maxPathAttribute {
+		return p
+	}
+	end := maxPathAttribute
+	for end > 0 && !utf8.RuneStart(p[end]) {
+		end--
+	}
+	return p[:end]
+}
 
 // tracerName is the instrumentation scope of the HTTP spans.
 const tracerName = "github.com/tollgate-dev/tollgate/internal/tracing"
@@ -52,7 +75,7 @@ func Handler(h http.Handler, tp trace.TracerProvider, endpoints []string) http.H
 		ctx, span := tracer.Start(ctx, spanMethod(r.Method)+" "+name, trace.WithSpanKind(trace.SpanKindServer),
 			trace.WithAttributes(
 				attribute.String("http.request.method", spanMethod(r.Method)),
-				attribute.String("url.path", r.URL.Path),
+				attribute.String("url.path", pathAttribute(r.URL.Path)),
 			))
 		defer span.End()
 		// The app continues the sidecar's span, not the client's: replace what the client

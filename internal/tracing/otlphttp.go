@@ -54,7 +54,7 @@ const (
 	retryMaxWait  = 15 * time.Second
 )
 
-// maxResponse bounds what is read of the collector's answer.
+// maxResponse bounds what is read of the collector's answer: its headers, and its body.
 const maxResponse = 64 << 10
 
 const contentTypeProtobuf = "application/x-protobuf"
@@ -76,6 +76,8 @@ func newClient(cfg exportConfig) *client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = cfg.tls
 	tr.MaxIdleConnsPerHost = 2
+	// The answer's headers are bounded as its body is (net/http's default is 10 MiB).
+	tr.MaxResponseHeaderBytes = maxResponse
 	return &client{
 		cfg: cfg,
 		http: &http.Client{Transport: tr, Timeout: cfg.timeout,

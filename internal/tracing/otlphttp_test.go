@@ -21,7 +21,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -376,4 +378,30 @@ func FuzzHeaders(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A collector's answer is bounded in its headers as in its body: a hostile or broken one
+// cannot make every sidecar that exports to it read megabytes of header lines (net/http's
+// default allows 10 MiB per answer).
+func TestACollectorsHugeHeadersAreRefused(t *testing.T) {
+	var served atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		w.Header().Set("X-Padding", strings.Repeat("a", 1<<20))
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	cfg, err := configFromEnv(srv.URL, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(cfg)
+	c.firstWait = time.Millisecond
+	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	if err := c.UploadTraces(t.Context(), batch("GET proxy")); err == nil {
+		t.Fatal("an answer with 1 MiB of headers was taken")
+	}
+	if served.Load() == 0 {
+		t.Fatal("the collector was never reached")
+	}
 }

@@ -24,7 +24,8 @@ type SidecarTracing struct {
 	// writes it as the sidecar's --otlp-endpoint; pods injected before a change keep the
 	// previous value until they restart.
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:Pattern=`^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~%/-]*)?$`
+	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="must be an http:// or https:// base URL without credentials or query, such as http://otel-collector:4318"
+	// +kubebuilder:validation:Pattern=`^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/([A-Za-z0-9._~/-]|%[0-9A-Fa-f]{2})*)?$`
 	OTLPEndpoint string `json:"otlpEndpoint"`
 
 	// HeadersSecretRef names a key of a Secret in the policy's namespace whose value is

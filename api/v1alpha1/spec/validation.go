@@ -29,8 +29,12 @@ import (
 var authPathPrefixPattern = regexp.MustCompile(`^/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-]$`)
 
 // otlpEndpointPattern is the CRD's pattern of spec.sidecar.tracing.otlpEndpoint: an http(s)
-// base URL without credentials, query or fragment.
-var otlpEndpointPattern = regexp.MustCompile(`^https?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~%/-]*)?$`)
+// base URL without credentials, query or fragment, whose port is digits and whose percent
+// escapes are whole, so that every URL it admits the sidecar's exporter parses (a policy it
+// admits must not make its sidecars exit at start: FuzzPolicyEndpointsStartTheExporter).
+// A bracketed host must also be an IPv6 address, which the CRD checks with isURL and
+// Validate with parsesAsURL.
+var otlpEndpointPattern = regexp.MustCompile(`^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(/([A-Za-z0-9._~/-]|%[0-9A-Fa-f]{2})*)?$`)
 
 var methods = map[Method]bool{
 	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
@@ -124,6 +128,9 @@ func (p *Policy) Validate() error {
 		if ref := r.PasswordSecretRef; ref != nil && (ref.Name == "" || ref.Key == "") {
 			errs = append(errs, field.Required(rp.Child("passwordSecretRef"), "name and key"))
 		}
+		if r.WaitReplicas < 0 || r.WaitReplicas > 5 {
+			errs = append(errs, field.Invalid(rp.Child("waitReplicas"), r.WaitReplicas, "must be between 0 and 5"))
+		}
 	}
 
 	sc := spec.Child("sidecar")
@@ -151,8 +158,11 @@ func (p *Policy) Validate() error {
 	default:
 		errs = append(errs, field.NotSupported(sc.Child("upstreamProtocol"), s.Sidecar.UpstreamProtocol, []string{string(UpstreamHTTP1), string(UpstreamH2C)}))
 	}
-	if tr := s.Sidecar.Tracing; tr != nil && (len(tr.OTLPEndpoint) > 512 || !otlpEndpointPattern.MatchString(tr.OTLPEndpoint)) {
+	if tr := s.Sidecar.Tracing; tr != nil && (len(tr.OTLPEndpoint) > 512 || !otlpEndpointPattern.MatchString(tr.OTLPEndpoint) || !parsesAsURL(tr.OTLPEndpoint)) {
 		errs = append(errs, field.Invalid(sc.Child("tracing", "otlpEndpoint"), tr.OTLPEndpoint, "must be an http:// or https:// base URL without credentials or query, such as http://otel-collector:4318"))
+	}
+	if tr := s.Sidecar.Tracing; tr != nil && tr.HeadersSecretRef != nil && (tr.HeadersSecretRef.Name == "" || tr.HeadersSecretRef.Key == "") {
+		errs = append(errs, field.Required(sc.Child("tracing", "headersSecretRef"), "name and key"))
 	}
 	return errs.ToAggregate()
 }
@@ -216,4 +226,11 @@ func durationIn(p *field.Path, d *Duration, lo, hi time.Duration) field.ErrorLis
 		return field.ErrorList{field.Invalid(p, d.String(), "must be between "+lo.String()+" and "+hi.String())}
 	}
 	return nil
+}
+
+// parsesAsURL is the CRD's isURL(self): net/url parses s (it refuses a bracketed host that is
+// not an IPv6 address, which the pattern does not).
+func parsesAsURL(s string) bool {
+	_, err := url.Parse(s)
+	return err == nil
 }

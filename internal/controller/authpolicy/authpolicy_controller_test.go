@@ -254,6 +254,20 @@ func TestInvalidManifestsAreRefusedWithTheFieldNamed(t *testing.T) {
 		{"a gRPC tracing endpoint", func(p *authv1alpha1.AuthPolicy) {
 			p.Spec.Sidecar.Tracing = &authv1alpha1.SidecarTracing{OTLPEndpoint: "grpc://collector:4317"}
 		}, []string{"spec.sidecar.tracing.otlpEndpoint"}},
+		// Each of these once passed the schema and made every injected sidecar exit at
+		// start: its exporter could not parse the URL.
+		{"a tracing endpoint with a broken percent escape", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.Tracing = &authv1alpha1.SidecarTracing{OTLPEndpoint: "http://collector:4318/%zz"}
+		}, []string{"spec.sidecar.tracing.otlpEndpoint"}},
+		{"a tracing endpoint whose port is not a number", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.Tracing = &authv1alpha1.SidecarTracing{OTLPEndpoint: "http://collector:otlp"}
+		}, []string{"spec.sidecar.tracing.otlpEndpoint"}},
+		{"a tracing endpoint in brackets that is no IPv6 address", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.Tracing = &authv1alpha1.SidecarTracing{OTLPEndpoint: "http://[0]:4318"}
+		}, []string{"spec.sidecar.tracing.otlpEndpoint"}},
+		{"a tracing endpoint at an IPv6 address", func(p *authv1alpha1.AuthPolicy) {
+			p.Spec.Sidecar.Tracing = &authv1alpha1.SidecarTracing{OTLPEndpoint: "http://[fd00::7]:4318/v%2F1"}
+		}, nil},
 		{"a tracing endpoint and its headers Secret", func(p *authv1alpha1.AuthPolicy) {
 			p.Spec.Sidecar.Tracing = &authv1alpha1.SidecarTracing{OTLPEndpoint: "https://otel-collector.observability:4318/otlp",
 				HeadersSecretRef: &authv1alpha1.SecretKeySelector{Name: "otlp", Key: "headers"}}
