@@ -451,9 +451,12 @@ const revocationPage = 5000
 // that does not decode is skipped and logged: one bad entry must not hide the others.
 //
 // Pages go by score (Until) with an offset among the entries of equal score: entries are
-// only ever removed below now, outside the range read, and one added meanwhile at a score
-// already read can only make an entry come twice (which merging makes harmless), never be
-// skipped. (ZRANGEBYSCORE rather than ZSCAN: the per-policy ACL of the README allows it.)
+// only ever removed below now, outside the range read, so no entry stored when the read
+// starts is skipped; one added meanwhile can make another come twice (which merging makes
+// harmless), and may itself be missed when it lands at or below a score already read: Watch
+// delivers it (its publication), and every (re)subscription of Watch is followed by a
+// reload, so a read that began before the subscription is read again. (ZRANGEBYSCORE
+// rather than ZSCAN: the per-policy ACL of the README allows it.)
 func (s *Redis) Revocations(ctx context.Context, now time.Time) ([]Revocation, error) {
 	var out []Revocation
 	err := s.RevocationPages(ctx, now, func(page []Revocation) { out = append(out, page...) })
