@@ -217,6 +217,37 @@ func TestThePodMonitorScrapesInjectedSidecars(t *testing.T) {
 			t.Errorf("label policy=%q, want shop-api", got)
 		}
 	})
+	t.Run("the authorizer Deployment's pod is scraped on its metrics port, labelled with the policy", func(t *testing.T) {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "shop-api-authorizer-0", Labels: injection.AuthorizerPodLabels(policy)},
+			Spec:       injection.AuthorizerPodSpec(policy, "ghcr.io/tollgate-dev/tollgate:latest"),
+		}
+		var kept []labels.Labels
+		for _, target := range podTargets(pod) {
+			if lbls, keep := scrapeTarget(target, ep["port"].(string), relabelings); keep {
+				kept = append(kept, lbls)
+			}
+		}
+		if len(kept) != 1 {
+			t.Fatalf("%d targets kept from the authorizer pod (ports %v), want its metrics port only", len(kept), podTargets(pod))
+		}
+		if got := kept[0].Get("__meta_kubernetes_pod_container_port_number"); got != "9090" {
+			t.Errorf("the target is port %s, want %d", got, contract.MetricsPort)
+		}
+		if got := kept[0].Get("policy"); got != "shop-api" {
+			t.Errorf("label policy=%q, want shop-api", got)
+		}
+	})
+	t.Run("a pod labelled with a policy but neither injected nor an authorizer is not scraped", func(t *testing.T) {
+		pod := appPod()
+		pod.Labels = map[string]string{authv1alpha1.PolicyLabel: "shop-api", "app.kubernetes.io/name": "web"}
+		pod.Spec.Containers[0].Ports = append(pod.Spec.Containers[0].Ports, corev1.ContainerPort{Name: contract.MetricsPortName, ContainerPort: 9090})
+		for _, target := range podTargets(pod) {
+			if _, keep := scrapeTarget(target, ep["port"].(string), relabelings); keep {
+				t.Errorf("kept %v", target)
+			}
+		}
+	})
 	t.Run("a pod naming the policy but not injected, even with a port of that name, is not scraped", func(t *testing.T) {
 		pod := appPod()
 		pod.Spec.Containers[0].Ports = append(pod.Spec.Containers[0].Ports, corev1.ContainerPort{Name: contract.MetricsPortName, ContainerPort: 9090})
@@ -412,6 +443,9 @@ func podTargets(pod *corev1.Pod) []labels.Labels {
 			b.Set("__meta_kubernetes_pod_name", pod.Name)
 			for k, v := range pod.Annotations {
 				b.Set("__meta_kubernetes_pod_annotation_"+strutil.SanitizeLabelName(k), v)
+			}
+			for k, v := range pod.Labels {
+				b.Set("__meta_kubernetes_pod_label_"+strutil.SanitizeLabelName(k), v)
 			}
 			b.Set("__meta_kubernetes_pod_container_name", c.Name)
 			b.Set("__meta_kubernetes_pod_container_port_name", p.Name)

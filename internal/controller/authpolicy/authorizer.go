@@ -48,7 +48,7 @@ const authorizerTemplateHash = "auth.tollgate.dev/template-hash"
 
 // authorizerSelector are the labels of the authorizer's pods, which its Service selects.
 func authorizerSelector(policy *authv1alpha1.AuthPolicy) map[string]string {
-	return map[string]string{"app.kubernetes.io/name": contract.AuthorizerCommand, authv1alpha1.PolicyLabel: policy.Name}
+	return injection.AuthorizerPodLabels(policy)
 }
 
 // reconcileAuthorizer runs tollgate-authorizer for a policy with spec.authorizer: a

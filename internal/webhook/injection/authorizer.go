@@ -23,6 +23,12 @@ import (
 	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
 
+// AuthorizerPodLabels are the labels of a policy's authorizer pods: its Service selects
+// them, and the sidecars' PodMonitor (config/prometheus) scrapes pods named so.
+func AuthorizerPodLabels(policy *authv1alpha1.AuthPolicy) map[string]string {
+	return map[string]string{"app.kubernetes.io/name": contract.AuthorizerCommand, authv1alpha1.PolicyLabel: policy.Name}
+}
+
 // AuthorizerPodSpec is the pod of a policy's tollgate-authorizer Deployment: the injected
 // sidecar's container, mounts, probes and hardening, running the authorizer binary (no
 // upstream; the HTTP checks on spec.sidecar.port, the gRPC service on contract.GRPCPort) as
