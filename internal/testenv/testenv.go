@@ -22,10 +22,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // Assets is the directory holding kube-apiserver and etcd: $KUBEBUILDER_ASSETS, else
@@ -54,3 +58,43 @@ func WriteKubeconfig(cfg *rest.Config, path string) error {
 	kc.CurrentContext = "envtest"
 	return clientcmd.WriteToFile(*kc, path)
 }
+
+// Cluster is envtest's kube-apiserver and etcd with tollgate's CRDs installed, a client of
+// it, and a kubeconfig file for the processes a test starts against it.
+type Cluster struct {
+	Config     *rest.Config
+	Client     client.WithWatch
+	Kubeconfig string
+	env        *envtest.Environment
+}
+
+// StartCluster starts the API server (binaries from Assets) with config/crd/bases under
+// repoRoot installed, a client with scheme, and writes the kubeconfig into dir. Stop ends it.
+func StartCluster(repoRoot, dir string, scheme *runtime.Scheme) (*Cluster, error) {
+	assets, err := Assets(repoRoot)
+	if err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:        []string{filepath.Join(repoRoot, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing:    true,
+		BinaryAssetsDirectory:    assets,
+		ControlPlaneStartTimeout: time.Minute,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting envtest (kube-apiserver and etcd from %s): %w", assets, err)
+	}
+	c := &Cluster{Config: cfg, Kubeconfig: filepath.Join(dir, "kubeconfig"), env: env}
+	if c.Client, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err == nil {
+		err = WriteKubeconfig(cfg, c.Kubeconfig)
+	}
+	if err != nil {
+		_ = env.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Stop stops the API server and etcd.
+func (c *Cluster) Stop() error { return c.env.Stop() }

@@ -30,7 +30,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/crypto/bcrypt"
@@ -39,7 +38,6 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tollgate-dev/tollgate/internal/cli"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
@@ -102,36 +100,18 @@ func run(m *testing.M) int {
 		return 1
 	}
 
-	assets, err := testenv.Assets(filepath.Join("..", ".."))
+	ctrl.SetLogger(logr.Discard())
+	cluster, err := testenv.StartCluster(filepath.Join("..", ".."), dir, cli.Scheme())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ctrl.SetLogger(logr.Discard())
-	env := &envtest.Environment{
-		CRDDirectoryPaths:        []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing:    true,
-		BinaryAssetsDirectory:    assets,
-		ControlPlaneStartTimeout: time.Minute,
-	}
-	if cfg, err = env.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "starting envtest (kube-apiserver and etcd from %s): %v\n", assets, err)
-		return 1
-	}
 	defer func() {
-		if err := env.Stop(); err != nil {
+		if err := cluster.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "stopping envtest: %v\n", err)
 		}
 	}()
-	if k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: cli.Scheme()}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	kubeconfig = filepath.Join(dir, "kubeconfig")
-	if err := testenv.WriteKubeconfig(cfg, kubeconfig); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	cfg, k8s, kubeconfig = cluster.Config, cluster.Client, cluster.Kubeconfig
 	return m.Run()
 }
 
