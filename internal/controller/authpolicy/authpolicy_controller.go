@@ -40,6 +40,7 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/controller/reconcilespan"
+	"github.com/tollgate-dev/tollgate/internal/kubeevents"
 )
 
 // ControllerName names the controller in logs, metrics and as the Events' reporter.
@@ -66,7 +67,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=auth.tollgate.dev,resources=authpolicies/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create
 
 // SetupWithManager registers the reconciler: it watches policies (spec and annotation
 // changes), the Secrets and ConfigMaps they own, and the pods that name them.
@@ -78,7 +79,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.APIReader = mgr.GetAPIReader()
 	}
 	if r.Recorder == nil {
-		r.Recorder = mgr.GetEventRecorder(ControllerName)
+		rec, err := kubeevents.NewRecorder(mgr, ControllerName)
+		if err != nil {
+			return err
+		}
+		r.Recorder = rec
 	}
 	workers := r.MaxConcurrentReconciles
 	if workers <= 0 {

@@ -40,6 +40,7 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/controller/reconcilespan"
+	"github.com/tollgate-dev/tollgate/internal/kubeevents"
 	"github.com/tollgate-dev/tollgate/internal/webhook/injection"
 	"github.com/tollgate-dev/tollgate/sidecar/contract"
 )
@@ -80,7 +81,11 @@ type Reporter struct {
 // that keeps little of each pod (see StripPod), and policies as they appear.
 func (r *Reporter) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	if r.Recorder == nil {
-		r.Recorder = mgr.GetEventRecorder(ControllerName)
+		rec, err := kubeevents.NewRecorder(mgr, ControllerName)
+		if err != nil {
+			return err
+		}
+		r.Recorder = rec
 	}
 	r.reported = map[types.NamespacedName]map[types.UID]bool{}
 	if err := IndexPods(ctx, mgr.GetFieldIndexer()); err != nil {
