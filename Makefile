@@ -131,8 +131,8 @@ BENCH_POLICIES ?= 10000
 BENCH_PODS ?= 10000
 
 .PHONY: bench-operator
-bench-operator: envtest-binaries ## Benchmark the operator against envtest: BENCH_POLICIES AuthPolicies (10000), then BENCH_PODS pods (10000).
-	TOLLGATE_BENCH_OPERATOR=1 TOLLGATE_BENCH_POLICIES=$(BENCH_POLICIES) TOLLGATE_BENCH_PODS=$(BENCH_PODS) go test ./test/benchoperator -run TestBenchOperator -v -count=1 -timeout 90m
+bench-operator: envtest-binaries ## Benchmark the operator against envtest: BENCH_POLICIES AuthPolicies (10000), then BENCH_PODS pods (10000); BENCH_PROFILES=DIR keeps a heap profile per phase.
+	TOLLGATE_BENCH_OPERATOR=1 TOLLGATE_BENCH_POLICIES=$(BENCH_POLICIES) TOLLGATE_BENCH_PODS=$(BENCH_PODS) TOLLGATE_BENCH_PROFILES=$(BENCH_PROFILES) go test ./test/benchoperator -run TestBenchOperator -v -count=1 -timeout 90m
 
 ##@ Local control plane
 

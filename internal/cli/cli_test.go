@@ -114,7 +114,7 @@ func TestManagerFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"metrics-bind-address", "health-probe-bind-address", "leader-elect", "sidecar-image", "webhook-port", "webhook-cert-dir", "cert-mode", "disable-webhook", "webhook-url", "zap-log-level", "zap-devel", "kubeconfig"} {
+	for _, name := range []string{"metrics-bind-address", "health-probe-bind-address", "pprof-bind-address", "leader-elect", "sidecar-image", "webhook-port", "webhook-cert-dir", "cert-mode", "disable-webhook", "webhook-url", "zap-log-level", "zap-devel", "kubeconfig"} {
 		if mgr.Flag(name) == nil {
 			t.Errorf("manager has no --%s", name)
 		}

@@ -109,6 +109,8 @@ type ManagerOptions struct {
 	// (metricsOptions); MetricsCertDir holds its tls.crt and tls.key (empty: self-signed).
 	MetricsSecure  bool
 	MetricsCertDir string
+	// PprofBindAddress serves net/http/pprof there; empty: off.
+	PprofBindAddress string
 
 	// skipNameValidation lets tests run several managers in one process.
 	skipNameValidation bool
@@ -120,6 +122,7 @@ func (o *ManagerOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.MetricsSecure, "metrics-secure", true, "serve metrics over HTTPS, only to scrapers whose token may get the non-resource URL /metrics (ClusterRole tollgate-metrics-reader); false: plain HTTP to anyone")
 	f.StringVar(&o.MetricsCertDir, "metrics-cert-dir", "", "directory of the metrics server's tls.crt and tls.key (with --metrics-secure); empty: a self-signed certificate made at start")
 	f.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	f.StringVar(&o.PprofBindAddress, "pprof-bind-address", "", "address of Go's profiles (/debug/pprof/, unauthenticated: bind it to localhost and reach it with kubectl port-forward); empty: off")
 	f.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader among the replicas, so that one reconciles at a time")
 	f.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	f.StringVar(&o.SidecarImage, "sidecar-image", "", "image of the injected sidecar (running tollgate-sidecar); default: the image this manager runs as (read from its pod through POD_NAME and POD_NAMESPACE), else "+DefaultSidecarImage)
@@ -222,6 +225,7 @@ func NewManager(cfg *rest.Config, o ManagerOptions) (ctrl.Manager, error) {
 		Cache:                         CacheOptions(),
 		Metrics:                       metricsOptions(o),
 		HealthProbeBindAddress:        o.HealthProbeBindAddress,
+		PprofBindAddress:              o.PprofBindAddress,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,

@@ -81,12 +81,14 @@ func TestBenchOperator(t *testing.T) {
 	t.Logf("%d policies Ready after %s", n, ready.Round(time.Second))
 	atReady := mgr.read(t)
 	atReady.log(t, "all Ready")
+	mgr.saveHeapProfile(t, "all Ready")
 
 	// 2. One rotation pass: ask every policy to rotate, wait until each has a Next key.
 	annotated, rotated, allRotated := rotationPass(t, ns, n)
 	t.Logf("rotation pass done after %s", rotated.Round(time.Second))
 	atRotated := mgr.read(t)
 	atRotated.log(t, "after a rotation pass")
+	mgr.saveHeapProfile(t, "after a rotation pass")
 	phases := []phase{{"idle, before any policy", idle}, {"all Ready", atReady}, {"after a rotation pass", atRotated}}
 
 	// 3. Pods: many of them, each naming one of the policies, in the policies' namespace
@@ -115,9 +117,11 @@ func TestBenchOperator(t *testing.T) {
 		t.Logf("every pod reported after %s (%v)", podsReported.Round(time.Second), reported)
 		atPods = mgr.read(t)
 		atPods.log(t, "with the pods")
+		mgr.saveHeapProfile(t, "with the pods")
 		_, podsRotated, _ = rotationPass(t, ns, n)
 		atPodsRotated = mgr.read(t)
 		atPodsRotated.log(t, "after a rotation pass with the pods")
+		mgr.saveHeapProfile(t, "after a rotation pass with the pods")
 		phases = append(phases, phase{fmt.Sprintf("with %d pods", pods), atPods}, phase{"after a rotation pass with the pods", atPodsRotated})
 	}
 

@@ -19,8 +19,10 @@ package benchoperator
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +62,7 @@ func containerLimit(t *testing.T) int {
 type manager struct {
 	*testproc.Process
 	metricsURL string
+	heapURL    string // the manager's heap profile
 
 	mu       sync.Mutex
 	peakHeap uint64 // the largest go_memstats_heap_alloc_bytes scraped so far
@@ -68,7 +71,7 @@ type manager struct {
 
 func startManager(t *testing.T) *manager {
 	t.Helper()
-	metrics, probe, hook := testwait.FreeAddr(t), testwait.FreeAddr(t), testwait.FreePort(t)
+	metrics, probe, pprof, hook := testwait.FreeAddr(t), testwait.FreeAddr(t), testwait.FreeAddr(t), testwait.FreePort(t)
 	// In a container the manager sets GOMEMLIMIT to 90% of the container's limit itself
 	// (cli.setMemoryLimit); this process has no such limit, so it gets that GOMEMLIMIT.
 	if limit := containerLimit(t); limit > 0 {
@@ -81,9 +84,10 @@ func startManager(t *testing.T) *manager {
 		"--webhook-url", fmt.Sprintf("https://127.0.0.1:%d", hook),
 		"--metrics-bind-address", metrics, "--metrics-secure=false",
 		"--health-probe-bind-address", probe,
+		"--pprof-bind-address", pprof,
 		"--sidecar-image", "registry.example/tollgate:bench",
 	)
-	m := &manager{Process: p, metricsURL: "http://" + metrics + "/metrics", done: make(chan struct{})}
+	m := &manager{Process: p, metricsURL: "http://" + metrics + "/metrics", heapURL: "http://" + pprof + "/debug/pprof/heap", done: make(chan struct{})}
 	go func() {
 		tick := time.NewTicker(scrapeEvery)
 		defer tick.Stop()
@@ -117,6 +121,37 @@ type reading struct {
 func (r reading) log(t *testing.T, phase string) {
 	t.Logf("manager %s: VmRSS %.1f MiB (files %.1f), VmHWM %.1f MiB, heap %.1f MiB (in use %.1f, Go sys %.1f, peak %.1f), requests %v",
 		phase, mib(r.vmRSS), mib(r.rssFile), mib(r.vmHWM), mib(r.heap), mib(r.heapInuse), mib(r.goSys), mib(r.peakHeap), r.requests)
+}
+
+// saveHeapProfile writes the manager's heap profile into $TOLLGATE_BENCH_PROFILES (make
+// bench-operator BENCH_PROFILES=DIR), if set, as heap-PHASE.pb.gz: `go tool pprof -top
+// -sample_index=inuse_space FILE` says what the memory of that phase holds.
+func (m *manager) saveHeapProfile(t *testing.T, phase string) {
+	t.Helper()
+	dir := os.Getenv("TOLLGATE_BENCH_PROFILES")
+	if dir == "" {
+		return
+	}
+	resp, err := http.Get(m.heapURL) //nolint:noctx // a test against a local process
+	if err != nil {
+		t.Fatalf("reading the manager's heap profile: %v", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s", resp.Status)
+	}
+	if err == nil {
+		err = os.MkdirAll(dir, 0o755)
+	}
+	file := filepath.Join(dir, "heap-"+strings.ReplaceAll(phase, " ", "-")+".pb.gz")
+	if err == nil {
+		err = os.WriteFile(file, b, 0o644)
+	}
+	if err != nil {
+		t.Fatalf("saving the manager's heap profile: %v", err)
+	}
+	t.Logf("heap profile of %s: %s", phase, file)
 }
 
 // read takes a reading of the manager; a failed scrape fails the benchmark.
