@@ -24,6 +24,7 @@ import (
 	"crypto/sha256"
 	"math/big"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tollgate-dev/tollgate/keyset/es256"
@@ -218,6 +219,28 @@ func TestVerifyManyKeysAndMessages(t *testing.T) {
 			t.Fatalf("key %d: a valid signature is refused", i)
 		}
 	}
+}
+
+// TestVerifyConcurrently: one key serves every request of a sidecar at once (run with -race).
+func TestVerifyConcurrently(t *testing.T) {
+	priv := newKey(t)
+	key := verifyingKey(t, priv)
+	hash := sha256.Sum256([]byte("header.payload"))
+	valid := sign(t, priv, hash[:])
+	invalid := bytes.Clone(valid)
+	invalid[40] ^= 1
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				if !key.Verify(hash[:], valid) || key.Verify(hash[:], invalid) {
+					t.Error("a wrong answer under concurrent use")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestNewVerifyingKeyRefuses(t *testing.T) {
