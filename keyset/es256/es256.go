@@ -22,6 +22,8 @@ limitations under the License.
 // fixed-base multiplication instead of a fixed-base and a variable-base one, about four
 // times faster. The accept/reject predicate is the one of FIPS 186-5 section 6.4.2, which
 // crypto/ecdsa implements; differential tests and a fuzz target hold the two together.
+//
+// Importing the package registers SigningMethod for golang-jwt's "ES256".
 package es256
 
 import (
@@ -41,7 +43,7 @@ const SignatureSize = 64
 
 const scalarSize = 32
 
-// order is n, the order of P-256's base point.
+// orderInt and order are n, the order of P-256's base point.
 var (
 	orderInt = elliptic.P256().Params().N
 	order    = newModulus(orderInt)
@@ -115,8 +117,8 @@ func (k *VerifyingKey) Verify(hash, sig []byte) bool {
 	}
 
 	// scalar = u1 + u2·d = (e + r·d)·w, in constant time from here on.
-	scalar := bigmod.NewNat().Mod(r, order).Mul(k.d, order) // Mod copies r
-	scalar.Add(hashToScalar(hash), order).Mul(w, order)
+	scalar, _ := bigmod.NewNat().SetBytes(sig[:scalarSize], order) // r again: cheaper than a copy by Mod
+	scalar.Mul(k.d, order).Add(hashToScalar(hash), order).Mul(w, order)
 	// scalar is zero only when r·d ≡ -e (mod n), which whoever chose r and e can aim for
 	// only by knowing d already; the point is then at infinity, and BytesX refuses it.
 	p, err := nistec.NewP256Point().ScalarBaseMult(scalar.Bytes(order))
