@@ -3,6 +3,8 @@ module github.com/tollgate-dev/tollgate
 go 1.26.7
 
 require (
+	filippo.io/bigmod v0.1.0
+	filippo.io/nistec v0.0.4
 	github.com/CycloneDX/cyclonedx-go v0.12.0
 	github.com/KimMachineGun/automemlimit v1.0.2
 	github.com/coreos/go-oidc/v3 v3.21.0

@@ -88,10 +88,12 @@ type Tokens struct {
 	parser atomic.Pointer[parserFor]
 }
 
-// parserFor is a jwt parser that accepts the algorithms of one keyset.
+// parserFor is a jwt parser that accepts the algorithms of one keyset, and the keys it
+// verifies that keyset's keys with.
 type parserFor struct {
 	ks     *keyset.Keyset
 	parser *jwt.Parser
+	keys   verificationKeys
 }
 
 // TokensConfig configures Tokens.
@@ -205,28 +207,8 @@ var allowedHeaders = map[string]bool{"alg": true, "kid": true, "typ": true}
 
 func (t *Tokens) verify(raw string, ks *keyset.Keyset, now time.Time) (*Identity, error) {
 	var claims tokenClaims
-	tok, err := t.parserFor(ks).ParseWithClaims(raw, &claims, func(tok *jwt.Token) (any, error) {
-		for h := range tok.Header {
-			if !allowedHeaders[h] {
-				return nil, fmt.Errorf("header %q is not accepted", truncate(h, 32))
-			}
-		}
-		typ, _ := tok.Header["typ"].(string)
-		if !strings.EqualFold(typ, TokenType) && !strings.EqualFold(typ, "application/"+TokenType) {
-			return nil, errors.New("typ is not at+jwt")
-		}
-		kid, _ := tok.Header["kid"].(string)
-		key := ks.Lookup(kid)
-		if key == nil || key.State(now) == keyset.StateExpired {
-			return nil, errors.New("unknown signing key")
-		}
-		// The key decides the algorithm, never the token: this is what defeats key confusion
-		// (an HS256 token "signed" with a public key) and alg=none.
-		if tok.Method.Alg() != string(key.Algorithm) {
-			return nil, errors.New("algorithm does not match the key")
-		}
-		return key.VerificationKey(), nil
-	})
+	p := t.parserFor(ks)
+	tok, err := p.parser.ParseWithClaims(raw, &claims, p.keyFunc(now))
 	if err != nil {
 		return nil, errors.New(describeJWTError(err, tok, &claims, ks.Algorithms()))
 	}
@@ -247,11 +229,38 @@ func (t *Tokens) verify(raw string, ks *keyset.Keyset, now time.Time) (*Identity
 	}, nil
 }
 
+// keyFunc is the jwt key func of p's keyset at now: it checks what golang-jwt leaves to the
+// caller in a token's header, then names the key to verify the token with.
+func (p *parserFor) keyFunc(now time.Time) jwt.Keyfunc {
+	return func(tok *jwt.Token) (any, error) {
+		for h := range tok.Header {
+			if !allowedHeaders[h] {
+				return nil, fmt.Errorf("header %q is not accepted", truncate(h, 32))
+			}
+		}
+		typ, _ := tok.Header["typ"].(string)
+		if !strings.EqualFold(typ, TokenType) && !strings.EqualFold(typ, "application/"+TokenType) {
+			return nil, errors.New("typ is not at+jwt")
+		}
+		kid, _ := tok.Header["kid"].(string)
+		key := p.ks.Lookup(kid)
+		if key == nil || key.State(now) == keyset.StateExpired {
+			return nil, errors.New("unknown signing key")
+		}
+		// The key decides the algorithm, never the token: this is what defeats key confusion
+		// (an HS256 token "signed" with a public key) and alg=none.
+		if tok.Method.Alg() != string(key.Algorithm) {
+			return nil, errors.New("algorithm does not match the key")
+		}
+		return p.keys.of(key), nil
+	}
+}
+
 // parserFor returns a parser that accepts only the algorithms of ks's keys (normally just
-// the policy's; two while an algorithm change rolls out).
-func (t *Tokens) parserFor(ks *keyset.Keyset) *jwt.Parser {
+// the policy's; two while an algorithm change rolls out), made once per keyset.
+func (t *Tokens) parserFor(ks *keyset.Keyset) *parserFor {
 	if p := t.parser.Load(); p != nil && p.ks == ks {
-		return p.parser
+		return p
 	}
 	p := jwt.NewParser(
 		jwt.WithValidMethods(ks.Algorithms()),
@@ -263,8 +272,9 @@ func (t *Tokens) parserFor(ks *keyset.Keyset) *jwt.Parser {
 		jwt.WithTimeFunc(t.now),
 		jwt.WithStrictDecoding(),
 	)
-	t.parser.Store(&parserFor{ks: ks, parser: p})
-	return p
+	pf := &parserFor{ks: ks, parser: p, keys: newVerificationKeys(ks)}
+	t.parser.Store(pf)
+	return pf
 }
 
 // describeJWTError names the failed check without echoing token content. It goes by
