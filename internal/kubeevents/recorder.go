@@ -62,8 +62,10 @@ const (
 	RepeatWindow = 10 * time.Minute
 	// Remembered bounds the hashes of recent Events.
 	Remembered = 4096
-	// Writers is how many Events are written at once.
-	Writers = 4
+	// Writers is how many Events are written at once: as many as the requests a loaded API
+	// server answers slowly while the reconcilers go on (client-go's broadcaster sends each
+	// Event from a goroutine of its own).
+	Writers = 16
 	// NoteLimit is the longest note the API server accepts, in bytes.
 	NoteLimit = 1024
 	// tries is how often an Event is sent before it is given up, when the API server
@@ -77,7 +79,13 @@ var dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Kubernetes Events the manager did not write: the queue stayed full (queue_full) or the API server refused or could not be reached (rejected, unreachable).",
 }, []string{"controller", "reason"})
 
-func init() { ctrlmetrics.Registry.MustRegister(dropped) }
+// queued is how many Events wait to be written, by controller.
+var queued = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "tollgate_events_queued",
+	Help: "Kubernetes Events waiting to be written (at most 1000 per controller).",
+}, []string{"controller"})
+
+func init() { ctrlmetrics.Registry.MustRegister(dropped, queued) }
 
 // Recorder writes the Events of one controller. It is a recorder.EventRecorder; Start
 // writes what Eventf queued.
@@ -176,6 +184,7 @@ func (r *Recorder) AnnotatedEventf(regarding, related runtime.Object, annotation
 	}
 	select {
 	case r.queue <- e:
+		queued.WithLabelValues(r.controller).Inc()
 		return
 	default:
 	}
@@ -183,6 +192,7 @@ func (r *Recorder) AnnotatedEventf(regarding, related runtime.Object, annotation
 	defer t.Stop()
 	select {
 	case r.queue <- e:
+		queued.WithLabelValues(r.controller).Inc()
 	case <-t.C:
 		r.forget(e)
 		dropped.WithLabelValues(r.controller, "queue_full").Inc()
@@ -246,6 +256,7 @@ func (r *Recorder) Start(ctx context.Context) error {
 				case <-ctx.Done():
 					return
 				case e := <-r.queue:
+					queued.WithLabelValues(r.controller).Dec()
 					r.write(ctx, e)
 				}
 			}

@@ -133,7 +133,7 @@ func TestBenchOperator(t *testing.T) {
 	fmt.Printf("%-52s %12s\n", "annotate -> all have a Next key (rotation pass)", rotated.Round(time.Millisecond))
 	perPolicy := func(a, b reading) string {
 		var parts []string
-		for _, v := range []string{"get", "create", "update", "patch", "delete"} {
+		for _, v := range []string{"get", "create", "update", "patch", "delete", "events dropped"} {
 			if d := b.requests[v] - a.requests[v]; d != 0 {
 				parts = append(parts, fmt.Sprintf("%s %.2f", v, d/float64(n)))
 			}

@@ -204,6 +204,12 @@ func (m *manager) scrape() (reading, error) {
 			}
 		}
 	}
+	// The Events the manager gave up: requests it did not send.
+	if f := families["tollgate_events_dropped_total"]; f != nil {
+		for _, s := range f.GetMetric() {
+			r.requests["events dropped"] += s.GetCounter().GetValue()
+		}
+	}
 	m.mu.Lock()
 	m.peakHeap = max(m.peakHeap, r.heap)
 	r.peakHeap = m.peakHeap
