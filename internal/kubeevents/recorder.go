@@ -101,6 +101,8 @@ type Recorder struct {
 	enqueueWait, retryWait time.Duration
 
 	queue chan *eventsv1.Event
+	// stopped is closed when Start returns: nothing drains the queue any more.
+	stopped chan struct{}
 
 	mu     sync.Mutex
 	recent *lru.Cache // hash of an Event's content -> time.Time it was queued
@@ -130,9 +132,10 @@ func New(c client.Client, scheme *runtime.Scheme, controller string, log logr.Lo
 		client: c, scheme: scheme, controller: controller, instance: instance, log: log,
 		now:         time.Now,
 		enqueueWait: EnqueueWait, retryWait: time.Second,
-		queue:  make(chan *eventsv1.Event, QueueSize),
-		recent: lru.New(Remembered),
-		seed:   maphash.MakeSeed(),
+		queue:   make(chan *eventsv1.Event, QueueSize),
+		stopped: make(chan struct{}),
+		recent:  lru.New(Remembered),
+		seed:    maphash.MakeSeed(),
 	}
 }
 
@@ -193,11 +196,15 @@ func (r *Recorder) AnnotatedEventf(regarding, related runtime.Object, annotation
 	select {
 	case r.queue <- e:
 		queued.WithLabelValues(r.controller).Inc()
+		return
 	case <-t.C:
-		r.forget(e)
-		dropped.WithLabelValues(r.controller, "queue_full").Inc()
-		r.log.Info("Event not written: the queue stayed full", "reason", reason, "object", klogRef(ref))
+	case <-r.stopped:
+		// The manager stops its writers before its controllers: a full queue stays full,
+		// and waiting would hold back the reconciles that its shutdown waits for.
 	}
+	r.forget(e)
+	dropped.WithLabelValues(r.controller, "queue_full").Inc()
+	r.log.Info("Event not written: the queue stayed full", "reason", reason, "object", klogRef(ref))
 }
 
 // repeat reports whether an Event like e was queued in the last RepeatWindow, and
@@ -246,8 +253,10 @@ func (r *Recorder) key(e *eventsv1.Event) uint64 {
 	return h.Sum64()
 }
 
-// Start writes the queued Events until ctx ends.
+// Start writes the queued Events until ctx ends. Once it has returned, an Eventf that
+// finds the queue full drops its Event at once.
 func (r *Recorder) Start(ctx context.Context) error {
+	defer close(r.stopped)
 	var wg sync.WaitGroup
 	for range Writers {
 		wg.Go(func() {

@@ -285,3 +285,37 @@ func TestNotesAreCutAtACharacterBoundary(t *testing.T) {
 		t.Error("a short note is changed")
 	}
 }
+
+// TestAStoppedRecorderDoesNotHoldReconcilesBack: the manager stops its Event writers
+// before its controllers, which finish the reconciles under way. An Eventf they make then
+// must not wait for room in a queue that nobody drains any more: every such wait would
+// hold the manager's shutdown back by EnqueueWait, beyond its grace period.
+func TestAStoppedRecorderDoesNotHoldReconcilesBack(t *testing.T) {
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "cm", UID: "u"}}
+	r := New(cluster.Client, scheme, "tollgate-stopped", logr.Discard())
+	r.enqueueWait = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range QueueSize {
+		r.Eventf(cm, nil, corev1.EventTypeNormal, "Tick", "Count", "event %d", i)
+	}
+	done := make(chan struct{})
+	go func() {
+		r.Eventf(cm, nil, corev1.EventTypeNormal, "Tick", "Count", "during shutdown")
+		close(done)
+	}()
+	testwait.For(t, 30*time.Second, "Eventf to return on a stopped Recorder", func() bool {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	if got := testutil.ToFloat64(dropped.WithLabelValues("tollgate-stopped", "queue_full")); got != 1 {
+		t.Errorf("dropped{queue_full} = %v, want 1", got)
+	}
+}

@@ -292,9 +292,15 @@ func (r *Reconciler) report(s *scope, pass *keysPass) {
 			authv1alpha1.SigningKeysSecretName(p.Name), strings.Join(pass.lost, ", "))
 	}
 	if pass.invalid != nil {
+		// The fresh keys name this repair: the Event writer would take a second repair
+		// with the same fault for a repeat of the first, and not write it.
+		var fresh []string
+		for _, k := range pass.plan.Keyset.Keys {
+			fresh = append(fresh, k.KID)
+		}
 		r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, authv1alpha1.ReasonKeysetInvalid, "Repair",
-			"the keys Secret %s held no valid keyset (%v); it has been replaced with a fresh keyset, and tokens signed by the previous keys no longer validate",
-			authv1alpha1.SigningKeysSecretName(p.Name), pass.invalid)
+			"the keys Secret %s held no valid keyset (%v); it has been replaced with a fresh keyset (%s), and tokens signed by the previous keys no longer validate",
+			authv1alpha1.SigningKeysSecretName(p.Name), pass.invalid, strings.Join(fresh, ", "))
 	}
 	if pass.badRequest != nil {
 		r.Recorder.Eventf(p, nil, corev1.EventTypeWarning, "RevokeRequestInvalid", "Revoke", "%v", pass.badRequest)
