@@ -44,6 +44,7 @@ import (
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/cli"
+	"github.com/tollgate-dev/tollgate/internal/controller/unprotected"
 	"github.com/tollgate-dev/tollgate/internal/operatortest"
 	"github.com/tollgate-dev/tollgate/internal/testenv"
 	"github.com/tollgate-dev/tollgate/internal/testwait"
@@ -133,6 +134,8 @@ func TestCLICheckFindsUnhealthyPolicies(t *testing.T) {
 		c := meta.FindStatusCondition(s.Status.Conditions, authv1alpha1.ConditionReady)
 		return e.Status.UnprotectedPods == 1 && c != nil && c.Status == metav1.ConditionFalse, fmt.Sprintf("%+v %+v", e.Status, s.Status)
 	})
+	// check names the pods from the reporter's Events, written apart from the status.
+	waitForEvent(t, ns, "exposed", corev1.EventTypeWarning, unprotected.ReasonUnprotectedPod, pod.Name)
 
 	r, err := checkOn(t, kubeconfig, "-n", ns)
 	if err == nil || !strings.Contains(err.Error(), "checks failed") || r.OK {
