@@ -18,6 +18,7 @@ package sidecar
 
 import (
 	"crypto/ecdsa"
+	"crypto/fips140"
 
 	"github.com/tollgate-dev/tollgate/keyset"
 	"github.com/tollgate-dev/tollgate/keyset/es256"
@@ -27,14 +28,15 @@ import (
 // holds the private half of every key, so an ES256 key verifies with es256's VerifyingKey:
 // one fixed-base multiplication instead of crypto/ecdsa's two, for the same answers. A key
 // es256 refuses (its private and public halves disagree) verifies with its public half, as
-// every other key does.
+// every other key does. In FIPS 140-3 mode (GODEBUG=fips140=on or only) every key verifies
+// through Go's validated module, which es256 is not part of.
 type verificationKeys map[*keyset.SigningKey]any
 
 func newVerificationKeys(ks *keyset.Keyset) verificationKeys {
 	keys := make(verificationKeys, len(ks.Keys))
 	for _, k := range ks.Keys {
 		keys[k] = k.VerificationKey()
-		if priv, ok := k.Private.(*ecdsa.PrivateKey); ok && k.Algorithm == keyset.ES256 {
+		if priv, ok := k.Private.(*ecdsa.PrivateKey); ok && k.Algorithm == keyset.ES256 && !fips140.Enabled() {
 			if fast, err := es256.NewVerifyingKey(priv); err == nil {
 				keys[k] = fast
 			}

@@ -19,8 +19,11 @@ package sidecar
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/fips140"
 	"encoding/base64"
 	"math/big"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +72,7 @@ func TestES256KeysVerifyWithTheirPrivateHalf(t *testing.T) {
 	bad := mismatchedES256(t, generatedKey(t, keyset.ES256, "bad", now), now)
 	keys := newVerificationKeys(&keyset.Keyset{Keys: []*keyset.SigningKey{es, ed, hs, bad}})
 
-	if _, ok := keys.of(es).(*es256.VerifyingKey); !ok {
+	if _, ok := keys.of(es).(*es256.VerifyingKey); !ok && !fips140.Enabled() {
 		t.Errorf("the ES256 key verifies with %T", keys.of(es))
 	}
 	for _, k := range []*keyset.SigningKey{ed, hs, bad} {
@@ -149,5 +152,39 @@ func TestAnES256KeyWhoseHalvesDisagreeVerifiesWithItsPublicHalf(t *testing.T) {
 	mismatched := verificationTestTokens(t, now, mismatchedES256(t, signer, now))
 	if _, err := mismatched.Verify(tok); err == nil || err.Error() != "bad signature" {
 		t.Fatalf("a token signed with the private scalar of a key whose public point is another's: %v", err)
+	}
+}
+
+// TestFIPSModeVerifiesThroughGosModule runs TestES256KeysVerifyWithThePublicHalfInFIPSMode
+// in a process started with GODEBUG=fips140=on: FIPS mode is chosen at start.
+func TestFIPSModeVerifiesThroughGosModule(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestES256KeysVerifyWithThePublicHalfInFIPSMode$", "-test.v")
+	cmd.Env = append(os.Environ(), "GODEBUG=fips140=on", "TOLLGATE_TEST_FIPS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestES256KeysVerifyWithThePublicHalfInFIPSMode") {
+		t.Fatalf("in FIPS mode (%v):\n%s", err, out)
+	}
+}
+
+func TestES256KeysVerifyWithThePublicHalfInFIPSMode(t *testing.T) {
+	if os.Getenv("TOLLGATE_TEST_FIPS") == "" {
+		t.Skip("run by TestFIPSModeVerifiesThroughGosModule")
+	}
+	if !fips140.Enabled() {
+		t.Fatal("GODEBUG=fips140=on did not enable FIPS mode")
+	}
+	now := time.Now().Truncate(time.Second)
+	es := generatedKey(t, keyset.ES256, "es", now)
+	keys := newVerificationKeys(&keyset.Keyset{Keys: []*keyset.SigningKey{es}})
+	if _, ok := keys.of(es).(*ecdsa.PublicKey); !ok {
+		t.Errorf("in FIPS mode the ES256 key verifies with %T, not through crypto/ecdsa", keys.of(es))
+	}
+	tokens := verificationTestTokens(t, now, es)
+	tok, _, err := tokens.Issue("7", "clerk", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tokens.Verify(tok); err != nil {
+		t.Errorf("a token refused in FIPS mode: %v", err)
 	}
 }
