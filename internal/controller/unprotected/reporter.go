@@ -72,9 +72,19 @@ type Reporter struct {
 	SidecarImage string
 
 	mu sync.Mutex
-	// reported are the pods already reported, by policy: one Event per pod, not one per
-	// status change of the pod.
-	reported map[types.NamespacedName]map[types.UID]bool
+	// reported are the pods already reported, by policy name: one Event per pod, not one
+	// per status change of the pod.
+	reported map[types.NamespacedName]reportedPods
+}
+
+// reportedPods are the unprotected pods that name one policy and have been reported.
+type reportedPods struct {
+	// onPod: with an Event on the pod.
+	onPod map[types.UID]bool
+	// onPolicy: with an Event on the policy whose UID is policy. A policy deleted and
+	// created again under the same name is another object: its pods are news to it.
+	policy   types.UID
+	onPolicy map[types.UID]bool
 }
 
 // SetupWithManager registers the reporter. It watches annotated pods only, from a cache
@@ -87,7 +97,7 @@ func (r *Reporter) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error
 		}
 		r.Recorder = rec
 	}
-	r.reported = map[types.NamespacedName]map[types.UID]bool{}
+	r.reported = map[types.NamespacedName]reportedPods{}
 	if err := IndexPods(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
@@ -296,34 +306,39 @@ func (r *Reporter) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	}
 
 	r.mu.Lock()
+	if r.reported == nil {
+		r.reported = map[types.NamespacedName]reportedPods{}
+	}
 	before := r.reported[req.NamespacedName]
-	now := map[types.UID]bool{}
+	now := reportedPods{onPod: map[types.UID]bool{}, policy: before.policy, onPolicy: before.onPolicy}
+	if policy != nil && policy.UID != before.policy {
+		now.policy, now.onPolicy = policy.UID, nil
+	}
+	onPolicy := map[types.UID]bool{}
 	for i := range pods.Items {
 		pod := &pods.Items[i]
 		why := unprotected(pod, policy, r.SidecarImage)
 		if why == "" {
 			continue
 		}
-		now[pod.UID] = true
-		if before[pod.UID] {
+		now.onPod[pod.UID] = true
+		if !before.onPod[pod.UID] {
+			r.reportOnPod(pod, req, why)
+		}
+		if policy == nil {
 			continue
 		}
-		if why == noSidecar {
-			r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonUnprotected, "Inject",
-				"pod runs without the tollgate sidecar that AuthPolicy %q asks for (annotation %s): it was created while namespace %q was not labelled %s=%s or while the webhook was bypassed; recreate the pod (kubectl rollout restart for a Deployment) to protect it",
-				req.Name, authv1alpha1.PolicyAnnotation, req.Namespace, authv1alpha1.InjectionLabel, authv1alpha1.InjectionEnabled)
-		} else {
-			r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonUnprotected, "Inject",
-				"pod runs a container named %s that is not the tollgate sidecar AuthPolicy %q asks for (%s): it was created past the webhook; remove that container and recreate the pod in a namespace labelled %s=%s",
-				contract.ContainerName, req.Name, why, authv1alpha1.InjectionLabel, authv1alpha1.InjectionEnabled)
-		}
-		if policy != nil {
+		onPolicy[pod.UID] = true
+		if !now.onPolicy[pod.UID] {
 			r.Recorder.Eventf(policy, pod, corev1.EventTypeWarning, ReasonUnprotectedPod, "Inject",
 				"pod %s names this policy but runs without the tollgate sidecar (%s): requests reach it unauthenticated; recreate it in a namespace labelled %s=%s",
 				pod.Name, why, authv1alpha1.InjectionLabel, authv1alpha1.InjectionEnabled)
 		}
 	}
-	if len(now) == 0 {
+	if policy != nil {
+		now.onPolicy = onPolicy
+	}
+	if len(now.onPod) == 0 {
 		delete(r.reported, req.NamespacedName)
 	} else {
 		r.reported[req.NamespacedName] = now
@@ -338,11 +353,24 @@ func (r *Reporter) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	// base differs from any count, so the merge patch always carries the field.
 	base := policy.DeepCopy()
 	base.Status.UnprotectedPods = -1
-	policy.Status.UnprotectedPods = int32(len(now))
+	policy.Status.UnprotectedPods = int32(len(now.onPod))
 	if err := r.Status().Patch(ctx, policy, client.MergeFrom(base)); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	return ctrl.Result{}, nil
+}
+
+// reportOnPod writes the Event on an unprotected pod that names the policy req.
+func (r *Reporter) reportOnPod(pod *corev1.Pod, req ctrl.Request, why string) {
+	if why == noSidecar {
+		r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonUnprotected, "Inject",
+			"pod runs without the tollgate sidecar that AuthPolicy %q asks for (annotation %s): it was created while namespace %q was not labelled %s=%s or while the webhook was bypassed; recreate the pod (kubectl rollout restart for a Deployment) to protect it",
+			req.Name, authv1alpha1.PolicyAnnotation, req.Namespace, authv1alpha1.InjectionLabel, authv1alpha1.InjectionEnabled)
+		return
+	}
+	r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, ReasonUnprotected, "Inject",
+		"pod runs a container named %s that is not the tollgate sidecar AuthPolicy %q asks for (%s): it was created past the webhook; remove that container and recreate the pod in a namespace labelled %s=%s",
+		contract.ContainerName, req.Name, why, authv1alpha1.InjectionLabel, authv1alpha1.InjectionEnabled)
 }
 
 // StripPod is the cache transform of pods: the operator watches every pod (annotations

@@ -19,14 +19,20 @@ package unprotected_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	authv1alpha1 "github.com/tollgate-dev/tollgate/api/v1alpha1"
 	"github.com/tollgate-dev/tollgate/internal/controller/unprotected"
@@ -89,12 +95,134 @@ func TestAnnotatedPodsWithoutTheSidecarAreReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUnprotected(t, ns, "api", 1)
+	// One Event per pod, not one per change of the pod: TestEachPodIsReportedOncePerPolicy.
+}
 
-	// One Event per pod, not one per change of the pod.
-	for _, e := range events(t, ns, second.Name) {
-		if e.Reason == unprotected.ReasonUnprotected && e.Series != nil && e.Series.Count > 1 {
-			t.Errorf("pod %s reported %d times", second.Name, e.Series.Count)
+// recording keeps every Event a Reporter makes: what is tested is the reporter's own
+// promise (one Event per pod and policy, not one per pass), not the Event writer's
+// suppression of repeats.
+type recording struct {
+	mu     sync.Mutex
+	events []recorded
+}
+
+type recorded struct {
+	reason             string
+	regarding, related types.UID
+}
+
+func (r *recording) Eventf(regarding, related runtime.Object, _, reason, _, _ string, _ ...any) {
+	e := recorded{reason: reason, regarding: regarding.(client.Object).GetUID()}
+	if related != nil {
+		e.related = related.(client.Object).GetUID()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recording) AnnotatedEventf(regarding, related runtime.Object, _ map[string]string, eventtype, reason, action, note string, args ...any) {
+	r.Eventf(regarding, related, eventtype, reason, action, note, args...)
+}
+
+// count counts the Events of reason about regarding.
+func (r *recording) count(reason string, regarding types.UID) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, e := range r.events {
+		if e.reason == reason && e.regarding == regarding {
+			n++
 		}
+	}
+	return n
+}
+
+// standaloneReporter is a Reporter outside the manager, on a cache of its own, whose
+// passes the test makes.
+func standaloneReporter(t *testing.T) (*unprotected.Reporter, *recording) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	c, err := cache.New(cfg, cache.Options{Scheme: k8s.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unprotected.IndexPods(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c.Start(ctx) }()
+	if !c.WaitForCacheSync(ctx) {
+		t.Fatal("the cache did not sync")
+	}
+	cl, err := client.New(cfg, client.Options{Scheme: k8s.Scheme(), Cache: &client.CacheOptions{Reader: c}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recording{}
+	return &unprotected.Reporter{Client: cl, Recorder: rec}, rec
+}
+
+func TestEachPodIsReportedOncePerPolicy(t *testing.T) {
+	ns := newNamespace(t)
+	create(t, newPolicy(ns, "api"))
+	waitReady(t, ns, "api")
+	pod := createPod(t, appPod(ns, "api"))
+	r, rec := standaloneReporter(t)
+	req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "api"}}
+	pass := func() {
+		t.Helper()
+		if _, err := r.Reconcile(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The policy as the reporter's cache has it, once it has the given UID ("": any).
+	cached := func(uid types.UID) *authv1alpha1.AuthPolicy {
+		t.Helper()
+		p := &authv1alpha1.AuthPolicy{}
+		testwait.NoError(t, 30*time.Second, "the reporter's cache to have the policy", func() error {
+			if err := r.Get(context.Background(), req.NamespacedName, p); err != nil {
+				return err
+			}
+			if uid != "" && p.UID != uid {
+				return fmt.Errorf("it has UID %s", p.UID)
+			}
+			return nil
+		})
+		return p
+	}
+	testwait.NoError(t, 30*time.Second, "the reporter's cache to have the pod", func() error {
+		return r.Get(context.Background(), client.ObjectKeyFromObject(pod), &corev1.Pod{})
+	})
+	first := cached("")
+
+	pass()
+	pass()
+	if n := rec.count(unprotected.ReasonUnprotected, pod.UID); n != 1 {
+		t.Errorf("%d Events on the pod after two passes, want 1", n)
+	}
+	if n := rec.count(unprotected.ReasonUnprotectedPod, first.UID); n != 1 {
+		t.Errorf("%d Events on the policy after two passes, want 1", n)
+	}
+
+	// Deleted and created again under the same name: another policy, which hears of the pod.
+	if err := k8s.Delete(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 30*time.Second, "the reporter's cache to lose the policy", func() bool {
+		return apierrors.IsNotFound(r.Get(context.Background(), req.NamespacedName, &authv1alpha1.AuthPolicy{}))
+	})
+	pass()
+	again := newPolicy(ns, "api")
+	create(t, again)
+	second := cached(again.UID)
+	pass()
+	pass()
+	if n := rec.count(unprotected.ReasonUnprotectedPod, second.UID); n != 1 {
+		t.Errorf("%d Events on the policy created again, want 1", n)
+	}
+	if n := rec.count(unprotected.ReasonUnprotected, pod.UID); n != 1 {
+		t.Errorf("%d Events on the pod, want 1: it was reported already", n)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"os"
 	"testing"
 
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tollgate-dev/tollgate/internal/operatortest"
@@ -28,10 +29,11 @@ import (
 // The tests run against one real API server and the operator's manager (operatortest).
 var (
 	k8s client.WithWatch
+	cfg *rest.Config
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(operatortest.Main(m, func(e *operatortest.Env) { k8s = e.Client }))
+	os.Exit(operatortest.Main(m, func(e *operatortest.Env) { k8s, cfg = e.Client, e.Config }))
 }
 
 var (
