@@ -38,7 +38,6 @@ func TestMain(m *testing.M) {
 
 var (
 	newNamespace = operatortest.Namespace
-	events       = operatortest.Events
 	waitForEvent = operatortest.WaitForEvent
 	newPolicy    = operatortest.NewPolicy
 	create       = operatortest.Create
