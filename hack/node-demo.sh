@@ -108,6 +108,12 @@ mapfile -t IPS < <(kubectl get pods -n "$NS" -l app.kubernetes.io/name=shop -o j
 SVC="http://$(kubectl get service shop -n "$NS" -o jsonpath='{.spec.clusterIP}')"
 if ((${#IPS[@]} == 2)); then ok "pods at ${IPS[0]} and ${IPS[1]}, Service at ${SVC}"; else die "want two shop pods, got ${#IPS[@]}"; fi
 A="http://${IPS[0]}:8000" B="http://${IPS[1]}:8000"
+# kube-proxy writes the Service's rules a moment after its endpoints appear: until then a
+# connection to the ClusterIP is refused. Wait for any HTTP answer (up to 30 s).
+for _ in $(seq 60); do
+  [[ "$(curl -s -o /dev/null -w '%{http_code}' --connect-timeout 1 "$SVC/orders" || true)" != 000 ]] && break
+  sleep 0.5
+done
 
 # ------------------------------------------------------------- 3. sessions ---
 step "3. From the node: pod A, pod B, and the Service"
