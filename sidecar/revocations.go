@@ -73,12 +73,10 @@ func (rv *Revocations) revoked(id *Identity) bool {
 func (rv *Revocations) revokedKeys(k revocationKeys, sub string, issuedAt time.Time) bool {
 	rv.mu.RLock()
 	defer rv.mu.RUnlock()
-	if !rv.tokens.empty() {
-		if _, ok := rv.tokens.getKey(k.jti); ok {
-			return true
-		}
+	if _, ok := rv.tokens.getKey(k.jti); ok {
+		return true
 	}
-	if k.sid.id != "" && !rv.sessions.empty() {
+	if k.sid.id != "" {
 		if _, ok := rv.sessions.getKey(k.sid); ok {
 			return true
 		}
