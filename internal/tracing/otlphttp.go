@@ -238,46 +238,41 @@ func gzipped(body []byte) ([]byte, error) {
 // (field 1, a message whose field 1 is an int64); 0 when absent or malformed.
 func rejectedSpans(b []byte) int64 {
 	var rejected int64
+	ok := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte) bool {
+		if num != 1 || typ != protowire.BytesType {
+			return true
+		}
+		msg, _ := protowire.ConsumeBytes(v)
+		return eachField(msg, func(num protowire.Number, typ protowire.Type, v []byte) bool {
+			if num == 1 && typ == protowire.VarintType {
+				n, _ := protowire.ConsumeVarint(v)
+				rejected = int64(min(n, math.MaxInt64))
+			}
+			return true
+		})
+	})
+	if !ok {
+		return 0
+	}
+	return rejected
+}
+
+// eachField calls f with the number, type and encoded value of each field of the message
+// b, in order, until f returns false; false when it did or b is malformed.
+func eachField(b []byte, f func(protowire.Number, protowire.Type, []byte) bool) bool {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return 0
+			return false
 		}
 		b = b[n:]
-		if num == 1 && typ == protowire.BytesType {
-			msg, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return 0
-			}
-			b = b[n:]
-			for len(msg) > 0 {
-				num, typ, n := protowire.ConsumeTag(msg)
-				if n < 0 {
-					return 0
-				}
-				msg = msg[n:]
-				if num == 1 && typ == protowire.VarintType {
-					v, n := protowire.ConsumeVarint(msg)
-					if n < 0 {
-						return 0
-					}
-					msg = msg[n:]
-					rejected = int64(min(v, math.MaxInt64))
-					continue
-				}
-				if n = protowire.ConsumeFieldValue(num, typ, msg); n < 0 {
-					return 0
-				}
-				msg = msg[n:]
-			}
-			continue
-		}
-		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-			return 0
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 || !f(num, typ, b[:n]) {
+			return false
 		}
 		b = b[n:]
 	}
-	return rejected
+	return true
 }
 
 // retryAfter is a Retry-After value, seconds or an HTTP date, as a wait from now; 0 when
