@@ -405,3 +405,43 @@ func TestACollectorsHugeHeadersAreRefused(t *testing.T) {
 		t.Fatal("the collector was never reached")
 	}
 }
+
+// A collector's answer is bounded in its body too: one that sends 128 MiB (or never stops)
+// gets a few hundred KiB read, at most what the sockets buffer besides, and the batch
+// counts as taken; the sidecar neither holds the answer in memory nor waits for its end.
+func TestACollectorsHugeAnswerIsReadOnlyInPart(t *testing.T) {
+	const size = 128 << 20
+	var written atomic.Int64
+	done := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+		chunk := make([]byte, 32<<10) // zeros: field number 0, malformed, so 0 rejected spans
+		for written.Load() < size {
+			n, err := w.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cfg, err := configFromEnv(srv.URL, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(cfg)
+	t.Cleanup(func() { _ = c.Stop(context.Background()) })
+	if err := c.UploadTraces(t.Context(), batch("GET proxy")); err != nil {
+		t.Fatalf("a 200 with an endless body: %v", err)
+	}
+	select {
+	case <-done:
+	case <-t.Context().Done():
+		t.Fatal("the collector's handler never ended")
+	}
+	if n := written.Load(); n >= size/4 {
+		t.Fatalf("the collector got %d MiB of its answer read, want a bounded part", n>>20)
+	}
+}
