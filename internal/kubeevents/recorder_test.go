@@ -319,3 +319,21 @@ func TestAStoppedRecorderDoesNotHoldReconcilesBack(t *testing.T) {
 		t.Errorf("dropped{queue_full} = %v, want 1", got)
 	}
 }
+
+// An object with the longest name the API server allows, and a note its author made
+// longer than an Event's (a pod's container image, say): the Event is still written, with
+// the note cut.
+func TestAnEventAboutAHugeNameWithAHugeNoteIsWritten(t *testing.T) {
+	ns := namespace(t)
+	cm := configMap(t, ns, strings.Repeat("n", 253))
+	r := New(cluster.Client, scheme, "tollgate-huge", logr.Discard())
+	r.Eventf(cm, nil, corev1.EventTypeWarning, "Unprotected", "Inject", "image %s", strings.Repeat("i", 4*NoteLimit))
+	r.write(t.Context(), <-r.queue)
+	if got := testutil.ToFloat64(dropped.WithLabelValues("tollgate-huge", "rejected")); got != 0 {
+		t.Fatalf("dropped{rejected} = %v, want 0", got)
+	}
+	e := eventsIn(t, ns, 1)[0]
+	if len(e.Note) != NoteLimit || e.Regarding.Name != cm.Name {
+		t.Errorf("note of %d bytes about %d-byte name, want %d about %d", len(e.Note), len(e.Regarding.Name), NoteLimit, len(cm.Name))
+	}
+}
