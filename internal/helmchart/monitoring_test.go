@@ -17,7 +17,6 @@ limitations under the License.
 package helmchart_test
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -66,42 +65,15 @@ func isMonitoring(u *unstructured.Unstructured) bool {
 // PrometheusRule (so the same alerts) and dashboard ConfigMap, with config/prometheus's
 // labels and Helm's besides.
 func TestTheChartsMonitoringIsConfigPrometheus(t *testing.T) {
-	got := byKey(slices.DeleteFunc(render(t, monitoringOn(nil)), func(u *unstructured.Unstructured) bool { return !isMonitoring(u) }))
-	want := byKey(kustomize(t, "prometheus"))
-	if !reflect.DeepEqual(sortedKeys(got), sortedKeys(want)) {
-		t.Fatalf("the chart renders\n  %s\nconfig/prometheus installs\n  %s", strings.Join(sortedKeys(got), "\n  "), strings.Join(sortedKeys(want), "\n  "))
-	}
-	for key, w := range want {
-		g := got[key].DeepCopy()
-		w = w.DeepCopy()
-		for k, v := range w.GetLabels() {
-			if g.GetLabels()[k] != v {
-				t.Errorf("%s: label %s=%q, config/prometheus has %q", key, k, g.GetLabels()[k], v)
-			}
-		}
-		g.SetLabels(nil)
-		w.SetLabels(nil)
-		if !reflect.DeepEqual(g.Object, w.Object) {
-			t.Errorf("%s differs from config/prometheus:\n%s", key, diff(t, "config/prometheus", w.Object, g.Object))
-		}
-	}
+	chart := slices.DeleteFunc(render(t, monitoringOn(nil)), func(u *unstructured.Unstructured) bool { return !isMonitoring(u) })
+	sameObjects(t, "config/prometheus", chart, kustomize(t, "prometheus"), func(*unstructured.Unstructured, string) bool { return false })
 }
 
 // The chart's alerts and dashboard are config/prometheus's files (`make manifests` copies
 // them): one source for the rules.
 func TestTheChartCarriesConfigPrometheusFiles(t *testing.T) {
 	for _, name := range []string{"alerts.yaml", "dashboard.json"} {
-		source, err := os.ReadFile(filepath.Join(repoRoot, "config", "prometheus", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		inChart, err := os.ReadFile(filepath.Join(helmchart.Dir(repoRoot), "files", "prometheus", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(source, inChart) {
-			t.Errorf("charts/tollgate/files/prometheus/%s differs from config/prometheus/%s: run `make manifests`", name, name)
-		}
+		sameFile(t, filepath.Join("config", "prometheus", name), filepath.Join(helmchart.Dir(repoRoot), "files", "prometheus", name))
 	}
 }
 

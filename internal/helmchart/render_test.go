@@ -56,29 +56,36 @@ func TestTheChartRendersWhatConfigDefaultInstalls(t *testing.T) {
 		}
 	}
 
-	got := byKey(chart)
-	wantByKey := byKey(want)
+	// Every label of config/default is on the chart's object (managed-by says who applied
+	// it: kustomize or Helm), but for the CRD's part-of: Helm does not template crds/.
+	sameObjects(t, "config/default", chart, want, func(w *unstructured.Unstructured, label string) bool {
+		return label == "app.kubernetes.io/managed-by" || (w.GetKind() == "CustomResourceDefinition" && label == "app.kubernetes.io/part-of")
+	})
+}
+
+// sameObjects checks that the chart renders the objects source installs, object for
+// object, with every label of source's that ignore does not excuse, and Helm's besides.
+func sameObjects(t *testing.T, source string, chart, want []*unstructured.Unstructured, ignore func(w *unstructured.Unstructured, label string) bool) {
+	t.Helper()
+	got, wantByKey := byKey(chart), byKey(want)
 	if !reflect.DeepEqual(sortedKeys(got), sortedKeys(wantByKey)) {
-		t.Fatalf("the chart renders\n  %s\nconfig/default installs\n  %s", strings.Join(sortedKeys(got), "\n  "), strings.Join(sortedKeys(wantByKey), "\n  "))
+		t.Fatalf("the chart renders\n  %s\n%s installs\n  %s", strings.Join(sortedKeys(got), "\n  "), source, strings.Join(sortedKeys(wantByKey), "\n  "))
 	}
 	for key, w := range wantByKey {
 		g := got[key].DeepCopy()
 		w = w.DeepCopy()
-		// Every label of config/default is on the chart's object (managed-by says who
-		// applied it: kustomize or Helm), but for the CRD's part-of: Helm does not
-		// template crds/.
 		for k, v := range w.GetLabels() {
-			if k == "app.kubernetes.io/managed-by" || (w.GetKind() == "CustomResourceDefinition" && k == "app.kubernetes.io/part-of") {
+			if ignore(w, k) {
 				continue
 			}
 			if g.GetLabels()[k] != v {
-				t.Errorf("%s: label %s=%q, config/default has %q", key, k, g.GetLabels()[k], v)
+				t.Errorf("%s: label %s=%q, %s has %q", key, k, g.GetLabels()[k], source, v)
 			}
 		}
 		g.SetLabels(nil)
 		w.SetLabels(nil)
 		if !reflect.DeepEqual(g.Object, w.Object) {
-			t.Errorf("%s differs from config/default:\n%s", key, diff(t, "config/default", w.Object, g.Object))
+			t.Errorf("%s differs from %s:\n%s", key, source, diff(t, source, w.Object, g.Object))
 		}
 	}
 }
@@ -86,16 +93,23 @@ func TestTheChartRendersWhatConfigDefaultInstalls(t *testing.T) {
 // The chart's CRD is config/crd/bases' (`make manifests` copies it).
 func TestTheChartCarriesTheGeneratedCRD(t *testing.T) {
 	name := "auth.tollgate.dev_authpolicies.yaml"
-	generated, err := os.ReadFile(filepath.Join(repoRoot, "config", "crd", "bases", name))
+	sameFile(t, filepath.Join("config", "crd", "bases", name), filepath.Join(helmchart.Dir(repoRoot), "crds", name))
+}
+
+// sameFile checks that the chart's copy (a path) holds what source (a path under
+// repoRoot) does.
+func sameFile(t *testing.T, source, copy string) {
+	t.Helper()
+	want, err := os.ReadFile(filepath.Join(repoRoot, source))
 	if err != nil {
 		t.Fatal(err)
 	}
-	inChart, err := os.ReadFile(filepath.Join(helmchart.Dir(repoRoot), "crds", name))
+	got, err := os.ReadFile(copy)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(generated, inChart) {
-		t.Errorf("charts/tollgate/crds/%s differs from config/crd/bases/%s: run `make manifests`", name, name)
+	if !bytes.Equal(want, got) {
+		t.Errorf("%s differs from %s: run `make manifests`", copy, source)
 	}
 }
 

@@ -111,7 +111,7 @@ type Recorder struct {
 
 var _ recorder.EventRecorder = (*Recorder)(nil)
 
-// NewRecorder makes the Recorder of controller, writing with c, and adds it to mgr so
+// NewRecorder makes the Recorder of controller, writing with mgr's client, and adds it to mgr so
 // that it writes while the manager runs.
 func NewRecorder(mgr manager.Manager, controller string) (*Recorder, error) {
 	r := New(mgr.GetClient(), mgr.GetScheme(), controller, mgr.GetLogger().WithName("events"))

@@ -65,15 +65,6 @@ func TestMain(m *testing.M) {
 	}())
 }
 
-func namespace(t *testing.T) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "events-"}}
-	if err := cluster.Client.Create(t.Context(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
-}
-
 func configMap(t *testing.T, ns, name string) *corev1.ConfigMap {
 	t.Helper()
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
@@ -105,7 +96,7 @@ func eventsIn(t *testing.T, ns string, n int) []eventsv1.Event {
 }
 
 func TestAnEventSaysWhatItIsAboutAndWho(t *testing.T) {
-	ns := namespace(t)
+	ns := cluster.Namespace(t, "events")
 	regarding, related := configMap(t, ns, "regarding"), configMap(t, ns, "related")
 	r := New(cluster.Client, scheme, "tollgate-test", logr.Discard())
 	start(t, r)
@@ -141,7 +132,7 @@ func TestAnEventSaysWhatItIsAboutAndWho(t *testing.T) {
 }
 
 func TestARepeatIsWrittenOnceAndADifferentNoteAgain(t *testing.T) {
-	ns := namespace(t)
+	ns := cluster.Namespace(t, "events")
 	cm := configMap(t, ns, "cm")
 	r := New(cluster.Client, scheme, "tollgate-test", logr.Discard())
 
@@ -171,7 +162,7 @@ func TestARepeatIsWrittenOnceAndADifferentNoteAgain(t *testing.T) {
 
 // The point of the package: however many Events, it holds no more than its bounds.
 func TestManyEventsLeaveOnlyBoundedState(t *testing.T) {
-	ns := namespace(t)
+	ns := cluster.Namespace(t, "events")
 	cm := configMap(t, ns, "cm")
 	r := New(cluster.Client, scheme, "tollgate-test", logr.Discard())
 	start(t, r)
@@ -195,7 +186,7 @@ func TestManyEventsLeaveOnlyBoundedState(t *testing.T) {
 }
 
 func TestAFullQueueDropsAnEventAfterWaitingAndForgetsIt(t *testing.T) {
-	ns := namespace(t)
+	ns := cluster.Namespace(t, "events")
 	cm := configMap(t, ns, "cm")
 	r := New(cluster.Client, scheme, "tollgate-full", logr.Discard())
 	r.enqueueWait = 50 * time.Millisecond
@@ -317,5 +308,23 @@ func TestAStoppedRecorderDoesNotHoldReconcilesBack(t *testing.T) {
 	})
 	if got := testutil.ToFloat64(dropped.WithLabelValues("tollgate-stopped", "queue_full")); got != 1 {
 		t.Errorf("dropped{queue_full} = %v, want 1", got)
+	}
+}
+
+// An object with the longest name the API server allows, and a note its author made
+// longer than an Event's (a pod's container image, say): the Event is still written, with
+// the note cut.
+func TestAnEventAboutAHugeNameWithAHugeNoteIsWritten(t *testing.T) {
+	ns := cluster.Namespace(t, "events")
+	cm := configMap(t, ns, strings.Repeat("n", 253))
+	r := New(cluster.Client, scheme, "tollgate-huge", logr.Discard())
+	r.Eventf(cm, nil, corev1.EventTypeWarning, "Unprotected", "Inject", "image %s", strings.Repeat("i", 4*NoteLimit))
+	r.write(t.Context(), <-r.queue)
+	if got := testutil.ToFloat64(dropped.WithLabelValues("tollgate-huge", "rejected")); got != 0 {
+		t.Fatalf("dropped{rejected} = %v, want 0", got)
+	}
+	e := eventsIn(t, ns, 1)[0]
+	if len(e.Note) != NoteLimit || e.Regarding.Name != cm.Name {
+		t.Errorf("note of %d bytes about %d-byte name, want %d about %d", len(e.Note), len(e.Regarding.Name), NoteLimit, len(cm.Name))
 	}
 }

@@ -19,10 +19,15 @@ limitations under the License.
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -66,6 +71,16 @@ type Cluster struct {
 	Client     client.WithWatch
 	Kubeconfig string
 	env        *envtest.Environment
+}
+
+// Namespace creates a namespace named prefix and a random suffix, for one test.
+func (c *Cluster) Namespace(t testing.TB, prefix string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
+	if err := c.Client.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
 }
 
 // StartCluster starts the API server (binaries from Assets) with config/crd/bases under

@@ -61,7 +61,7 @@ func TestBenchOperator(t *testing.T) {
 		pods, _ = strconv.Atoi(v)
 	}
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := cluster.Namespace(t, "bench")
 	mgr := startManager(t)
 	idle := mgr.read(t)
 
@@ -162,16 +162,6 @@ func TestBenchOperator(t *testing.T) {
 type phase struct {
 	name    string
 	reading reading
-}
-
-// newNamespace gives the benchmark a namespace of its own.
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-"}}
-	if err := k8s.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
 }
 
 // rotationPass asks every policy to rotate now and waits until the operator has handled

@@ -40,6 +40,7 @@ var (
 	cfg         *rest.Config
 	k8s         client.WithWatch
 	kubeconfig  string // a kubeconfig file for the envtest API server
+	cluster     *testenv.Cluster
 )
 
 func TestMain(m *testing.M) {
@@ -62,7 +63,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	ctrl.SetLogger(logr.Discard())
-	cluster, err := testenv.StartCluster(filepath.Join("..", ".."), dir, cli.Scheme())
+	cluster, err = testenv.StartCluster(filepath.Join("..", ".."), dir, cli.Scheme())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -18,7 +18,6 @@ package reliability
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -33,8 +32,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/crypto/bcrypt"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -62,6 +59,7 @@ var (
 	cfg         *rest.Config
 	k8s         client.WithWatch
 	kubeconfig  string // a kubeconfig file for the envtest API server
+	cluster     *testenv.Cluster
 )
 
 func TestMain(m *testing.M) {
@@ -101,7 +99,7 @@ func run(m *testing.M) int {
 	}
 
 	ctrl.SetLogger(logr.Discard())
-	cluster, err := testenv.StartCluster(filepath.Join("..", ".."), dir, cli.Scheme())
+	cluster, err = testenv.StartCluster(filepath.Join("..", ".."), dir, cli.Scheme())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -113,16 +111,6 @@ func run(m *testing.M) int {
 	}()
 	cfg, k8s, kubeconfig = cluster.Config, cluster.Client, cluster.Kubeconfig
 	return m.Run()
-}
-
-// newNamespace gives a test its own namespace.
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "reliability-"}}
-	if err := k8s.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
 }
 
 // startManager runs `tollgate manager` (controllers only, no webhook) against the envtest

@@ -79,7 +79,7 @@ func TestManagerKilledMidRotation(t *testing.T) {
 	qps := max(10, 2*policies/3)
 	managerArgs := []string{"--kube-api-qps", strconv.Itoa(qps), "--kube-api-burst", "5"}
 
-	ns := newNamespace(t)
+	ns := cluster.Namespace(t, "reliability")
 	mgr := startManager(t, managerArgs...)
 	names := make([]string, policies)
 	for i := range names {

@@ -91,7 +91,7 @@ func TestRotationUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	ns := newNamespace(t)
+	ns := cluster.Namespace(t, "reliability")
 	startManager(t)
 	manifest := rotationPolicyManifest(ns)
 	policy := &authv1alpha1.AuthPolicy{}

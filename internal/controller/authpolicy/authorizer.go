@@ -46,11 +46,6 @@ import (
 // rendered: the API server defaults the template, so the rendered one is compared by hash.
 const authorizerTemplateHash = "auth.tollgate.dev/template-hash"
 
-// authorizerSelector are the labels of the authorizer's pods, which its Service selects.
-func authorizerSelector(policy *authv1alpha1.AuthPolicy) map[string]string {
-	return injection.AuthorizerPodLabels(policy)
-}
-
 // reconcileAuthorizer runs tollgate-authorizer for a policy with spec.authorizer: a
 // Deployment with the policy's keys, configuration and users mounted as the injector mounts
 // them, and a Service in front; without spec.authorizer, it removes them.
@@ -73,7 +68,7 @@ func (r *Reconciler) reconcileAuthorizer(ctx context.Context, s *scope) (ctrl.Re
 
 func (r *Reconciler) writeAuthorizerDeployment(ctx context.Context, policy *authv1alpha1.AuthPolicy, key types.NamespacedName, replicas int32) error {
 	pod := injection.AuthorizerPodSpec(policy, r.AuthorizerImage)
-	template := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: authorizerSelector(policy)}, Spec: pod}
+	template := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: injection.AuthorizerPodLabels(policy)}, Spec: pod}
 	raw, err := json.Marshal(template)
 	if err != nil {
 		return err
@@ -92,7 +87,7 @@ func (r *Reconciler) writeAuthorizerDeployment(ctx context.Context, policy *auth
 		}
 	} else {
 		dep = &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
-			Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: authorizerSelector(policy)}}}
+			Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: injection.AuthorizerPodLabels(policy)}}}
 	}
 	changed, err := r.adopt(policy, dep)
 	if err != nil {
@@ -147,8 +142,8 @@ func (r *Reconciler) writeAuthorizerService(ctx context.Context, policy *authv1a
 	if err != nil {
 		return fmt.Errorf("adopting the authorizer Service %s: %w", key, err)
 	}
-	if !equality.Semantic.DeepEqual(svc.Spec.Ports, ports) || !equality.Semantic.DeepEqual(svc.Spec.Selector, authorizerSelector(policy)) {
-		svc.Spec.Ports, svc.Spec.Selector = ports, authorizerSelector(policy)
+	if !equality.Semantic.DeepEqual(svc.Spec.Ports, ports) || !equality.Semantic.DeepEqual(svc.Spec.Selector, injection.AuthorizerPodLabels(policy)) {
+		svc.Spec.Ports, svc.Spec.Selector = ports, injection.AuthorizerPodLabels(policy)
 		changed = true
 	}
 	switch {

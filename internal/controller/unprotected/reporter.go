@@ -97,7 +97,6 @@ func (r *Reporter) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error
 		}
 		r.Recorder = rec
 	}
-	r.reported = map[types.NamespacedName]reportedPods{}
 	if err := IndexPods(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
@@ -314,7 +313,6 @@ func (r *Reporter) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	if policy != nil && policy.UID != before.policy {
 		now.policy, now.onPolicy = policy.UID, nil
 	}
-	onPolicy := map[types.UID]bool{}
 	for i := range pods.Items {
 		pod := &pods.Items[i]
 		why := unprotected(pod, policy, r.SidecarImage)
@@ -325,18 +323,16 @@ func (r *Reporter) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 		if !before.onPod[pod.UID] {
 			r.reportOnPod(pod, req, why)
 		}
-		if policy == nil {
-			continue
-		}
-		onPolicy[pod.UID] = true
-		if !now.onPolicy[pod.UID] {
+		if policy != nil && !now.onPolicy[pod.UID] {
 			r.Recorder.Eventf(policy, pod, corev1.EventTypeWarning, ReasonUnprotectedPod, "Inject",
 				"pod %s names this policy but runs without the tollgate sidecar (%s): requests reach it unauthenticated; recreate it in a namespace labelled %s=%s",
 				pod.Name, why, authv1alpha1.InjectionLabel, authv1alpha1.InjectionEnabled)
 		}
 	}
 	if policy != nil {
-		now.onPolicy = onPolicy
+		// Every pod reported on is now reported on the policy too; neither map is
+		// written again, so they may be one.
+		now.onPolicy = now.onPod
 	}
 	if len(now.onPod) == 0 {
 		delete(r.reported, req.NamespacedName)
